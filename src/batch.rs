@@ -1,0 +1,258 @@
+//! The monthly batch (issue 6): validate → metrics → charts → reports into a
+//! temporary folder renamed into place on success, with a manifest.
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::ingest::{issues::issues_csv, validate, Validated};
+use crate::metrics::{fidelity, prescribing, study};
+use crate::report::{self, ReportInputs};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Options of one run beyond the pipeline file.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Render clinic reports for these ids only (empty: all).
+    pub clinics: Vec<String>,
+    /// Parallel report jobs (default: all cores).
+    pub jobs: Option<usize>,
+    /// Replace an existing output folder.
+    pub force: bool,
+    /// 0 quiet, 1 normal, 2+ verbose.
+    pub verbosity: u8,
+    /// Fail after the metrics stage (to test that a failed run leaves nothing).
+    pub fail_after_metrics: bool,
+}
+
+/// What a finished run reports back.
+#[derive(Debug)]
+pub struct Outcome {
+    pub out_dir: PathBuf,
+    pub rejected_rows: usize,
+    pub manifest: Manifest,
+}
+
+/// `manifest.json` (SPEC §4).
+#[derive(Clone, Debug, Serialize)]
+pub struct Manifest {
+    pub tool: ToolInfo,
+    pub config: Config,
+    pub inputs: Vec<InputEntry>,
+    pub outputs: Vec<OutputEntry>,
+    pub validation: crate::ingest::Summary,
+    /// Seconds per stage: the only part that differs between identical runs.
+    pub timings: Vec<(String, f64)>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ToolInfo {
+    pub name: &'static str,
+    pub version: &'static str,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct InputEntry {
+    pub table: String,
+    pub path: String,
+    pub sha256: String,
+    pub read: usize,
+    pub used: usize,
+    pub rejected: usize,
+    pub after_report_month: usize,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct OutputEntry {
+    pub path: String,
+    pub sha256: String,
+}
+
+/// SHA-256 of a file, hex.
+pub fn sha256_file(p: &Path) -> Result<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(p).map_err(|e| Error::io("cannot open", p, e))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).map_err(|e| Error::io("cannot read", p, e))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(format!("{:x}", h.finalize()))
+}
+
+/// A temporary output folder beside the final one, removed unless committed.
+struct TempOut {
+    tmp: PathBuf,
+    done: bool,
+}
+
+impl TempOut {
+    fn new(final_dir: &Path) -> Result<Self> {
+        let name = final_dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "out".into());
+        let parent = final_dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
+        let tmp = parent.join(format!(".{name}.partial-{}", std::process::id()));
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(|e| Error::io("cannot remove", &tmp, e))?;
+        }
+        for sub in ["metrics", "reports", "data_quality"] {
+            let d = tmp.join(sub);
+            std::fs::create_dir_all(&d).map_err(|e| Error::io("cannot create", &d, e))?;
+        }
+        Ok(TempOut { tmp, done: false })
+    }
+    fn commit(mut self, final_dir: &Path, force: bool) -> Result<()> {
+        if final_dir.exists() {
+            if !force {
+                return Err(Error::Usage(format!("{} exists; use --force to replace it", final_dir.display())));
+            }
+            std::fs::remove_dir_all(final_dir).map_err(|e| Error::io("cannot remove", final_dir, e))?;
+        }
+        std::fs::rename(&self.tmp, final_dir).map_err(|e| Error::io("cannot rename into place", final_dir, e))?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+impl Drop for TempOut {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_dir_all(&self.tmp);
+        }
+    }
+}
+
+fn log(opts: &RunOptions, level: u8, msg: impl AsRef<str>) {
+    if opts.verbosity >= level {
+        eprintln!("{}", msg.as_ref());
+    }
+}
+
+/// Run the whole batch for a resolved pipeline.
+pub fn run_batch(cfg: &Config, opts: &RunOptions) -> Result<Outcome> {
+    if cfg.out_dir.exists() && !opts.force {
+        return Err(Error::Usage(format!("output folder {} exists; use --force to replace it", cfg.out_dir.display())));
+    }
+    let mut timings = Vec::new();
+    let t = Instant::now();
+    let v: Validated = validate(cfg)?;
+    for id in &opts.clinics {
+        if v.data.clinic_index(id).is_none() {
+            return Err(Error::Usage(format!("--clinic {id}: no such valid clinic in the clinics table")));
+        }
+    }
+    timings.push(("validate".to_string(), t.elapsed().as_secs_f64()));
+    log(opts, 1, format!("validated inputs in {:.2} s", t.elapsed().as_secs_f64()));
+    log(opts, 2, v.summary.render());
+
+    let tmp = TempOut::new(&cfg.out_dir)?;
+    let dir = tmp.tmp.clone();
+    let write = |rel: &str, text: &str| -> Result<()> {
+        let p = dir.join(rel);
+        std::fs::write(&p, text).map_err(|e| Error::io("cannot write", &p, e))
+    };
+    write("data_quality/issues.csv", &issues_csv(&v.issues))?;
+
+    let t = Instant::now();
+    let months = cfg.window();
+    let pm = prescribing::compute(&v.data, &months, &cfg.metrics);
+    let cm = study::clinic_month_table(&v.data, &pm, &cfg.metrics);
+    cm.write_csv(&dir.join("metrics/clinic_month.csv"))?;
+    cm.write_parquet(&dir.join("metrics/clinic_month.parquet"))?;
+    let sm = study::study_month_table(&v.data, &pm, &cfg.metrics);
+    sm.write_csv(&dir.join("metrics/study_month.csv"))?;
+    fidelity::clinic_month_table(&v.data, &months).write_csv(&dir.join("metrics/fidelity_clinic_month.csv"))?;
+    fidelity::block_table(&v.data, &months).write_csv(&dir.join("metrics/fidelity_block.csv"))?;
+    fidelity::study_table(&v.data, &months).write_csv(&dir.join("metrics/fidelity_study_month.csv"))?;
+    let flags = fidelity::flags(&v.data, cfg.report_month);
+    fidelity::flags_table(&v.data, &flags).write_csv(&dir.join("metrics/fidelity_flags.csv"))?;
+    timings.push(("metrics".to_string(), t.elapsed().as_secs_f64()));
+    log(opts, 1, format!("computed metrics in {:.2} s", t.elapsed().as_secs_f64()));
+    if opts.fail_after_metrics {
+        return Err(Error::Usage("stopped after the metrics stage (test hook)".into()));
+    }
+
+    let t = Instant::now();
+    let mut input_entries = Vec::new();
+    for (table, path) in &v.inputs {
+        let c = &v.summary.tables[table];
+        input_entries.push(InputEntry {
+            table: table.as_str().to_string(),
+            path: path.display().to_string(),
+            sha256: sha256_file(path)?,
+            read: c.read,
+            used: c.used,
+            rejected: c.rejected,
+            after_report_month: c.after_report_month,
+        });
+    }
+    let hashes: Vec<(String, String)> = input_entries.iter().map(|i| (i.path.clone(), i.sha256.clone())).collect();
+    let inputs = ReportInputs { cfg, validated: &v, pm: &pm, flags: &flags, input_hashes: &hashes };
+    let selected: Vec<usize> = if opts.clinics.is_empty() {
+        (0..v.data.clinics.len()).collect()
+    } else {
+        opts.clinics.iter().map(|id| v.data.clinic_index(id).unwrap() as usize).collect()
+    };
+    let stats = report::render_all(&inputs, &selected, &dir.join("reports"), opts.jobs, opts.verbosity)?;
+    timings.push(("reports".to_string(), t.elapsed().as_secs_f64()));
+    log(
+        opts,
+        1,
+        format!(
+            "rendered {} PDFs in {:.2} s ({:.1} ms CPU per clinic report)",
+            stats.pdfs,
+            t.elapsed().as_secs_f64(),
+            stats.cpu_ms_per_clinic
+        ),
+    );
+
+    let t = Instant::now();
+    let mut outputs = Vec::new();
+    collect_outputs(&dir, &dir, &mut outputs)?;
+    outputs.sort_by(|a, b| a.path.cmp(&b.path));
+    timings.push(("manifest".to_string(), t.elapsed().as_secs_f64()));
+    let manifest = Manifest {
+        tool: ToolInfo { name: "sixbb", version: crate::VERSION },
+        config: cfg.clone(),
+        inputs: input_entries,
+        outputs,
+        validation: v.summary.clone(),
+        timings,
+    };
+    let json = serde_json::to_string_pretty(&manifest).expect("manifest serialises");
+    write("manifest.json", &(json + "\n"))?;
+    tmp.commit(&cfg.out_dir, opts.force)?;
+
+    let rejected_rows = v.summary.rejected();
+    if opts.verbosity >= 1 {
+        println!("sixbb {}: {} for {}", crate::VERSION, cfg.out_dir.display(), cfg.report_month);
+        for i in &manifest.inputs {
+            println!("  {:<14} read {:>9}  used {:>9}  rejected {:>5}  after month {:>5}", i.table, i.read, i.used, i.rejected, i.after_report_month);
+        }
+        println!("  outputs: {} files; {} PDFs", manifest.outputs.len(), stats.pdfs);
+        if rejected_rows > 0 {
+            println!("  {rejected_rows} rows rejected: see data_quality/issues.csv");
+        }
+    }
+    Ok(Outcome { out_dir: cfg.out_dir.clone(), rejected_rows, manifest })
+}
+
+fn collect_outputs(root: &Path, dir: &Path, out: &mut Vec<OutputEntry>) -> Result<()> {
+    let rd = std::fs::read_dir(dir).map_err(|e| Error::io("cannot list", dir, e))?;
+    for e in rd {
+        let e = e.map_err(|e| Error::io("cannot list", dir, e))?;
+        let p = e.path();
+        if p.is_dir() {
+            collect_outputs(root, &p, out)?;
+        } else {
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
+            out.push(OutputEntry { path: rel, sha256: sha256_file(&p)? });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,119 @@
+//! Command-line arguments (clap derive). `main.rs` parses them and hands
+//! them to [`crate::commands::dispatch`].
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// sixbb — the monthly batch of the Six Building Blocks opioid-safety study.
+#[derive(Debug, Parser)]
+#[command(name = "sixbb", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the whole monthly batch: validate → metrics → charts → reports.
+    Run(RunArgs),
+    /// Check the inputs only; exit 0 when clean, 1 when rows were rejected, 2 on a fatal error.
+    Validate(ValidateArgs),
+    /// Write deterministic synthetic study data in the SPEC format.
+    Synth(SynthArgs),
+    /// Print the daily MME of one prescription.
+    Mme(MmeArgs),
+}
+
+/// `sixbb run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The pipeline file (TOML).
+    pub pipeline: PathBuf,
+    /// Report month YYYY-MM (overrides report.month).
+    #[arg(long)]
+    pub month: Option<String>,
+    /// Output folder (overrides output.folder).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Render clinic reports for these clinic ids only (metrics stay study-wide).
+    #[arg(long = "clinic", value_name = "ID")]
+    pub clinics: Vec<String>,
+    /// Parallel report jobs (default: all cores).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Replace an existing output folder.
+    #[arg(long)]
+    pub force: bool,
+    /// Print only errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// More detail (stage timings, notes).
+    #[arg(long, short, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// `sixbb validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The pipeline file (TOML).
+    pub pipeline: PathBuf,
+    /// Report month YYYY-MM (overrides report.month).
+    #[arg(long)]
+    pub month: Option<String>,
+    /// Also write data_quality/issues.csv into this folder.
+    #[arg(long)]
+    pub issues_out: Option<PathBuf>,
+}
+
+/// `sixbb synth`.
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    /// Number of clinics.
+    #[arg(long, default_value_t = 8)]
+    pub clinics: u32,
+    /// Months of data.
+    #[arg(long, default_value_t = 36)]
+    pub months: u32,
+    /// Random seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Last month of data (YYYY-MM).
+    #[arg(long, default_value = "2024-06")]
+    pub end: String,
+    /// Mean patients per clinic.
+    #[arg(long, default_value_t = 300)]
+    pub patients: u32,
+    /// Append a few deliberately bad rows.
+    #[arg(long)]
+    pub with_bad_rows: bool,
+    /// Output folder.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// `sixbb mme`.
+#[derive(Debug, Args)]
+pub struct MmeArgs {
+    /// Ingredient, e.g. oxycodone.
+    #[arg(long)]
+    pub drug: String,
+    /// Route (oral, transdermal, buccal, sublingual, nasal, rectal).
+    #[arg(long, default_value = "oral")]
+    pub route: String,
+    /// Strength per unit.
+    #[arg(long)]
+    pub strength: f64,
+    /// Strength unit (mg, mg/ml, mcg/hr, mcg).
+    #[arg(long, default_value = "mg")]
+    pub unit: String,
+    /// Units dispensed.
+    #[arg(long)]
+    pub quantity: f64,
+    /// Days supply.
+    #[arg(long)]
+    pub days_supply: u32,
+    /// MME table: cdc-2022 or cdc-2016.
+    #[arg(long, default_value = "cdc-2022")]
+    pub table: String,
+}

@@ -1,0 +1,20 @@
+//! `sixbb run PIPELINE`: the whole batch.
+
+use crate::batch::{run_batch, RunOptions};
+use crate::cli::RunArgs;
+use crate::config::{Config, Overrides};
+use crate::error::Result;
+
+/// Resolve the arguments once and run the batch.
+pub fn run(a: RunArgs) -> Result<i32> {
+    let cfg = Config::load(&a.pipeline, &Overrides { month: a.month.clone(), out: a.out.clone() })?;
+    let opts = RunOptions {
+        clinics: a.clinics,
+        jobs: a.jobs,
+        force: a.force,
+        verbosity: if a.quiet { 0 } else { 1 + a.verbose },
+        fail_after_metrics: false,
+    };
+    let outcome = run_batch(&cfg, &opts)?;
+    Ok(if outcome.rejected_rows > 0 { 1 } else { 0 })
+}

@@ -1,0 +1,34 @@
+//! `sixbb synth`: synthetic study data.
+
+use crate::cli::SynthArgs;
+use crate::dates::Month;
+use crate::error::{Error, Result};
+use crate::synth::{generate, SynthOptions};
+
+/// Generate the data and print the row counts.
+pub fn run(a: SynthArgs) -> Result<i32> {
+    let end = Month::parse(&a.end).ok_or_else(|| Error::Usage(format!("--end {}: expected YYYY-MM", a.end)))?;
+    if a.clinics == 0 || a.months < 3 {
+        return Err(Error::Usage("--clinics must be ≥ 1 and --months ≥ 3".into()));
+    }
+    let opts = SynthOptions {
+        clinics: a.clinics,
+        months: a.months,
+        seed: a.seed,
+        end,
+        patients: a.patients,
+        bad_rows: a.with_bad_rows,
+        out: a.out.clone(),
+    };
+    let c = generate(&opts)?;
+    println!(
+        "wrote {}: {} clinics, {} prescriptions, {} care events, {} milestones, {} facilitation rows",
+        a.out.display(),
+        c.clinics,
+        c.prescriptions,
+        c.care_events,
+        c.milestones,
+        c.facilitation
+    );
+    Ok(0)
+}

@@ -1,0 +1,28 @@
+//! `sixbb validate PIPELINE`: the input checks only.
+
+use crate::cli::ValidateArgs;
+use crate::config::{Config, Overrides};
+use crate::error::{Error, Result};
+use crate::ingest::{issues::issues_csv, validate};
+
+/// Validate and print the summary; exit code 1 when rows were rejected.
+pub fn run(a: ValidateArgs) -> Result<i32> {
+    let cfg = Config::load(&a.pipeline, &Overrides { month: a.month.clone(), out: None })?;
+    let v = validate(&cfg)?;
+    println!("sixbb {} — validation of {} for {}", crate::VERSION, cfg.pipeline.display(), cfg.report_month);
+    print!("{}", v.summary.render());
+    if let Some(dir) = a.issues_out {
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
+        let p = dir.join("issues.csv");
+        std::fs::write(&p, issues_csv(&v.issues)).map_err(|e| Error::io("cannot write", &p, e))?;
+        println!("issues written to {}", p.display());
+    }
+    let rejected = v.summary.rejected();
+    if rejected > 0 {
+        println!("{rejected} rows rejected: see data_quality/issues.csv after a run (or --issues-out)");
+        Ok(1)
+    } else {
+        println!("clean: no rows rejected");
+        Ok(0)
+    }
+}

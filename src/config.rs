@@ -1,0 +1,387 @@
+//! Pipeline files (SPEC §0): parsed with serde (`deny_unknown_fields`), then
+//! checked and resolved once into a [`Config`] that every stage reads.
+
+use crate::dates::Month;
+use crate::error::{Error, Result};
+use crate::reference::MmeTable;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The five input tables of SPEC §1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TableName {
+    Clinics,
+    Prescriptions,
+    CareEvents,
+    Milestones,
+    Facilitation,
+}
+
+impl TableName {
+    /// Every table, in the order they are read.
+    pub const ALL: [TableName; 5] = [
+        TableName::Clinics,
+        TableName::Prescriptions,
+        TableName::CareEvents,
+        TableName::Milestones,
+        TableName::Facilitation,
+    ];
+    /// The table's file stem and name in `issues.csv`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TableName::Clinics => "clinics",
+            TableName::Prescriptions => "prescriptions",
+            TableName::CareEvents => "care_events",
+            TableName::Milestones => "milestones",
+            TableName::Facilitation => "facilitation",
+        }
+    }
+    /// Whether a run stops when the table is missing.
+    pub fn required(self) -> bool {
+        !matches!(self, TableName::CareEvents | TableName::Facilitation)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPipeline {
+    data: RawData,
+    report: RawReport,
+    #[serde(default)]
+    metrics: RawMetrics,
+    #[serde(default)]
+    output: RawOutput,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawData {
+    folder: String,
+    clinics: Option<String>,
+    prescriptions: Option<String>,
+    care_events: Option<String>,
+    milestones: Option<String>,
+    facilitation: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReport {
+    month: String,
+    #[serde(default = "d_lookback")]
+    lookback_months: u32,
+    #[serde(default = "d_min_cell")]
+    min_cell: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    #[serde(default)]
+    mme_table: MmeTable,
+    #[serde(default = "d_window")]
+    ltot_window_days: u32,
+    #[serde(default = "d_min_days")]
+    ltot_min_days: u32,
+    #[serde(default = "d_thresholds")]
+    high_dose_thresholds: Vec<f64>,
+    #[serde(default = "d_one")]
+    benzo_overlap_min_days: u32,
+    #[serde(default = "d_attr")]
+    attribution_days: u32,
+}
+
+impl Default for RawMetrics {
+    fn default() -> Self {
+        RawMetrics {
+            mme_table: MmeTable::default(),
+            ltot_window_days: d_window(),
+            ltot_min_days: d_min_days(),
+            high_dose_thresholds: d_thresholds(),
+            benzo_overlap_min_days: d_one(),
+            attribution_days: d_attr(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutput {
+    #[serde(default = "d_out")]
+    folder: String,
+}
+
+impl Default for RawOutput {
+    fn default() -> Self {
+        RawOutput { folder: d_out() }
+    }
+}
+
+fn d_lookback() -> u32 {
+    24
+}
+fn d_min_cell() -> u32 {
+    11
+}
+fn d_window() -> u32 {
+    90
+}
+fn d_min_days() -> u32 {
+    60
+}
+fn d_thresholds() -> Vec<f64> {
+    vec![50.0, 90.0]
+}
+fn d_one() -> u32 {
+    1
+}
+fn d_attr() -> u32 {
+    365
+}
+fn d_out() -> String {
+    "../out/{month}".into()
+}
+
+/// Metric parameters (SPEC §0 `[metrics]`), checked.
+#[derive(Clone, Debug, Serialize)]
+pub struct MetricsConfig {
+    pub mme_table: MmeTable,
+    pub ltot_window_days: u32,
+    pub ltot_min_days: u32,
+    /// Ascending, de-duplicated, always holding 50.
+    pub high_dose_thresholds: Vec<f64>,
+    pub benzo_overlap_min_days: u32,
+    pub attribution_days: u32,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            mme_table: MmeTable::Cdc2022,
+            ltot_window_days: 90,
+            ltot_min_days: 60,
+            high_dose_thresholds: vec![50.0, 90.0],
+            benzo_overlap_min_days: 1,
+            attribution_days: 365,
+        }
+    }
+}
+
+impl MetricsConfig {
+    /// Threshold labels as written in the pipeline (`50`, `7.5`).
+    pub fn threshold_labels(&self) -> Vec<String> {
+        self.high_dose_thresholds.iter().map(|t| format!("{t}")).collect()
+    }
+}
+
+/// A resolved pipeline: every path absolute-or-relative-to-cwd, every default
+/// filled in, every value checked.
+#[derive(Clone, Debug, Serialize)]
+pub struct Config {
+    /// The pipeline file this came from.
+    pub pipeline: PathBuf,
+    /// The data folder.
+    pub data_folder: PathBuf,
+    /// Per-table path overrides (without extension lookup).
+    pub table_overrides: Vec<(TableName, PathBuf)>,
+    pub report_month: Month,
+    pub lookback_months: u32,
+    pub min_cell: u32,
+    pub metrics: MetricsConfig,
+    /// The output folder (with `{month}` filled in).
+    pub out_dir: PathBuf,
+}
+
+/// Command-line overrides of a pipeline file.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub month: Option<String>,
+    pub out: Option<PathBuf>,
+}
+
+impl Config {
+    /// Read and resolve a pipeline file.
+    pub fn load(path: &Path, ov: &Overrides) -> Result<Config> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Config {
+            path: path.to_path_buf(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Config::from_str(&text, path, ov)
+    }
+
+    /// Resolve pipeline text as if read from `path`.
+    pub fn from_str(text: &str, path: &Path, ov: &Overrides) -> Result<Config> {
+        let err = |message: String| Error::Config { path: path.to_path_buf(), message };
+        let raw: RawPipeline = toml::from_str(text).map_err(|e| err(e.to_string().trim_end().to_string()))?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let resolve = |p: &str| -> PathBuf {
+            let p = Path::new(p);
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+        let month_text = ov.month.clone().unwrap_or(raw.report.month.clone());
+        let report_month = Month::parse(&month_text).ok_or_else(|| {
+            let key = if ov.month.is_some() { "--month" } else { "report.month" };
+            err(format!("{key} = \"{month_text}\" is not a month in the form YYYY-MM"))
+        })?;
+        if raw.report.lookback_months == 0 || raw.report.lookback_months > 240 {
+            return Err(err(format!("report.lookback_months = {} must be from 1 to 240", raw.report.lookback_months)));
+        }
+        let m = raw.metrics;
+        if m.ltot_window_days == 0 || m.ltot_window_days > 366 {
+            return Err(err(format!("metrics.ltot_window_days = {} must be from 1 to 366", m.ltot_window_days)));
+        }
+        if m.ltot_min_days == 0 || m.ltot_min_days > m.ltot_window_days {
+            return Err(err(format!(
+                "metrics.ltot_min_days = {} must be from 1 to metrics.ltot_window_days ({})",
+                m.ltot_min_days, m.ltot_window_days
+            )));
+        }
+        if m.attribution_days == 0 || m.attribution_days > 3660 {
+            return Err(err(format!("metrics.attribution_days = {} must be from 1 to 3660", m.attribution_days)));
+        }
+        if m.benzo_overlap_min_days == 0 || m.benzo_overlap_min_days > 31 {
+            return Err(err(format!(
+                "metrics.benzo_overlap_min_days = {} must be from 1 to 31",
+                m.benzo_overlap_min_days
+            )));
+        }
+        let mut th = m.high_dose_thresholds.clone();
+        if let Some(bad) = th.iter().find(|t| !t.is_finite() || **t <= 0.0) {
+            return Err(err(format!("metrics.high_dose_thresholds: {bad} is not a positive number")));
+        }
+        th.push(50.0);
+        th.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        th.dedup();
+        let mut table_overrides = Vec::new();
+        for (t, p) in [
+            (TableName::Clinics, &raw.data.clinics),
+            (TableName::Prescriptions, &raw.data.prescriptions),
+            (TableName::CareEvents, &raw.data.care_events),
+            (TableName::Milestones, &raw.data.milestones),
+            (TableName::Facilitation, &raw.data.facilitation),
+        ] {
+            if let Some(p) = p {
+                table_overrides.push((t, resolve(p)));
+            }
+        }
+        let out_dir = match &ov.out {
+            Some(p) => p.clone(),
+            None => resolve(&raw.output.folder.replace("{month}", &report_month.to_string())),
+        };
+        Ok(Config {
+            pipeline: path.to_path_buf(),
+            data_folder: resolve(&raw.data.folder),
+            table_overrides,
+            report_month,
+            lookback_months: raw.report.lookback_months,
+            min_cell: raw.report.min_cell,
+            metrics: MetricsConfig {
+                mme_table: m.mme_table,
+                ltot_window_days: m.ltot_window_days,
+                ltot_min_days: m.ltot_min_days,
+                high_dose_thresholds: th,
+                benzo_overlap_min_days: m.benzo_overlap_min_days,
+                attribution_days: m.attribution_days,
+            },
+            out_dir,
+        })
+    }
+
+    /// The months of the reporting window, oldest first.
+    pub fn window(&self) -> Vec<Month> {
+        self.report_month.window(self.lookback_months)
+    }
+
+    /// Where a table is read from: an override, or `<folder>/<table>.csv|.parquet`.
+    /// `Ok(None)` when no file exists.
+    pub fn table_path(&self, t: TableName) -> Result<Option<PathBuf>> {
+        if let Some((_, p)) = self.table_overrides.iter().find(|(n, _)| *n == t) {
+            return Ok(Some(p.clone()));
+        }
+        let csv = self.data_folder.join(format!("{}.csv", t.as_str()));
+        let pq = self.data_folder.join(format!("{}.parquet", t.as_str()));
+        match (csv.exists(), pq.exists()) {
+            (true, true) => Err(Error::input(
+                &csv,
+                None,
+                None,
+                format!("both {} and {} exist; keep one, or name one in [data] {}", csv.display(), pq.display(), t.as_str()),
+            )),
+            (true, false) => Ok(Some(csv)),
+            (false, true) => Ok(Some(pq)),
+            (false, false) => Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config> {
+        Config::from_str(text, Path::new("pipelines/x.toml"), &Overrides::default())
+    }
+
+    #[test]
+    fn defaults_are_the_spec_defaults() {
+        let c = load("[data]\nfolder = \"../data\"\n[report]\nmonth = \"2024-06\"\n").unwrap();
+        assert_eq!(c.lookback_months, 24);
+        assert_eq!(c.min_cell, 11);
+        assert_eq!(c.metrics.mme_table, MmeTable::Cdc2022);
+        assert_eq!(c.metrics.ltot_window_days, 90);
+        assert_eq!(c.metrics.ltot_min_days, 60);
+        assert_eq!(c.metrics.high_dose_thresholds, vec![50.0, 90.0]);
+        assert_eq!(c.metrics.benzo_overlap_min_days, 1);
+        assert_eq!(c.metrics.attribution_days, 365);
+        assert_eq!(c.data_folder, Path::new("pipelines/../data"));
+        assert_eq!(c.out_dir, Path::new("pipelines/../out/2024-06"));
+    }
+
+    #[test]
+    fn overrides_replace_month_and_out() {
+        let ov = Overrides { month: Some("2023-12".into()), out: Some("/tmp/o".into()) };
+        let c = Config::from_str("[data]\nfolder = \"d\"\n[report]\nmonth = \"2024-06\"\n", Path::new("p.toml"), &ov).unwrap();
+        assert_eq!(c.report_month.to_string(), "2023-12");
+        assert_eq!(c.out_dir, Path::new("/tmp/o"));
+        assert_eq!(c.window().len(), 24);
+        assert_eq!(c.window()[0].to_string(), "2022-01");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = load("[data]\nfolder = \"d\"\n[report]\nmonth = \"2024-06\"\nlookback = 3\n").unwrap_err().to_string();
+        assert!(e.contains("pipelines/x.toml") && e.contains("lookback"), "{e}");
+    }
+
+    #[test]
+    fn wrong_value_is_named() {
+        let e = load("[data]\nfolder = \"d\"\n[report]\nmonth = \"2024-06\"\n[metrics]\nmme_table = \"cdc-2019\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cdc-2019") && e.contains("mme_table"), "{e}");
+        let e = load("[data]\nfolder = \"d\"\n[report]\nmonth = \"June\"\n").unwrap_err().to_string();
+        assert!(e.contains("report.month"), "{e}");
+        let e = load("[data]\nfolder = \"d\"\n[report]\nmonth = \"2024-06\"\n[metrics]\nltot_min_days = 91\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("metrics.ltot_min_days"), "{e}");
+    }
+
+    #[test]
+    fn missing_required_key_is_named() {
+        let e = load("[data]\nfolder = \"d\"\n[report]\nlookback_months = 3\n").unwrap_err().to_string();
+        assert!(e.contains("month"), "{e}");
+    }
+
+    #[test]
+    fn thresholds_are_sorted_and_always_hold_50() {
+        let c = load("[data]\nfolder = \"d\"\n[report]\nmonth = \"2024-06\"\n[metrics]\nhigh_dose_thresholds = [100, 7.5]\n").unwrap();
+        assert_eq!(c.metrics.high_dose_thresholds, vec![7.5, 50.0, 100.0]);
+        assert_eq!(c.metrics.threshold_labels(), vec!["7.5", "50", "100"]);
+    }
+}

@@ -1,0 +1,120 @@
+//! Data-quality issues (`data_quality/issues.csv`, SPEC §4–5) and the
+//! validation summary kept for the manifest and the reports.
+
+use crate::config::TableName;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Severity of an issue row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Error,
+    Warning,
+    Info,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
+}
+
+/// One line of `issues.csv`: one problem found in one input row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Issue {
+    pub table: TableName,
+    /// 1-based position among data rows.
+    pub row: usize,
+    pub column: String,
+    pub value: String,
+    pub rule: &'static str,
+    pub severity: Severity,
+    /// `rejected`, `after_report_month`, or `value_ignored`.
+    pub action: &'static str,
+    /// The row's clinic_id as written (for per-clinic data-quality notes).
+    pub clinic_id: Option<String>,
+}
+
+/// Row counts of one table.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct TableCounts {
+    /// Data rows in the file.
+    pub read: usize,
+    /// Rows that enter the metrics.
+    pub used: usize,
+    /// Rows with at least one error (left out).
+    pub rejected: usize,
+    /// Rows dated after the report month (left out; milestones stay as not done).
+    pub after_report_month: usize,
+    /// Rejected rows per rule (a row with two problems counts under both).
+    pub rejected_by_rule: BTreeMap<String, usize>,
+}
+
+/// The validation summary: per table counts and notes.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Summary {
+    pub tables: BTreeMap<TableName, TableCounts>,
+    /// Extra columns ignored, optional tables missing, and similar notes.
+    pub notes: Vec<String>,
+}
+
+impl Summary {
+    /// Total rejected rows across tables.
+    pub fn rejected(&self) -> usize {
+        self.tables.values().map(|t| t.rejected).sum()
+    }
+
+    /// A short human-readable summary.
+    pub fn render(&self) -> String {
+        let mut s = String::from("table           read      used  rejected  after_month\n");
+        for (t, c) in &self.tables {
+            s.push_str(&format!(
+                "{:<14} {:>6} {:>9} {:>9} {:>12}\n",
+                t.as_str(),
+                c.read,
+                c.used,
+                c.rejected,
+                c.after_report_month
+            ));
+            for (rule, n) in &c.rejected_by_rule {
+                s.push_str(&format!("    rejected by {rule}: {n}\n"));
+            }
+        }
+        for n in &self.notes {
+            s.push_str(&format!("note: {n}\n"));
+        }
+        s
+    }
+}
+
+/// Write issues as CSV text with the SPEC §4 columns.
+pub fn issues_csv(issues: &[Issue]) -> String {
+    let mut s = String::from("table,row,column,value,rule,severity,action\n");
+    for i in issues {
+        s.push_str(&format!(
+            "{},{},{},{},{},{},{}\n",
+            i.table.as_str(),
+            i.row,
+            csv_field(&i.column),
+            csv_field(&i.value),
+            i.rule,
+            i.severity.as_str(),
+            i.action
+        ));
+    }
+    s
+}
+
+/// Quote a CSV field when needed (RFC 4180).
+pub fn csv_field(v: &str) -> String {
+    if v.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", v.replace('"', "\"\""))
+    } else {
+        v.to_string()
+    }
+}

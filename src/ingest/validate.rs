@@ -1,0 +1,567 @@
+//! Row-level validation (SPEC §5): every row is either used or listed in
+//! `issues.csv`, and fatal problems stop the run before anything is written.
+
+use super::identifiers::is_identifier_value;
+use super::issues::{Issue, Severity, Summary, TableCounts};
+use super::read::{self, read_table, RawTable};
+use crate::config::{Config, TableName};
+use crate::dates::{parse_date, Day};
+use crate::error::{Error, Result};
+use crate::mme::{daily_mme, MmeError};
+use crate::model::*;
+use crate::reference::{classify, DrugClass, Route, Unit};
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+
+/// The outcome of validation.
+pub struct Validated {
+    pub data: Dataset,
+    /// Every flagged row, in table order then row order.
+    pub issues: Vec<Issue>,
+    pub summary: Summary,
+    /// Each table read and the file it came from.
+    pub inputs: Vec<(TableName, PathBuf)>,
+}
+
+/// Rule names used in `issues.csv`.
+pub mod rules {
+    pub const MISSING_VALUE: &str = "missing_value";
+    pub const UNPARSEABLE_DATE: &str = "unparseable_date";
+    pub const UNPARSEABLE_NUMBER: &str = "unparseable_number";
+    pub const DAYS_SUPPLY_RANGE: &str = "days_supply_range";
+    pub const QUANTITY_NOT_POSITIVE: &str = "quantity_not_positive";
+    pub const STRENGTH_NOT_POSITIVE: &str = "strength_not_positive";
+    pub const UNKNOWN_DRUG: &str = "unknown_drug";
+    pub const UNKNOWN_ROUTE: &str = "unknown_route";
+    pub const UNKNOWN_STRENGTH_UNIT: &str = "unknown_strength_unit";
+    pub const NO_MME_FACTOR: &str = "no_mme_factor";
+    pub const UNKNOWN_EVENT_TYPE: &str = "unknown_event_type";
+    pub const UNKNOWN_ACTIVITY: &str = "unknown_activity";
+    pub const UNKNOWN_ARM: &str = "unknown_arm";
+    pub const UNKNOWN_RURALITY: &str = "unknown_rurality";
+    pub const BLOCK_RANGE: &str = "block_range";
+    pub const HOURS_RANGE: &str = "hours_range";
+    pub const UNKNOWN_CLINIC: &str = "unknown_clinic";
+    pub const DUPLICATE_RX_ID: &str = "duplicate_rx_id";
+    pub const DUPLICATE_CLINIC_ID: &str = "duplicate_clinic_id";
+    pub const MISSING_PROGRAM_START: &str = "missing_program_start";
+    pub const PROGRAM_START_FOR_COMPARISON: &str = "program_start_for_comparison";
+    pub const AFTER_REPORT_MONTH: &str = "after_report_month";
+}
+use rules::*;
+
+/// Collects the problems of one row.
+struct Row<'a> {
+    table: TableName,
+    row: usize,
+    clinic_id: Option<&'a str>,
+    found: Vec<Issue>,
+}
+
+impl<'a> Row<'a> {
+    fn new(table: TableName, row: usize) -> Self {
+        Row { table, row, clinic_id: None, found: Vec::new() }
+    }
+    fn error(&mut self, column: &str, value: Option<&str>, rule: &'static str) {
+        self.push(column, value, rule, Severity::Error, "rejected");
+    }
+    fn push(&mut self, column: &str, value: Option<&str>, rule: &'static str, severity: Severity, action: &'static str) {
+        self.found.push(Issue {
+            table: self.table,
+            row: self.row,
+            column: column.to_string(),
+            value: value.unwrap_or("").to_string(),
+            rule,
+            severity,
+            action,
+            clinic_id: self.clinic_id.map(str::to_string),
+        });
+    }
+    fn has_error(&self) -> bool {
+        self.found.iter().any(|i| i.severity == Severity::Error)
+    }
+    /// A required text value.
+    fn required(&mut self, column: &str, v: Option<&'a str>) -> Option<&'a str> {
+        match v.map(str::trim).filter(|s| !s.is_empty()) {
+            Some(s) => Some(s),
+            None => {
+                self.error(column, v, MISSING_VALUE);
+                None
+            }
+        }
+    }
+    /// A required date.
+    fn date(&mut self, column: &str, v: Option<&'a str>) -> Option<Day> {
+        let s = self.required(column, v)?;
+        let d = parse_date(s);
+        if d.is_none() {
+            self.error(column, Some(s), UNPARSEABLE_DATE);
+        }
+        d
+    }
+    /// An optional date: `Ok(None)` when empty, `Err(())` when unparseable.
+    fn optional_date(&mut self, column: &str, v: Option<&'a str>) -> Result<Option<Day>, ()> {
+        match non_empty(v) {
+            None => Ok(None),
+            Some(s) => match parse_date(s) {
+                Some(d) => Ok(Some(d)),
+                None => {
+                    self.error(column, Some(s), UNPARSEABLE_DATE);
+                    Err(())
+                }
+            },
+        }
+    }
+    /// A required number.
+    fn number(&mut self, column: &str, v: Option<&'a str>) -> Option<f64> {
+        let s = self.required(column, v)?;
+        match s.parse::<f64>() {
+            Ok(x) if x.is_finite() => Some(x),
+            _ => {
+                self.error(column, Some(s), UNPARSEABLE_NUMBER);
+                None
+            }
+        }
+    }
+}
+
+fn non_empty(v: Option<&str>) -> Option<&str> {
+    v.map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// Accumulates issues and counts across tables.
+struct Collector {
+    issues: Vec<Issue>,
+    summary: Summary,
+}
+
+impl Collector {
+    /// Record a finished row; returns whether it is used in the metrics.
+    fn finish(&mut self, row: Row<'_>, counts: &mut TableCounts, after_month_excluded: bool) -> bool {
+        let rejected = row.has_error();
+        if rejected {
+            counts.rejected += 1;
+            let mut rules: Vec<&str> = row.found.iter().filter(|i| i.severity == Severity::Error).map(|i| i.rule).collect();
+            rules.dedup();
+            for r in rules {
+                *counts.rejected_by_rule.entry(r.to_string()).or_default() += 1;
+            }
+            // An errored row is rejected: only its error lines are listed.
+            self.issues.extend(row.found.into_iter().filter(|i| i.severity == Severity::Error));
+            return false;
+        }
+        let after = row.found.iter().any(|i| i.rule == AFTER_REPORT_MONTH);
+        if after {
+            counts.after_report_month += 1;
+        }
+        self.issues.extend(row.found);
+        let used = !(after && after_month_excluded);
+        if used {
+            counts.used += 1;
+        }
+        used
+    }
+}
+
+/// Read and validate every table named by the pipeline.
+pub fn validate(cfg: &Config) -> Result<Validated> {
+    let month_end = cfg.report_month.last_day();
+    let mut col = Collector { issues: Vec::new(), summary: Summary::default() };
+    let mut data = Dataset::default();
+    let mut inputs = Vec::new();
+
+    let mut load = |t: TableName, spec: &[read::ColumnSpec], notes: &mut Vec<String>| -> Result<Option<RawTable>> {
+        match cfg.table_path(t)? {
+            Some(p) => {
+                if !p.exists() {
+                    return Err(Error::input(&p, None, None, format!("required table {} is missing: no such file", t.as_str())));
+                }
+                let raw = read_table(&p, spec)?;
+                for e in &raw.extra_columns {
+                    notes.push(format!("{}: extra column '{}' ignored", p.display(), e));
+                }
+                inputs.push((t, p));
+                Ok(Some(raw))
+            }
+            None if t.required() => Err(Error::input(
+                cfg.data_folder.join(format!("{}.csv", t.as_str())),
+                None,
+                None,
+                format!("required table {} is missing (looked for {0}.csv and {0}.parquet in the data folder)", t.as_str()),
+            )),
+            None => {
+                notes.push(format!("optional table {} not found: its measures are empty", t.as_str()));
+                Ok(None)
+            }
+        }
+    };
+    // Read every table first, so fatal problems stop before any row work.
+    let mut notes = Vec::new();
+    let clinics = load(TableName::Clinics, read::CLINICS, &mut notes)?.unwrap();
+    let rx = load(TableName::Prescriptions, read::PRESCRIPTIONS, &mut notes)?.unwrap();
+    let events = load(TableName::CareEvents, read::CARE_EVENTS, &mut notes)?;
+    let miles = load(TableName::Milestones, read::MILESTONES, &mut notes)?.unwrap();
+    let fac = load(TableName::Facilitation, read::FACILITATION, &mut notes)?;
+    col.summary.notes = notes;
+
+    let clinic_ids = validate_clinics(&clinics, &mut data, &mut col);
+    validate_prescriptions(&rx, cfg, month_end, &clinic_ids, &mut data, &mut col)?;
+    if let Some(ev) = &events {
+        validate_care_events(ev, month_end, &clinic_ids, &mut data, &mut col)?;
+    }
+    validate_milestones(&miles, month_end, &clinic_ids, &mut data, &mut col);
+    if let Some(f) = &fac {
+        validate_facilitation(f, month_end, &clinic_ids, &mut data, &mut col);
+    }
+    Ok(Validated { data, issues: col.issues, summary: col.summary, inputs })
+}
+
+fn clinic_ref<'a>(r: &mut Row<'a>, v: Option<&'a str>, ids: &HashMap<String, u32>) -> Option<u32> {
+    let s = r.required("clinic_id", v)?;
+    r.clinic_id = Some(s);
+    match ids.get(s) {
+        Some(&i) => Some(i),
+        None => {
+            r.error("clinic_id", Some(s), UNKNOWN_CLINIC);
+            None
+        }
+    }
+}
+
+fn validate_clinics(t: &RawTable, data: &mut Dataset, col: &mut Collector) -> HashMap<String, u32> {
+    let mut counts = TableCounts { read: t.height(), ..Default::default() };
+    let mut ids = HashMap::new();
+    let mut seen = HashSet::new();
+    let mut it = (
+        t.iter("clinic_id"),
+        t.iter("clinic_name"),
+        t.iter("organization"),
+        t.iter("arm"),
+        t.iter("rurality"),
+        t.iter("facilitator_id"),
+        t.iter("program_start"),
+    );
+    for i in 0..t.height() {
+        let (id, name, org, arm, rur, fac, start) =
+            (it.0.next().flatten(), it.1.next().flatten(), it.2.next().flatten(), it.3.next().flatten(), it.4.next().flatten(), it.5.next().flatten(), it.6.next().flatten());
+        let mut r = Row::new(TableName::Clinics, i + 1);
+        let id = r.required("clinic_id", id);
+        r.clinic_id = id;
+        if let Some(id) = id {
+            if !seen.insert(id.to_string()) {
+                r.error("clinic_id", Some(id), DUPLICATE_CLINIC_ID);
+            }
+        }
+        let name = r.required("clinic_name", name);
+        let arm_v = r.required("arm", arm).and_then(|a| {
+            let p = Arm::parse(a);
+            if p.is_none() {
+                r.error("arm", Some(a), UNKNOWN_ARM);
+            }
+            p
+        });
+        let rurality = non_empty(rur).map(|s| s.to_ascii_lowercase());
+        if let Some(ru) = &rurality {
+            if ru != "rural" && ru != "urban" {
+                r.error("rurality", rur, UNKNOWN_RURALITY);
+            }
+        }
+        let start_v = r.optional_date("program_start", start);
+        let mut program_start = start_v.ok().flatten();
+        match (arm_v, &start_v) {
+            (Some(Arm::Intervention), Ok(None)) => r.error("program_start", start, MISSING_PROGRAM_START),
+            (Some(Arm::Comparison), Ok(Some(_))) => {
+                r.push("program_start", start, PROGRAM_START_FOR_COMPARISON, Severity::Warning, "value_ignored");
+                program_start = None;
+            }
+            _ => {}
+        }
+        let ok = !r.has_error();
+        if col.finish(r, &mut counts, true) && ok {
+            let id = id.unwrap().to_string();
+            ids.insert(id.clone(), data.clinics.len() as u32);
+            data.clinics.push(Clinic {
+                id,
+                name: name.unwrap().to_string(),
+                organization: non_empty(org).map(str::to_string),
+                arm: arm_v.unwrap(),
+                rurality,
+                facilitator_id: non_empty(fac).map(str::to_string),
+                program_start,
+            });
+        }
+    }
+    col.summary.tables.insert(TableName::Clinics, counts);
+    ids
+}
+
+/// Fatal when a pseudonymous id looks like a real identifier.
+fn guard_id(t: &RawTable, row: usize, column: &str, v: Option<&str>) -> Result<()> {
+    if let Some(s) = non_empty(v) {
+        if is_identifier_value(s) {
+            return Err(Error::input(
+                &t.path,
+                Some(row + 1),
+                Some(column),
+                "identifier-like value (an SSN or e-mail address pattern): sixbb accepts pseudonymous ids only",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn validate_prescriptions(
+    t: &RawTable,
+    cfg: &Config,
+    month_end: Day,
+    clinic_ids: &HashMap<String, u32>,
+    data: &mut Dataset,
+    col: &mut Collector,
+) -> Result<()> {
+    let mut counts = TableCounts { read: t.height(), ..Default::default() };
+    let mut rx_ids: HashSet<String> = HashSet::with_capacity(t.height());
+    let table = cfg.metrics.mme_table;
+    let mut c = [
+        t.iter("rx_id"),
+        t.iter("clinic_id"),
+        t.iter("patient_id"),
+        t.iter("prescriber_id"),
+        t.iter("written_date"),
+        t.iter("drug"),
+        t.iter("route"),
+        t.iter("strength"),
+        t.iter("strength_unit"),
+        t.iter("quantity"),
+        t.iter("days_supply"),
+    ];
+    data.prescriptions.reserve(t.height());
+    for i in 0..t.height() {
+        let mut v: [Option<&str>; 11] = Default::default();
+        for (k, it) in c.iter_mut().enumerate() {
+            v[k] = it.next().flatten();
+        }
+        let [rx_id, clinic, patient, prescriber, written, drug, route, strength, unit, quantity, days] = v;
+        let row = i + 1;
+        guard_id(t, row, "patient_id", patient)?;
+        guard_id(t, row, "prescriber_id", prescriber)?;
+        let mut r = Row::new(TableName::Prescriptions, row);
+        let clinic = clinic_ref(&mut r, clinic, clinic_ids);
+        if let Some(id) = r.required("rx_id", rx_id) {
+            if !rx_ids.insert(id.to_string()) {
+                r.error("rx_id", Some(id), DUPLICATE_RX_ID);
+            }
+        }
+        let patient = r.required("patient_id", patient);
+        let start = r.date("written_date", written);
+        let drug_name = r.required("drug", drug).map(|d| d.to_ascii_lowercase());
+        let class = drug_name.as_deref().and_then(|d| {
+            let c = classify(d);
+            if c.is_none() {
+                r.error("drug", drug, UNKNOWN_DRUG);
+            }
+            c
+        });
+        let route_v = match non_empty(route) {
+            None => Some(Route::Oral),
+            Some(s) => {
+                let p = Route::parse(s);
+                if p.is_none() {
+                    r.error("route", Some(s), UNKNOWN_ROUTE);
+                }
+                p
+            }
+        };
+        let days_v = r.number("days_supply", days).and_then(|d| {
+            if d.fract() != 0.0 || !(1.0..=365.0).contains(&d) {
+                r.error("days_supply", days, DAYS_SUPPLY_RANGE);
+                None
+            } else {
+                Some(d as u16)
+            }
+        });
+        let mut dmme = 0.0;
+        if class == Some(DrugClass::Opioid) {
+            let s = r.number("strength", strength).and_then(|x| {
+                if x <= 0.0 {
+                    r.error("strength", strength, STRENGTH_NOT_POSITIVE);
+                    None
+                } else {
+                    Some(x)
+                }
+            });
+            let u = r.required("strength_unit", unit).and_then(|u| {
+                let p = Unit::parse(u);
+                if p.is_none() {
+                    r.error("strength_unit", Some(u), UNKNOWN_STRENGTH_UNIT);
+                }
+                p
+            });
+            let q = r.number("quantity", quantity).and_then(|x| {
+                if x <= 0.0 {
+                    r.error("quantity", quantity, QUANTITY_NOT_POSITIVE);
+                    None
+                } else {
+                    Some(x)
+                }
+            });
+            if let (Some(d), Some(rt), Some(u)) = (drug_name.as_deref(), route_v, u) {
+                if table.lookup(d, rt, u).is_none() {
+                    let combo = format!("{d} {} {}", rt.as_str(), u.as_str());
+                    r.error("drug", Some(&combo), NO_MME_FACTOR);
+                } else if let (Some(s), Some(q), Some(days)) = (s, q, days_v) {
+                    match daily_mme(table, d, rt, u, s, q, days as u32) {
+                        Ok(x) => dmme = x,
+                        Err(MmeError::NoFactor) => r.error("drug", Some(d), NO_MME_FACTOR),
+                        Err(_) => r.error("drug", Some(d), UNKNOWN_DRUG),
+                    }
+                }
+            }
+        }
+        if let Some(s) = start {
+            if !r.has_error() && s > month_end {
+                r.push("written_date", written, AFTER_REPORT_MONTH, Severity::Info, AFTER_REPORT_MONTH);
+            }
+        }
+        let ok = !r.has_error();
+        if col.finish(r, &mut counts, true) && ok {
+            let drug_id = data.drugs.intern(drug_name.as_deref().unwrap()) as u16;
+            data.prescriptions.push(Prescription {
+                clinic: clinic.unwrap(),
+                patient: data.patients.intern(patient.unwrap()),
+                prescriber: non_empty(prescriber).map(|p| data.prescribers.intern(p)),
+                start: start.unwrap(),
+                days: days_v.unwrap(),
+                class: class.unwrap(),
+                drug: drug_id,
+                daily_mme: dmme,
+            });
+        }
+    }
+    col.summary.tables.insert(TableName::Prescriptions, counts);
+    Ok(())
+}
+
+fn validate_care_events(
+    t: &RawTable,
+    month_end: Day,
+    clinic_ids: &HashMap<String, u32>,
+    data: &mut Dataset,
+    col: &mut Collector,
+) -> Result<()> {
+    let mut counts = TableCounts { read: t.height(), ..Default::default() };
+    let mut c = [t.iter("clinic_id"), t.iter("patient_id"), t.iter("event_date"), t.iter("event_type")];
+    for i in 0..t.height() {
+        let [clinic, patient, date, kind] = [c[0].next().flatten(), c[1].next().flatten(), c[2].next().flatten(), c[3].next().flatten()];
+        guard_id(t, i + 1, "patient_id", patient)?;
+        let mut r = Row::new(TableName::CareEvents, i + 1);
+        let clinic = clinic_ref(&mut r, clinic, clinic_ids);
+        let patient = r.required("patient_id", patient);
+        let d = r.date("event_date", date);
+        let k = r.required("event_type", kind).and_then(|k| {
+            let p = EventType::parse(k);
+            if p.is_none() {
+                r.error("event_type", Some(k), UNKNOWN_EVENT_TYPE);
+            }
+            p
+        });
+        if let Some(d) = d {
+            if !r.has_error() && d > month_end {
+                r.push("event_date", date, AFTER_REPORT_MONTH, Severity::Info, AFTER_REPORT_MONTH);
+            }
+        }
+        let ok = !r.has_error();
+        if col.finish(r, &mut counts, true) && ok {
+            data.care_events.push(CareEvent {
+                clinic: clinic.unwrap(),
+                patient: data.patients.intern(patient.unwrap()),
+                date: d.unwrap(),
+                kind: k.unwrap(),
+            });
+        }
+    }
+    col.summary.tables.insert(TableName::CareEvents, counts);
+    Ok(())
+}
+
+fn validate_milestones(t: &RawTable, month_end: Day, clinic_ids: &HashMap<String, u32>, data: &mut Dataset, col: &mut Collector) {
+    let mut counts = TableCounts { read: t.height(), ..Default::default() };
+    let mut c = [t.iter("clinic_id"), t.iter("block"), t.iter("milestone"), t.iter("due_date"), t.iter("completed_date")];
+    for i in 0..t.height() {
+        let [clinic, block, name, due, done] =
+            [c[0].next().flatten(), c[1].next().flatten(), c[2].next().flatten(), c[3].next().flatten(), c[4].next().flatten()];
+        let mut r = Row::new(TableName::Milestones, i + 1);
+        let clinic = clinic_ref(&mut r, clinic, clinic_ids);
+        let b = r.number("block", block).and_then(|b| {
+            if b.fract() != 0.0 || !(1.0..=6.0).contains(&b) {
+                r.error("block", block, BLOCK_RANGE);
+                None
+            } else {
+                Some(b as u8)
+            }
+        });
+        let name = r.required("milestone", name);
+        let due_d = r.date("due_date", due);
+        let mut completed = r.optional_date("completed_date", done).ok().flatten();
+        if let Some(d) = completed {
+            if !r.has_error() && d > month_end {
+                r.push("completed_date", done, AFTER_REPORT_MONTH, Severity::Info, AFTER_REPORT_MONTH);
+                completed = None;
+            }
+        }
+        let ok = !r.has_error();
+        // A milestone completed after the report month stays in every count, as not done.
+        if col.finish(r, &mut counts, false) && ok {
+            data.milestones.push(Milestone {
+                clinic: clinic.unwrap(),
+                block: b.unwrap(),
+                name: name.unwrap().to_string(),
+                due: due_d.unwrap(),
+                completed,
+            });
+        }
+    }
+    col.summary.tables.insert(TableName::Milestones, counts);
+}
+
+fn validate_facilitation(t: &RawTable, month_end: Day, clinic_ids: &HashMap<String, u32>, data: &mut Dataset, col: &mut Collector) {
+    let mut counts = TableCounts { read: t.height(), ..Default::default() };
+    let mut c = [t.iter("clinic_id"), t.iter("facilitator_id"), t.iter("date"), t.iter("activity"), t.iter("hours")];
+    for i in 0..t.height() {
+        let [clinic, fac, date, activity, hours] =
+            [c[0].next().flatten(), c[1].next().flatten(), c[2].next().flatten(), c[3].next().flatten(), c[4].next().flatten()];
+        let mut r = Row::new(TableName::Facilitation, i + 1);
+        let clinic = clinic_ref(&mut r, clinic, clinic_ids);
+        let d = r.date("date", date);
+        let a = r.required("activity", activity).and_then(|a| {
+            let p = Activity::parse(a);
+            if p.is_none() {
+                r.error("activity", Some(a), UNKNOWN_ACTIVITY);
+            }
+            p
+        });
+        let h = r.number("hours", hours).and_then(|h| {
+            if h <= 0.0 || h > 24.0 {
+                r.error("hours", hours, HOURS_RANGE);
+                None
+            } else {
+                Some(h)
+            }
+        });
+        if let Some(d) = d {
+            if !r.has_error() && d > month_end {
+                r.push("date", date, AFTER_REPORT_MONTH, Severity::Info, AFTER_REPORT_MONTH);
+            }
+        }
+        let ok = !r.has_error();
+        if col.finish(r, &mut counts, true) && ok {
+            data.facilitation.push(Facilitation {
+                clinic: clinic.unwrap(),
+                facilitator: non_empty(fac).map(str::to_string),
+                date: d.unwrap(),
+                activity: a.unwrap(),
+                hours: h.unwrap(),
+            });
+        }
+    }
+    col.summary.tables.insert(TableName::Facilitation, counts);
+}

@@ -1,0 +1,37 @@
+//! # sixbb
+//!
+//! The monthly batch of the Six Building Blocks (6BB) study: validate the
+//! de-identified extracts, compute prescribing and fidelity measures, draw
+//! charts and compile the clinic and study PDF reports.
+//!
+//! The library is split by stage; each module does one job:
+//!
+//! | stage | module |
+//! |---|---|
+//! | command line (parsed once into high-level args) | [`cli`], [`commands`] |
+//! | pipeline file → resolved configuration | [`config`] |
+//! | reading and validating inputs | [`ingest`] → [`model`] |
+//! | reference tables and MME | [`reference`], [`mme`] |
+//! | measures | [`metrics`] |
+//! | charts and PDF reports | [`report`] |
+//! | the whole batch, manifest, outputs | [`batch`] |
+//! | synthetic data | [`synth`] |
+
+pub mod batch;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod dates;
+pub mod error;
+pub mod ingest;
+pub mod metrics;
+pub mod mme;
+pub mod model;
+pub mod reference;
+pub mod report;
+pub mod synth;
+
+pub use error::{Error, Result};
+
+/// The tool's version, written into manifests and reports.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

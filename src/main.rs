@@ -1,0 +1,15 @@
+//! The `sixbb` binary: parse the command line, dispatch, map the outcome to
+//! an exit code (0 clean, 1 rows rejected, 2 failed).
+
+use clap::Parser;
+
+fn main() {
+    let cli = sixbb::cli::Cli::parse();
+    match sixbb::commands::dispatch(cli.command) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("error: {:#}", anyhow::Error::from(e));
+            std::process::exit(2);
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! Output tables of the prescribing measures: `clinic_month` (one row per
+//! clinic × month) and `study_month` (per arm and month, pooled, with the
+//! quartiles of clinic percentages).
+
+use super::prescribing::{Cell, PrescribingMetrics};
+use super::table::{pct, Col, Table};
+use crate::config::MetricsConfig;
+use crate::mme::round1;
+use crate::model::{Arm, Dataset};
+
+/// A `(numerator, denominator)` measure of a cell, by its column stem.
+pub struct Measure {
+    /// Column stem: `high_dose_50`, `benzo_overlap`, ...
+    pub stem: String,
+    /// Label for reports.
+    pub label: String,
+    pub num: Box<dyn Fn(&Cell) -> u32 + Send + Sync>,
+    pub den: Box<dyn Fn(&Cell) -> u32 + Send + Sync>,
+}
+
+/// The `_n`/`_pct` measures in SPEC column order.
+pub fn measures(cfg: &MetricsConfig, i50: usize) -> Vec<Measure> {
+    let ltot = |c: &Cell| c.ltot_patients;
+    let mut v = Vec::new();
+    for (k, label) in cfg.threshold_labels().into_iter().enumerate() {
+        v.push(Measure {
+            stem: format!("high_dose_{label}"),
+            label: format!("High dose (≥ {label} MME/day)"),
+            num: Box::new(move |c: &Cell| c.high_dose[k]),
+            den: Box::new(ltot),
+        });
+    }
+    let simple: [(&str, &str, fn(&Cell) -> u32); 5] = [
+        ("benzo_overlap", "Benzodiazepine overlap", |c| c.benzo_overlap),
+        ("agreement", "Patient agreement (12 mo)", |c| c.agreement),
+        ("udt", "Urine drug test (12 mo)", |c| c.udt),
+        ("pdmp", "PDMP check (90 days)", |c| c.pdmp),
+        ("functional", "Functional assessment (90 days)", |c| c.functional),
+    ];
+    for (stem, label, f) in simple {
+        v.push(Measure { stem: stem.into(), label: label.into(), num: Box::new(f), den: Box::new(ltot) });
+    }
+    v.push(Measure {
+        stem: "naloxone".into(),
+        label: "Naloxone (patients ≥ 50 MME)".into(),
+        num: Box::new(|c: &Cell| c.naloxone),
+        den: Box::new(move |c: &Cell| c.high_dose[i50]),
+    });
+    v
+}
+
+/// Clinic ids in output order (sorted), with their index into the dataset.
+pub fn clinic_order(data: &Dataset) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..data.clinics.len()).collect();
+    idx.sort_by(|a, b| data.clinics[*a].id.cmp(&data.clinics[*b].id));
+    idx
+}
+
+/// `metrics/clinic_month`: SPEC §4 columns in order.
+pub fn clinic_month_table(data: &Dataset, pm: &PrescribingMetrics, cfg: &MetricsConfig) -> Table {
+    let ms = measures(cfg, pm.i50);
+    let order = clinic_order(data);
+    let mut rows: Vec<(usize, usize)> = Vec::new();
+    for &c in &order {
+        for k in 0..pm.months.len() {
+            rows.push((c, k));
+        }
+    }
+    let cells: Vec<&Cell> = rows.iter().map(|&(c, k)| pm.cell(c, k)).collect();
+    let int = |f: &dyn Fn(&Cell) -> u32| Col::Int(cells.iter().map(|c| Some(f(c) as i64)).collect());
+    let mut t = Table::default();
+    t.push("clinic_id", Col::Str(rows.iter().map(|&(c, _)| data.clinics[c].id.clone()).collect()));
+    t.push("month", Col::Str(rows.iter().map(|&(_, k)| pm.months[k].to_string()).collect()));
+    t.push("opioid_patients", int(&|c| c.opioid_patients));
+    t.push("ltot_patients", int(&|c| c.ltot_patients));
+    t.push("mean_daily_mme", Col::Float(cells.iter().map(|c| c.mean_daily_mme().map(round1)).collect()));
+    for m in &ms {
+        t.push(format!("{}_n", m.stem), int(&*m.num));
+        t.push(format!("{}_pct", m.stem), Col::Float(cells.iter().map(|c| pct((m.num)(c), (m.den)(c))).collect()));
+    }
+    t.push("bup_patients", int(&|c| c.bup_patients));
+    t
+}
+
+/// Type-7 quantile (linear interpolation between order statistics) of sorted values.
+pub fn quantile7(sorted: &[f64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let h = (sorted.len() - 1) as f64 * p;
+    let lo = h.floor() as usize;
+    let hi = h.ceil() as usize;
+    Some(sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo]))
+}
+
+/// Unrounded clinic percentage.
+pub fn raw_pct(n: u32, d: u32) -> Option<f64> {
+    (d > 0).then(|| 100.0 * n as f64 / d as f64)
+}
+
+/// Quartiles (q1, median, q3) of the clinics' unrounded percentages, over
+/// clinics whose denominator is not 0.
+pub fn quartiles(cells: &[&Cell], m: &Measure) -> [Option<f64>; 3] {
+    let mut v: Vec<f64> = cells.iter().filter_map(|c| raw_pct((m.num)(c), (m.den)(c))).collect();
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    [quantile7(&v, 0.25), quantile7(&v, 0.5), quantile7(&v, 0.75)]
+}
+
+/// `metrics/study_month`: per arm and month, pooled sums and clinic quartiles.
+pub fn study_month_table(data: &Dataset, pm: &PrescribingMetrics, cfg: &MetricsConfig) -> Table {
+    let ms = measures(cfg, pm.i50);
+    let arms: Vec<Arm> = [Arm::Intervention, Arm::Comparison]
+        .into_iter()
+        .filter(|a| data.clinics.iter().any(|c| c.arm == *a))
+        .collect();
+    let mut keys = Vec::new();
+    for &a in &arms {
+        for k in 0..pm.months.len() {
+            keys.push((a, k));
+        }
+    }
+    let groups: Vec<Vec<&Cell>> = keys
+        .iter()
+        .map(|&(a, k)| (0..data.clinics.len()).filter(|&c| data.clinics[c].arm == a).map(|c| pm.cell(c, k)).collect())
+        .collect();
+    let sum = |g: &Vec<&Cell>, f: &dyn Fn(&Cell) -> u32| g.iter().map(|c| f(c)).sum::<u32>();
+    let int = |f: &dyn Fn(&Cell) -> u32| Col::Int(groups.iter().map(|g| Some(sum(g, f) as i64)).collect());
+    let mut t = Table::default();
+    t.push("arm", Col::Str(keys.iter().map(|(a, _)| a.as_str().to_string()).collect()));
+    t.push("month", Col::Str(keys.iter().map(|&(_, k)| pm.months[k].to_string()).collect()));
+    t.push("clinics", Col::Int(groups.iter().map(|g| Some(g.len() as i64)).collect()));
+    t.push("opioid_patients", int(&|c| c.opioid_patients));
+    t.push("ltot_patients", int(&|c| c.ltot_patients));
+    t.push(
+        "mean_daily_mme",
+        Col::Float(
+            groups
+                .iter()
+                .map(|g| {
+                    let n = sum(g, &|c| c.ltot_patients);
+                    (n > 0).then(|| round1(g.iter().map(|c| c.mme_sum).sum::<f64>() / n as f64))
+                })
+                .collect(),
+        ),
+    );
+    for m in &ms {
+        t.push(format!("{}_n", m.stem), int(&*m.num));
+        t.push(format!("{}_pct", m.stem), Col::Float(groups.iter().map(|g| pct(sum(g, &*m.num), sum(g, &*m.den))).collect()));
+        let q: Vec<[Option<f64>; 3]> = groups.iter().map(|g| quartiles(g, m)).collect();
+        for (j, suffix) in ["q1", "median", "q3"].iter().enumerate() {
+            t.push(format!("{}_pct_{suffix}", m.stem), Col::Float(q.iter().map(|x| x[j].map(round1)).collect()));
+        }
+    }
+    t.push("bup_patients", int(&|c| c.bup_patients));
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type7_quantiles() {
+        let v = [10.0, 20.0, 30.0, 40.0];
+        assert_eq!(quantile7(&v, 0.25), Some(17.5));
+        assert_eq!(quantile7(&v, 0.5), Some(25.0));
+        assert_eq!(quantile7(&v, 0.75), Some(32.5));
+        assert_eq!(quantile7(&[5.0], 0.25), Some(5.0));
+        assert_eq!(quantile7(&[], 0.5), None);
+    }
+}

@@ -1,0 +1,243 @@
+//! Validated, typed study data: what the metrics stages read.
+
+use crate::dates::Day;
+use crate::reference::DrugClass;
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// Study arm of a clinic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Arm {
+    Intervention,
+    Comparison,
+}
+
+impl Arm {
+    pub fn parse(s: &str) -> Option<Arm> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "intervention" => Some(Arm::Intervention),
+            "comparison" => Some(Arm::Comparison),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Arm::Intervention => "intervention",
+            Arm::Comparison => "comparison",
+        }
+    }
+}
+
+/// A clinic (SPEC §1 `clinics`).
+#[derive(Clone, Debug, Serialize)]
+pub struct Clinic {
+    pub id: String,
+    pub name: String,
+    pub organization: Option<String>,
+    pub arm: Arm,
+    pub rurality: Option<String>,
+    pub facilitator_id: Option<String>,
+    /// Kick-off date; `None` for comparison clinics.
+    pub program_start: Option<Day>,
+}
+
+/// One valid prescription row, reduced to what the metrics need.
+#[derive(Clone, Debug)]
+pub struct Prescription {
+    /// Index into [`Dataset::clinics`].
+    pub clinic: u32,
+    /// Index into [`Dataset::patients`].
+    pub patient: u32,
+    /// Index into [`Dataset::prescribers`].
+    pub prescriber: Option<u32>,
+    /// First day of supply.
+    pub start: Day,
+    /// Days supply (1–365): the last covered day is `start + days - 1`.
+    pub days: u16,
+    pub class: DrugClass,
+    /// Index into [`Dataset::drugs`].
+    pub drug: u16,
+    /// Daily MME (unrounded); 0 for buprenorphine and benzodiazepines.
+    pub daily_mme: f64,
+}
+
+impl Prescription {
+    /// Last covered day.
+    pub fn end(&self) -> Day {
+        self.start + self.days as Day - 1
+    }
+}
+
+/// Care-process event types (SPEC §1 `care_events`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventType {
+    PatientAgreement,
+    UrineDrugTest,
+    PdmpCheck,
+    FunctionalAssessment,
+    Naloxone,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 5] = [
+        EventType::PatientAgreement,
+        EventType::UrineDrugTest,
+        EventType::PdmpCheck,
+        EventType::FunctionalAssessment,
+        EventType::Naloxone,
+    ];
+    pub fn parse(s: &str) -> Option<EventType> {
+        let s = s.trim().to_ascii_lowercase();
+        EventType::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::PatientAgreement => "patient_agreement",
+            EventType::UrineDrugTest => "urine_drug_test",
+            EventType::PdmpCheck => "pdmp_check",
+            EventType::FunctionalAssessment => "functional_assessment",
+            EventType::Naloxone => "naloxone",
+        }
+    }
+    /// Days of the lookback in which the event counts (SPEC §3).
+    pub fn lookback_days(self) -> u32 {
+        match self {
+            EventType::PdmpCheck | EventType::FunctionalAssessment => 90,
+            _ => 365,
+        }
+    }
+}
+
+/// A valid care event.
+#[derive(Clone, Debug)]
+pub struct CareEvent {
+    pub clinic: u32,
+    pub patient: u32,
+    pub date: Day,
+    pub kind: EventType,
+}
+
+/// A valid implementation milestone.
+#[derive(Clone, Debug)]
+pub struct Milestone {
+    pub clinic: u32,
+    /// Building block 1–6.
+    pub block: u8,
+    pub name: String,
+    pub due: Day,
+    /// Completion date; `None` when not done (or done after the report month).
+    pub completed: Option<Day>,
+}
+
+/// Facilitation activity types (SPEC §1 `facilitation`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activity {
+    Kickoff,
+    SiteVisit,
+    VirtualMeeting,
+    SharedLearning,
+    Mentoring,
+    Other,
+}
+
+impl Activity {
+    pub const ALL: [Activity; 6] = [
+        Activity::Kickoff,
+        Activity::SiteVisit,
+        Activity::VirtualMeeting,
+        Activity::SharedLearning,
+        Activity::Mentoring,
+        Activity::Other,
+    ];
+    pub fn parse(s: &str) -> Option<Activity> {
+        let s = s.trim().to_ascii_lowercase();
+        Activity::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Activity::Kickoff => "kickoff",
+            Activity::SiteVisit => "site_visit",
+            Activity::VirtualMeeting => "virtual_meeting",
+            Activity::SharedLearning => "shared_learning",
+            Activity::Mentoring => "mentoring",
+            Activity::Other => "other",
+        }
+    }
+    /// A label for reports.
+    pub fn label(self) -> &'static str {
+        match self {
+            Activity::Kickoff => "Kick-off",
+            Activity::SiteVisit => "Site visit",
+            Activity::VirtualMeeting => "Virtual meeting",
+            Activity::SharedLearning => "Shared learning",
+            Activity::Mentoring => "Mentoring",
+            Activity::Other => "Other",
+        }
+    }
+}
+
+/// A valid facilitation log row.
+#[derive(Clone, Debug)]
+pub struct Facilitation {
+    pub clinic: u32,
+    pub facilitator: Option<String>,
+    pub date: Day,
+    pub activity: Activity,
+    pub hours: f64,
+}
+
+/// String ids interned to dense `u32`s in first-seen order.
+#[derive(Clone, Debug, Default)]
+pub struct Interner {
+    map: HashMap<String, u32>,
+    names: Vec<String>,
+}
+
+impl Interner {
+    /// The id of `s`, adding it when new.
+    pub fn intern(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.map.get(s) {
+            return i;
+        }
+        let i = self.names.len() as u32;
+        self.names.push(s.to_string());
+        self.map.insert(s.to_string(), i);
+        i
+    }
+    pub fn get(&self, s: &str) -> Option<u32> {
+        self.map.get(s).copied()
+    }
+    pub fn name(&self, i: u32) -> &str {
+        &self.names[i as usize]
+    }
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+/// Everything that passed validation.
+#[derive(Clone, Debug, Default)]
+pub struct Dataset {
+    pub clinics: Vec<Clinic>,
+    pub patients: Interner,
+    pub prescribers: Interner,
+    /// Ingredient names (lower-case).
+    pub drugs: Interner,
+    pub prescriptions: Vec<Prescription>,
+    pub care_events: Vec<CareEvent>,
+    pub milestones: Vec<Milestone>,
+    pub facilitation: Vec<Facilitation>,
+}
+
+impl Dataset {
+    /// Index of a clinic by id.
+    pub fn clinic_index(&self, id: &str) -> Option<u32> {
+        self.clinics.iter().position(|c| c.id == id).map(|i| i as u32)
+    }
+}

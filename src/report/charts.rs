@@ -1,0 +1,299 @@
+//! Charts as SVG (plotters, SVG backend, the embedded Inter font; no system
+//! fonts). Text is drawn in the `Inter` family, which typst also holds, so
+//! the sizes plotters measures are the sizes typst draws.
+
+use crate::dates::Month;
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+use std::sync::Once;
+
+/// The sans font shared by charts and typst.
+pub static INTER_REGULAR: &[u8] = include_bytes!("../../assets/fonts/Inter-Regular.otf");
+pub static INTER_BOLD: &[u8] = include_bytes!("../../assets/fonts/Inter-Bold.otf");
+pub static INTER_SEMIBOLD: &[u8] = include_bytes!("../../assets/fonts/Inter-SemiBold.otf");
+pub static INTER_ITALIC: &[u8] = include_bytes!("../../assets/fonts/Inter-Italic.otf");
+
+const FONT: &str = "Inter";
+
+fn register_fonts() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = plotters::style::register_font(FONT, FontStyle::Normal, INTER_REGULAR);
+        let _ = plotters::style::register_font(FONT, FontStyle::Bold, INTER_BOLD);
+        let _ = plotters::style::register_font(FONT, FontStyle::Italic, INTER_ITALIC);
+    });
+}
+
+/// Palette (colour-blind safe, Okabe–Ito).
+pub const PALETTE: [RGBColor; 7] = [
+    RGBColor(0, 114, 178),
+    RGBColor(213, 94, 0),
+    RGBColor(0, 158, 115),
+    RGBColor(204, 121, 167),
+    RGBColor(230, 159, 0),
+    RGBColor(86, 180, 233),
+    RGBColor(100, 100, 100),
+];
+
+/// One line of a chart; `None` values are left out (gaps).
+#[derive(Clone, Debug)]
+pub struct Series {
+    pub label: String,
+    pub values: Vec<Option<f64>>,
+    pub color: usize,
+}
+
+/// A shaded band (e.g. the study IQR) with its median line.
+#[derive(Clone, Debug)]
+pub struct Band {
+    pub label: String,
+    pub low: Vec<Option<f64>>,
+    pub mid: Vec<Option<f64>>,
+    pub high: Vec<Option<f64>>,
+    pub color: usize,
+}
+
+/// A monthly trend chart.
+#[derive(Clone, Debug)]
+pub struct TrendChart {
+    pub months: Vec<Month>,
+    pub y_label: String,
+    pub series: Vec<Series>,
+    pub bands: Vec<Band>,
+    /// Month index of the program start, drawn as a vertical line.
+    pub marker: Option<(usize, String)>,
+    /// Fix the y axis to 0–100 (percentages).
+    pub percent: bool,
+    pub size: (u32, u32),
+}
+
+fn month_label(m: Month) -> String {
+    const N: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    format!("{} {}", N[m.month() as usize - 1], m.year() % 100)
+}
+
+fn runs(values: &[Option<f64>]) -> Vec<Vec<(f64, f64)>> {
+    let mut out = Vec::new();
+    let mut cur = Vec::new();
+    for (i, v) in values.iter().enumerate() {
+        match v {
+            Some(y) => cur.push((i as f64, *y)),
+            None if !cur.is_empty() => out.push(std::mem::take(&mut cur)),
+            None => {}
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+fn nice_max(m: f64) -> f64 {
+    if m <= 0.0 {
+        return 10.0;
+    }
+    let p = 10f64.powf(m.log10().floor());
+    for k in [1.0, 2.0, 2.5, 5.0, 10.0] {
+        if k * p >= m * 1.05 {
+            return k * p;
+        }
+    }
+    10.0 * p
+}
+
+/// Draw a trend chart as SVG text.
+pub fn trend_svg(c: &TrendChart) -> Result<String, String> {
+    register_fonts();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, c.size).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let n = c.months.len().max(2);
+        let all = c
+            .series
+            .iter()
+            .flat_map(|s| s.values.iter())
+            .chain(c.bands.iter().flat_map(|b| b.high.iter().chain(b.mid.iter())))
+            .flatten()
+            .fold(0.0f64, |a, b| a.max(*b));
+        let ymax = if c.percent { if all > 50.0 { 100.0 } else { nice_max(all.max(5.0)) } } else { nice_max(all) };
+        let mut chart = ChartBuilder::on(&root)
+            .margin_top(8)
+            .margin_right(22)
+            .margin_left(4)
+            .x_label_area_size(26)
+            .y_label_area_size(48)
+            .build_cartesian_2d(-0.3f64..(n as f64 - 0.7), 0f64..ymax)
+            .map_err(|e| e.to_string())?;
+        let months = c.months.clone();
+        let fmt = move |x: &f64| {
+            let i = x.round() as i64;
+            if (x - i as f64).abs() < 1e-6 && i >= 0 && (i as usize) < months.len() && (i as usize) % 3 == (months.len() - 1) % 3 {
+                month_label(months[i as usize])
+            } else {
+                String::new()
+            }
+        };
+        let ypct = |y: &f64| format!("{}%", y);
+        let yplain = |y: &f64| if y.fract() == 0.0 { format!("{y:.0}") } else { format!("{y}") };
+        chart
+            .configure_mesh()
+            .x_labels(n)
+            .x_label_formatter(&fmt)
+            .y_labels(6)
+            .y_label_formatter(if c.percent { &ypct } else { &yplain })
+            .y_desc(c.y_label.as_str())
+            .disable_x_mesh()
+            .light_line_style(RGBColor(235, 235, 235))
+            .bold_line_style(RGBColor(220, 220, 220))
+            .axis_style(RGBColor(150, 150, 150))
+            .label_style((FONT, 11).into_font().color(&RGBColor(60, 60, 60)))
+            .axis_desc_style((FONT, 11).into_font().color(&RGBColor(60, 60, 60)))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        if let Some((i, label)) = &c.marker {
+            let x = *i as f64 - 0.5;
+            let col = RGBColor(120, 120, 120);
+            chart
+                .draw_series(DashedLineSeries::new(vec![(x, 0.0), (x, ymax)], 4, 3, col.stroke_width(1)))
+                .map_err(|e| e.to_string())?;
+            chart
+                .draw_series(std::iter::once(Text::new(label.clone(), (x + 0.2, ymax * 0.97), (FONT, 10).into_font().color(&col))))
+                .map_err(|e| e.to_string())?;
+        }
+        for b in &c.bands {
+            let col = PALETTE[b.color % PALETTE.len()];
+            let pairs: Vec<Option<(f64, f64)>> = b.low.iter().zip(&b.high).map(|(l, h)| l.zip(*h)).collect();
+            let mut first = true;
+            let mut i = 0;
+            while i < pairs.len() {
+                if pairs[i].is_none() {
+                    i += 1;
+                    continue;
+                }
+                let mut j = i;
+                while j < pairs.len() && pairs[j].is_some() {
+                    j += 1;
+                }
+                let mut pts: Vec<(f64, f64)> = (i..j).map(|k| (k as f64, pairs[k].unwrap().1)).collect();
+                pts.extend((i..j).rev().map(|k| (k as f64, pairs[k].unwrap().0)));
+                let s = chart.draw_series(std::iter::once(Polygon::new(pts, col.mix(0.15).filled()))).map_err(|e| e.to_string())?;
+                if first {
+                    s.label(b.label.clone()).legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 16, y + 5)], col.mix(0.25).filled()));
+                    first = false;
+                }
+                i = j;
+            }
+            for run in runs(&b.mid) {
+                chart
+                    .draw_series(DashedLineSeries::new(run, 5, 3, col.mix(0.8).stroke_width(1)))
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        for s in &c.series {
+            let col = PALETTE[s.color % PALETTE.len()];
+            let mut first = true;
+            for run in runs(&s.values) {
+                let pts = run.clone();
+                let ls = chart.draw_series(LineSeries::new(run, col.stroke_width(2))).map_err(|e| e.to_string())?;
+                if first {
+                    ls.label(s.label.clone())
+                        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], col.stroke_width(2)));
+                    first = false;
+                }
+                chart
+                    .draw_series(pts.into_iter().map(|p| Circle::new(p, 2, col.filled())))
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        if !c.series.is_empty() || !c.bands.is_empty() {
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperLeft)
+                .margin(6)
+                .legend_area_size(20)
+                .label_font((FONT, 10).into_font().color(&RGBColor(40, 40, 40)))
+                .background_style(WHITE.mix(0.85))
+                .border_style(RGBColor(210, 210, 210))
+                .draw()
+                .map_err(|e| e.to_string())?;
+        }
+        root.present().map_err(|e| e.to_string())?;
+    }
+    Ok(svg)
+}
+
+/// Stacked monthly bars (e.g. facilitation hours by activity).
+pub fn stacked_bars_svg(months: &[Month], stacks: &[(String, Vec<f64>)], y_label: &str, size: (u32, u32)) -> Result<String, String> {
+    register_fonts();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let n = months.len().max(1);
+        let totals: Vec<f64> = (0..months.len()).map(|k| stacks.iter().map(|(_, v)| v[k]).sum()).collect();
+        let ymax = nice_max(totals.iter().cloned().fold(0.0, f64::max).max(1.0));
+        let mut chart = ChartBuilder::on(&root)
+            .margin_top(8)
+            .margin_right(22)
+            .margin_left(4)
+            .x_label_area_size(26)
+            .y_label_area_size(48)
+            .build_cartesian_2d(-0.6f64..(n as f64 - 0.4), 0f64..ymax)
+            .map_err(|e| e.to_string())?;
+        let ms = months.to_vec();
+        let fmt = move |x: &f64| {
+            let i = x.round() as i64;
+            if (x - i as f64).abs() < 1e-6 && i >= 0 && (i as usize) < ms.len() && (i as usize) % 3 == (ms.len() - 1) % 3 {
+                month_label(ms[i as usize])
+            } else {
+                String::new()
+            }
+        };
+        chart
+            .configure_mesh()
+            .x_labels(n)
+            .x_label_formatter(&fmt)
+            .y_labels(6)
+            .y_desc(y_label)
+            .disable_x_mesh()
+            .light_line_style(RGBColor(235, 235, 235))
+            .bold_line_style(RGBColor(220, 220, 220))
+            .axis_style(RGBColor(150, 150, 150))
+            .label_style((FONT, 11).into_font().color(&RGBColor(60, 60, 60)))
+            .axis_desc_style((FONT, 11).into_font().color(&RGBColor(60, 60, 60)))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        let mut base = vec![0.0; months.len()];
+        for (si, (label, v)) in stacks.iter().enumerate() {
+            if v.iter().all(|x| *x == 0.0) {
+                continue;
+            }
+            let col = PALETTE[si % PALETTE.len()];
+            let rects: Vec<Rectangle<(f64, f64)>> = (0..months.len())
+                .filter(|&k| v[k] > 0.0)
+                .map(|k| Rectangle::new([(k as f64 - 0.35, base[k]), (k as f64 + 0.35, base[k] + v[k])], col.filled()))
+                .collect();
+            for k in 0..months.len() {
+                base[k] += v[k];
+            }
+            chart
+                .draw_series(rects)
+                .map_err(|e| e.to_string())?
+                .label(label.clone())
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], col.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .margin(6)
+            .legend_area_size(16)
+            .label_font((FONT, 10).into_font().color(&RGBColor(40, 40, 40)))
+            .background_style(WHITE.mix(0.85))
+            .border_style(RGBColor(210, 210, 210))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    Ok(svg)
+}

@@ -1,0 +1,237 @@
+//! The clinic feedback report: data (with small cells suppressed) and charts.
+
+use super::charts::{stacked_bars_svg, trend_svg, Band, Series, TrendChart};
+use super::suppress::Suppress;
+use super::{f1, month_name, signed, ReportInputs, Shared, BLOCKS};
+use crate::dates::{fmt_day, Month};
+use crate::error::{Error, Result};
+use crate::ingest::Severity;
+use crate::metrics::fidelity::{effort, phase, program_month, MilestoneCounts};
+use crate::metrics::prescribing::Cell;
+use crate::metrics::study::Measure;
+use crate::model::{Activity, Arm};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+fn chart_err(e: String) -> Error {
+    Error::Report { what: "chart".into(), message: e }
+}
+
+/// Position of a value against the peers' IQR.
+fn position(v: Option<f64>, q: &[Option<f64>; 3]) -> &'static str {
+    match (v, q[0], q[2]) {
+        (Some(v), Some(lo), Some(hi)) if v > hi => "above most clinics",
+        (Some(v), Some(lo), Some(_)) if v < lo => "below most clinics",
+        (Some(_), Some(_), Some(_)) => "within the middle half",
+        _ => "–",
+    }
+}
+
+fn iqr_text(q: &[Option<f64>; 3], unit: &str) -> (String, String) {
+    match q {
+        [Some(a), Some(m), Some(b)] => (format!("{}{unit}", f1(Some(*m))), format!("{}–{}{unit}", f1(Some(*a)), f1(Some(*b)))),
+        _ => ("–".into(), "–".into()),
+    }
+}
+
+/// The virtual files (data JSON and chart SVGs) and PDF ident of one clinic report.
+pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared, c: usize) -> Result<(Vec<(String, Vec<u8>)>, String)> {
+    let data = &inp.validated.data;
+    let cfg = inp.cfg;
+    let pm = inp.pm;
+    let clinic = &data.clinics[c];
+    let sup = Suppress { min_cell: cfg.min_cell };
+    let peers = &sh.peers;
+    let w = pm.months.len();
+    let cur = w - 1;
+    let cells: Vec<&Cell> = (0..w).map(|k| pm.cell(c, k)).collect();
+    let back = |n: usize| (cur >= n).then(|| cur - n);
+    let mut suppressed_any = false;
+
+    // Headline rows.
+    let mut rows = Vec::new();
+    {
+        let v = |k: usize| sup.count_value(cells[k].ltot_patients);
+        let ch = |b: Option<usize>| signed(b.and_then(|b| Some(v(cur)? - v(b)?)));
+        let (med, iqr) = iqr_text(&peers.ltot[cur], "");
+        rows.push(json!({"label": "Patients on long-term opioid therapy", "value": sup.count(cells[cur].ltot_patients),
+            "ch3": ch(back(3)), "ch12": ch(back(12)), "median": med, "iqr": iqr,
+            "position": position(v(cur), &peers.ltot[cur]), "unit": "patients"}));
+        let mv = |k: usize| if sup.small(cells[k].ltot_patients) { None } else { cells[k].mean_daily_mme() };
+        let ch = |b: Option<usize>| signed(b.and_then(|b| Some(mv(cur)? - mv(b)?)));
+        let (med, iqr) = iqr_text(&peers.mme[cur], "");
+        rows.push(json!({"label": "Mean daily dose of LTOT patients (MME/day)", "value": f1(mv(cur)),
+            "ch3": ch(back(3)), "ch12": ch(back(12)), "median": med, "iqr": iqr,
+            "position": position(mv(cur), &peers.mme[cur]), "unit": "MME/day"}));
+    }
+    let pct_series: Vec<Vec<Option<f64>>> =
+        ms.iter().map(|m| cells.iter().map(|cl| sup.pct((m.num)(cl), (m.den)(cl))).collect()).collect();
+    for (mi, m) in ms.iter().enumerate() {
+        let s = &pct_series[mi];
+        let ch = |b: Option<usize>| signed(b.and_then(|b| Some(s[cur]? - s[b]?)));
+        let (n, d) = ((m.num)(cells[cur]), (m.den)(cells[cur]));
+        let (med, iqr) = iqr_text(&peers.pct[mi][cur], "%");
+        let value = match s[cur] {
+            Some(p) => format!("{}%", f1(Some(p))),
+            None if d == 0 => "–".into(),
+            None => "suppressed".into(),
+        };
+        rows.push(json!({"label": m.label, "value": value,
+            "count": format!("{} of {}", sup.count(n), sup.count(d)),
+            "ch3": ch(back(3)), "ch12": ch(back(12)), "median": med, "iqr": iqr,
+            "position": position(s[cur], &peers.pct[mi][cur]), "unit": "pct points"}));
+    }
+
+    // Charts.
+    let start_idx = clinic.program_start.and_then(|s| {
+        let k = Month::of_day(s).minus(pm.months[0]);
+        (k >= 0 && (k as usize) < w).then_some(k as usize)
+    });
+    let marker = start_idx.map(|k| (k, "Program start".to_string()));
+    let band = |label: &str, q: &Vec<[Option<f64>; 3]>| Band {
+        label: label.into(),
+        low: q.iter().map(|x| x[0]).collect(),
+        mid: q.iter().map(|x| x[1]).collect(),
+        high: q.iter().map(|x| x[2]).collect(),
+        color: 6,
+    };
+    let note_gaps = |v: &Vec<Option<f64>>, dens: &dyn Fn(usize) -> u32| v.iter().enumerate().any(|(k, x)| x.is_none() && dens(k) > 0);
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut chart = |name: &str, tc: TrendChart| -> Result<String> {
+        let path = format!("/charts/{name}.svg");
+        files.push((path.clone(), trend_svg(&tc).map_err(chart_err)?.into_bytes()));
+        Ok(path)
+    };
+    let size = (520, 210);
+    let ltot_vals: Vec<Option<f64>> = (0..w).map(|k| sup.count_value(cells[k].ltot_patients)).collect();
+    suppressed_any |= note_gaps(&ltot_vals, &|k| cells[k].ltot_patients);
+    let mut charts = Vec::new();
+    charts.push(json!({"file": chart("ltot", TrendChart { months: pm.months.clone(), y_label: "LTOT patients".into(),
+        series: vec![Series { label: "This clinic".into(), values: ltot_vals, color: 0 }],
+        bands: vec![band("Study median and IQR", &peers.ltot)], marker: marker.clone(), percent: false, size })?,
+        "title": "Patients on long-term opioid therapy"}));
+    let nt = cfg.metrics.high_dose_thresholds.len();
+    let hd: Vec<Series> = (0..nt)
+        .map(|t| Series { label: format!("≥ {} MME/day", cfg.metrics.threshold_labels()[t]), values: pct_series[t].clone(), color: t })
+        .collect();
+    for (t, s) in hd.iter().enumerate() {
+        suppressed_any |= note_gaps(&s.values, &|k| (ms[t].den)(cells[k]));
+    }
+    charts.push(json!({"file": chart("high_dose", TrendChart { months: pm.months.clone(), y_label: "% of LTOT patients".into(),
+        series: hd, bands: vec![band("Study median and IQR, ≥ 50", &peers.pct[pm.i50])], marker: marker.clone(), percent: true, size })?,
+        "title": "LTOT patients at high dose"}));
+    let mme_vals: Vec<Option<f64>> = (0..w).map(|k| if sup.small(cells[k].ltot_patients) { None } else { cells[k].mean_daily_mme() }).collect();
+    charts.push(json!({"file": chart("mme", TrendChart { months: pm.months.clone(), y_label: "MME/day".into(),
+        series: vec![Series { label: "This clinic".into(), values: mme_vals, color: 0 }],
+        bands: vec![band("Study median and IQR", &peers.mme)], marker: marker.clone(), percent: false, size })?,
+        "title": "Mean daily dose of LTOT patients"}));
+    let bz = nt;
+    suppressed_any |= note_gaps(&pct_series[bz], &|k| (ms[bz].den)(cells[k]));
+    charts.push(json!({"file": chart("benzo", TrendChart { months: pm.months.clone(), y_label: "% of LTOT patients".into(),
+        series: vec![Series { label: "This clinic".into(), values: pct_series[bz].clone(), color: 1 }],
+        bands: vec![band("Study median and IQR", &peers.pct[bz])], marker: marker.clone(), percent: true, size })?,
+        "title": "Opioid and benzodiazepine overlap"}));
+    let care: Vec<Series> = (nt + 1..ms.len())
+        .map(|i| Series { label: ms[i].label.split(" (").next().unwrap().to_string(), values: pct_series[i].clone(), color: i - nt - 1 })
+        .collect();
+    charts.push(json!({"file": chart("care", TrendChart { months: pm.months.clone(), y_label: "% of patients".into(),
+        series: care, bands: vec![], marker: marker.clone(), percent: true, size: (520, 230) })?,
+        "title": "Care processes for LTOT patients"}));
+
+    // Milestones.
+    let by = &sh.by;
+    let end = cfg.report_month.last_day();
+    let blocks: Vec<Value> = (1..=6u8)
+        .map(|b| {
+            let k: MilestoneCounts = by.counts(c as u32, Some(b), end);
+            json!({"block": b, "name": BLOCKS[b as usize - 1], "total": k.total, "done": k.done, "due": k.due, "overdue": k.overdue})
+        })
+        .collect();
+    let mut open: Vec<_> = by.milestones[c].iter().filter(|m| !m.completed.is_some_and(|d| d <= end)).collect();
+    open.sort_by_key(|m| (m.due, m.block));
+    let next: Vec<Value> = open
+        .iter()
+        .take(6)
+        .map(|m| json!({"block": m.block, "name": m.name, "due": fmt_day(m.due), "overdue": m.due < end}))
+        .collect();
+    let total = by.counts(c as u32, None, end);
+
+    // Facilitation.
+    let stacks: Vec<(String, Vec<f64>)> = Activity::ALL
+        .iter()
+        .enumerate()
+        .map(|(ai, a)| (a.label().to_string(), pm.months.iter().map(|&m| effort(&by.facilitation[c], m).by_activity[ai]).collect()))
+        .collect();
+    let e_now = effort(&by.facilitation[c], cfg.report_month);
+    let last12: f64 = (0..12.min(w)).map(|k| effort(&by.facilitation[c], pm.months[cur - k]).hours).sum();
+    let fac_chart = "/charts/facilitation.svg".to_string();
+    files.push((fac_chart.clone(), stacked_bars_svg(&pm.months, &stacks, "Hours", (520, 200)).map_err(chart_err)?.into_bytes()));
+    let last_contact = by.facilitation[c].iter().filter(|f| f.date <= end).map(|f| f.date).max();
+
+    // Data quality for this clinic.
+    let mut rejected: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut after = 0usize;
+    for i in sh.issues_by_clinic.get(clinic.id.as_str()).map(|v| v.as_slice()).unwrap_or(&[]) {
+        {
+            match i.severity {
+                Severity::Error => *rejected.entry((i.table.as_str().to_string(), i.rule.to_string())).or_default() += 1,
+                Severity::Info => after += 1,
+                _ => {}
+            }
+        }
+    }
+    let (used_rx, used_ev) = (sh.used_rx[c], sh.used_ev[c]);
+    let mut dq = format!(
+        "This report uses {used_rx} prescription rows and {used_ev} care-event rows from this clinic's extract, plus {} milestones and {} facilitation log entries.",
+        by.milestones[c].len(),
+        by.facilitation[c].len()
+    );
+    if rejected.is_empty() {
+        dq.push_str(" No rows from this clinic were rejected.");
+    } else {
+        let parts: Vec<String> = rejected.iter().map(|((t, r), n)| format!("{n} {t} ({})", r.replace('_', " "))).collect();
+        dq.push_str(&format!(" Rows left out because of data problems: {}; the study team has the row-level list.", parts.join(", ")));
+    }
+    if after > 0 {
+        dq.push_str(&format!(" {after} rows dated after {} wait for next month's report.", month_name(cfg.report_month)));
+    }
+
+    let ph = phase(clinic, cfg.report_month);
+    let pmon = program_month(clinic, cfg.report_month);
+    let doc = json!({
+        "clinic": {"name": clinic.name, "id": clinic.id, "arm": clinic.arm.as_str(),
+            "intervention": clinic.arm == Arm::Intervention,
+            "phase": ph.label(), "program_month": pmon.filter(|k| *k >= 1),
+            "program_start": clinic.program_start.map(fmt_day)},
+        "month": month_name(cfg.report_month),
+        "window": format!("{} to {}", month_name(pm.months[0]), month_name(pm.months[cur])),
+        "min_cell": cfg.min_cell,
+        "headline": rows,
+        "charts": charts,
+        "suppressed_points": suppressed_any,
+        "milestones": {"blocks": blocks, "next": next, "total": total.total, "done": total.done, "overdue": total.overdue},
+        "facilitation": {"chart": fac_chart, "hours_month": format!("{:.1}", e_now.hours), "hours_12": format!("{last12:.1}"),
+            "hours_cum": format!("{:.1}", e_now.hours_cum), "contacts_month": e_now.contacts,
+            "last_contact": last_contact.map(fmt_day)},
+        "data_quality": dq,
+        "definitions": definitions(inp),
+        "version": crate::VERSION,
+    });
+    files.push(("/data.json".into(), serde_json::to_vec(&doc).expect("json")));
+    Ok((files, format!("sixbb-clinic-{}-{}", clinic.id, cfg.report_month)))
+}
+
+/// A short statement of the definitions used, for report footers.
+pub fn definitions(inp: &ReportInputs) -> String {
+    let m = &inp.cfg.metrics;
+    format!(
+        "Long-term opioid therapy (LTOT): at least {} of the {} days ending at month end covered by an opioid prescription (buprenorphine excluded), with at least one covered day in the month. Dose in morphine milligram equivalents (MME) per day using the {} conversion table; high dose at {} MME/day or more. Patients are counted at every clinic that wrote them a prescription in the {} days ending at month end. Counts from 1 to {} are shown as <{} and their percentages hidden.",
+        m.ltot_min_days,
+        m.ltot_window_days,
+        m.mme_table.as_str(),
+        m.threshold_labels().join(" or "),
+        m.attribution_days,
+        inp.cfg.min_cell.saturating_sub(1),
+        inp.cfg.min_cell
+    )
+}

@@ -1,0 +1,206 @@
+//! Charts and PDF reports (issue 5): the clinic feedback report and the
+//! study-wide report, compiled in-process with typst.
+
+pub mod charts;
+pub mod clinic;
+pub mod study;
+pub mod suppress;
+pub mod world;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::ingest::Validated;
+use crate::metrics::fidelity::Flag;
+use crate::metrics::prescribing::{Cell, PrescribingMetrics};
+use crate::metrics::study::{measures, quantile7, Measure};
+use rayon::prelude::*;
+use std::path::Path;
+use std::time::Instant;
+use world::Engine;
+
+/// Everything the reports read.
+pub struct ReportInputs<'a> {
+    /// SHA-256 of each input, for the methods box.
+    pub input_hashes: &'a [(String, String)],
+    pub cfg: &'a Config,
+    pub validated: &'a Validated,
+    pub pm: &'a PrescribingMetrics,
+    pub flags: &'a [Flag],
+}
+
+/// What rendering produced.
+#[derive(Clone, Debug, Default)]
+pub struct RenderStats {
+    pub pdfs: usize,
+    /// Mean CPU time per clinic report (ms of wall time per report per thread).
+    pub cpu_ms_per_clinic: f64,
+}
+
+/// Study-wide quartiles per measure and month, over all clinics with a
+/// non-zero denominator; computed once and shared by every clinic report.
+pub struct Peers {
+    /// `[measure][month] -> (q1, median, q3)` of unrounded percentages.
+    pub pct: Vec<Vec<[Option<f64>; 3]>>,
+    /// LTOT patients per month (over clinics with any opioid patient).
+    pub ltot: Vec<[Option<f64>; 3]>,
+    /// Mean daily MME per month (over clinics with LTOT patients).
+    pub mme: Vec<[Option<f64>; 3]>,
+}
+
+fn q3(mut v: Vec<f64>) -> [Option<f64>; 3] {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    [quantile7(&v, 0.25), quantile7(&v, 0.5), quantile7(&v, 0.75)]
+}
+
+impl Peers {
+    pub fn new(pm: &PrescribingMetrics, ms: &[Measure], n_clinics: usize) -> Peers {
+        let w = pm.months.len();
+        let month_cells = |k: usize| -> Vec<&Cell> { (0..n_clinics).map(|c| pm.cell(c, k)).collect() };
+        let pct = ms
+            .iter()
+            .map(|m| (0..w).map(|k| crate::metrics::study::quartiles(&month_cells(k), m)).collect())
+            .collect();
+        let ltot = (0..w)
+            .map(|k| q3(month_cells(k).iter().filter(|c| c.opioid_patients > 0).map(|c| c.ltot_patients as f64).collect()))
+            .collect();
+        let mme = (0..w).map(|k| q3(month_cells(k).iter().filter_map(|c| c.mean_daily_mme()).collect())).collect();
+        Peers { pct, ltot, mme }
+    }
+}
+
+/// Per-batch data shared by every clinic report, computed once.
+pub struct Shared<'a> {
+    pub peers: Peers,
+    pub by: crate::metrics::fidelity::ByClinic<'a>,
+    pub used_rx: Vec<usize>,
+    pub used_ev: Vec<usize>,
+    pub issues_by_clinic: std::collections::HashMap<&'a str, Vec<&'a crate::ingest::Issue>>,
+}
+
+impl<'a> Shared<'a> {
+    pub fn new(inp: &ReportInputs<'a>, ms: &[Measure]) -> Shared<'a> {
+        let data = &inp.validated.data;
+        let n = data.clinics.len();
+        let mut used_rx = vec![0; n];
+        for r in &data.prescriptions {
+            used_rx[r.clinic as usize] += 1;
+        }
+        let mut used_ev = vec![0; n];
+        for e in &data.care_events {
+            used_ev[e.clinic as usize] += 1;
+        }
+        let mut issues_by_clinic: std::collections::HashMap<&str, Vec<&crate::ingest::Issue>> = Default::default();
+        for i in &inp.validated.issues {
+            if let Some(c) = &i.clinic_id {
+                issues_by_clinic.entry(c.as_str()).or_default().push(i);
+            }
+        }
+        Shared {
+            peers: Peers::new(inp.pm, ms, n),
+            by: crate::metrics::fidelity::ByClinic::new(data),
+            used_rx,
+            used_ev,
+            issues_by_clinic,
+        }
+    }
+}
+
+/// The report date (typst `today` and the PDF creation date): the last day
+/// of the report month, so the same month always gives the same bytes.
+pub fn report_date(cfg: &Config) -> (i32, u8, u8) {
+    let d = crate::dates::date_of(cfg.report_month.last_day());
+    use chrono::Datelike;
+    (d.year(), d.month() as u8, d.day() as u8)
+}
+
+/// Render the selected clinic reports (in parallel) and the study report.
+pub fn render_all(inp: &ReportInputs, selected: &[usize], dir: &Path, jobs: Option<usize>, verbosity: u8) -> Result<RenderStats> {
+    let engine = Engine::new();
+    render_with(&engine, inp, selected, dir, jobs, verbosity)
+}
+
+/// Render with a given engine (tests use one with broken templates).
+pub fn render_with(engine: &Engine, inp: &ReportInputs, selected: &[usize], dir: &Path, jobs: Option<usize>, verbosity: u8) -> Result<RenderStats> {
+    let ms = measures(&inp.cfg.metrics, inp.pm.i50);
+    let shared = Shared::new(inp, &ms);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs.unwrap_or(0))
+        .build()
+        .map_err(|e| Error::Usage(format!("--jobs: {e}")))?;
+    let bar = (verbosity >= 1 && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
+        let b = indicatif::ProgressBar::new(selected.len() as u64);
+        b.set_style(indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({eta})").unwrap());
+        b.set_message("clinic reports");
+        b
+    });
+    let started = Instant::now();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<Result<f64>> = pool.install(|| {
+        selected
+            .par_iter()
+            .map(|&c| {
+                let t = Instant::now();
+                let (files, ident) = clinic::document(inp, &ms, &shared, c)?;
+                let pdf = engine.compile_pdf("clinic.typ", files, &ident, report_date(inp.cfg))?;
+                let id = &inp.validated.data.clinics[c].id;
+                let p = dir.join(format!("clinic-{id}.pdf"));
+                std::fs::write(&p, pdf).map_err(|e| Error::io("cannot write", &p, e))?;
+                let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                match &bar {
+                    Some(b) => b.inc(1),
+                    None if verbosity >= 2 || (verbosity >= 1 && n % 100 == 0) => eprintln!("rendered {n}/{} clinic reports", selected.len()),
+                    None => {}
+                }
+                Ok(t.elapsed().as_secs_f64())
+            })
+            .collect()
+    });
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let mut total = 0.0;
+    for r in results {
+        total += r?;
+    }
+    let _ = started;
+    let (files, ident) = study::document(inp, &ms, &shared)?;
+    let pdf = engine.compile_pdf("study.typ", files, &ident, report_date(inp.cfg))?;
+    let p = dir.join("study.pdf");
+    std::fs::write(&p, pdf).map_err(|e| Error::io("cannot write", &p, e))?;
+    Ok(RenderStats {
+        pdfs: selected.len() + 1,
+        cpu_ms_per_clinic: if selected.is_empty() { 0.0 } else { 1000.0 * total / selected.len() as f64 },
+    })
+}
+
+/// A number with one decimal, `–` when absent.
+pub fn f1(x: Option<f64>) -> String {
+    x.map(|v| format!("{:.1}", crate::mme::round1(v))).unwrap_or_else(|| "–".into())
+}
+
+/// A signed change with one decimal (`+1.2`, `−0.4`, `0.0`), `–` when absent.
+pub fn signed(x: Option<f64>) -> String {
+    match x.map(crate::mme::round1) {
+        None => "–".into(),
+        Some(v) if v > 0.0 => format!("+{v:.1}"),
+        Some(v) if v < 0.0 => format!("−{:.1}", -v),
+        Some(_) => "0.0".into(),
+    }
+}
+
+/// Month label: `June 2024`.
+pub fn month_name(m: crate::dates::Month) -> String {
+    const N: [&str; 12] =
+        ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
+    format!("{} {}", N[m.month() as usize - 1], m.year())
+}
+
+/// Names of the six building blocks.
+pub const BLOCKS: [&str; 6] = [
+    "Leadership and consensus",
+    "Policies, agreements and workflows",
+    "Tracking and monitoring",
+    "Planned, patient-centred visits",
+    "Caring for complex patients",
+    "Measuring success",
+];

@@ -1,0 +1,173 @@
+//! The study-wide report for investigators: every clinic by name, pooled
+//! trends per arm, fidelity, facilitation, data quality and methods.
+
+use super::charts::{trend_svg, Band, Series, TrendChart};
+use super::{f1, month_name, ReportInputs, Shared, BLOCKS};
+use crate::error::{Error, Result};
+use crate::ingest::Severity;
+use crate::metrics::fidelity::{effort, phase};
+use crate::metrics::prescribing::Cell;
+use crate::metrics::study::{clinic_order, quartiles, raw_pct, Measure};
+use crate::model::{Activity, Arm};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// The virtual files and PDF ident of the study report.
+pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared) -> Result<(Vec<(String, Vec<u8>)>, String)> {
+    let data = &inp.validated.data;
+    let cfg = inp.cfg;
+    let pm = inp.pm;
+    let w = pm.months.len();
+    let cur = w - 1;
+    let end = cfg.report_month.last_day();
+    let order = clinic_order(data);
+    let nt = cfg.metrics.high_dose_thresholds.len();
+
+    let overview: Vec<Value> = order
+        .iter()
+        .map(|&c| {
+            let cl = &data.clinics[c];
+            let cell = pm.cell(c, cur);
+            let k = sh.by.counts(c as u32, None, end);
+            let hd: Vec<String> = (0..nt).map(|t| f1(raw_pct(cell.high_dose[t], cell.ltot_patients))).collect();
+            json!({"id": cl.id, "name": cl.name, "arm": cl.arm.as_str(), "phase": phase(cl, cfg.report_month).as_str().replace('_', " "),
+                "ltot": cell.ltot_patients, "hd": hd, "mme": f1(cell.mean_daily_mme()),
+                "benzo": f1(raw_pct(cell.benzo_overlap, cell.ltot_patients)),
+                "milestones": if k.total > 0 { format!("{} / {}", k.done, k.total) } else { "–".into() },
+                "hours": format!("{:.1}", effort(&sh.by.facilitation[c], cfg.report_month).hours_cum)})
+        })
+        .collect();
+
+    let arms: Vec<Arm> = [Arm::Intervention, Arm::Comparison].into_iter().filter(|a| data.clinics.iter().any(|c| c.arm == *a)).collect();
+    let arm_cells = |a: Arm, k: usize| -> Vec<&Cell> { (0..data.clinics.len()).filter(|&c| data.clinics[c].arm == a).map(|c| pm.cell(c, k)).collect() };
+    let pooled = |cells: &[&Cell], m: &Measure| {
+        let (n, d): (u32, u32) = cells.iter().fold((0, 0), |(n, d), c| (n + (m.num)(c), d + (m.den)(c)));
+        raw_pct(n, d)
+    };
+    let arm_rows: Vec<Value> = arms
+        .iter()
+        .map(|&a| {
+            let cells = arm_cells(a, cur);
+            let ltot: u32 = cells.iter().map(|c| c.ltot_patients).sum();
+            let mme = (ltot > 0).then(|| cells.iter().map(|c| c.mme_sum).sum::<f64>() / ltot as f64);
+            json!({"arm": a.as_str(), "clinics": cells.len(), "ltot": ltot, "mme": f1(mme),
+                "pcts": ms.iter().map(|m| f1(pooled(&cells, m))).collect::<Vec<_>>()})
+        })
+        .collect();
+
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut charts = Vec::new();
+    let mut add = |name: &str, title: String, tc: TrendChart| -> Result<()> {
+        let path = format!("/charts/{name}.svg");
+        let svg = trend_svg(&tc).map_err(|e| Error::Report { what: "chart".into(), message: e })?;
+        files.push((path.clone(), svg.into_bytes()));
+        charts.push(json!({"file": path, "title": title}));
+        Ok(())
+    };
+    let mut pct_idx: Vec<usize> = (0..nt).collect();
+    pct_idx.push(nt);
+    for &mi in &pct_idx {
+        let m = &ms[mi];
+        let series = arms
+            .iter()
+            .enumerate()
+            .map(|(ai, &a)| Series { label: format!("{} (pooled)", a.as_str()), values: (0..w).map(|k| pooled(&arm_cells(a, k), m)).collect(), color: ai })
+            .collect();
+        let bands = arms
+            .iter()
+            .enumerate()
+            .map(|(ai, &a)| {
+                let q: Vec<[Option<f64>; 3]> = (0..w).map(|k| quartiles(&arm_cells(a, k), m)).collect();
+                Band { label: format!("{} clinic IQR", a.as_str()), low: q.iter().map(|x| x[0]).collect(), mid: q.iter().map(|x| x[1]).collect(), high: q.iter().map(|x| x[2]).collect(), color: ai }
+            })
+            .collect();
+        add(&m.stem, m.label.clone(), TrendChart { months: pm.months.clone(), y_label: "% of LTOT patients".into(), series, bands, marker: None, percent: true, size: (520, 220) })?;
+    }
+    let mme_series = arms
+        .iter()
+        .enumerate()
+        .map(|(ai, &a)| Series {
+            label: format!("{} (pooled)", a.as_str()),
+            values: (0..w)
+                .map(|k| {
+                    let cells = arm_cells(a, k);
+                    let n: u32 = cells.iter().map(|c| c.ltot_patients).sum();
+                    (n > 0).then(|| cells.iter().map(|c| c.mme_sum).sum::<f64>() / n as f64)
+                })
+                .collect(),
+            color: ai,
+        })
+        .collect();
+    add("mme", "Mean daily dose of LTOT patients".into(), TrendChart { months: pm.months.clone(), y_label: "MME/day".into(), series: mme_series, bands: vec![], marker: None, percent: false, size: (520, 220) })?;
+    let ltot_series = arms
+        .iter()
+        .enumerate()
+        .map(|(ai, &a)| Series { label: a.as_str().to_string(), values: (0..w).map(|k| Some(arm_cells(a, k).iter().map(|c| c.ltot_patients as f64).sum())).collect(), color: ai })
+        .collect();
+    add("ltot", "Patients on long-term opioid therapy (sum over clinics)".into(), TrendChart { months: pm.months.clone(), y_label: "LTOT patients".into(), series: ltot_series, bands: vec![], marker: None, percent: false, size: (520, 220) })?;
+
+    // Fidelity heat map: % of each block's milestones done at the report month.
+    let heat: Vec<Value> = order
+        .iter()
+        .filter(|&&c| data.clinics[c].arm == Arm::Intervention)
+        .map(|&c| {
+            let cells: Vec<Value> = (1..=6u8)
+                .map(|b| {
+                    let k = sh.by.counts(c as u32, Some(b), end);
+                    if k.total == 0 { Value::Null } else { json!((100 * k.done / k.total) as u32) }
+                })
+                .collect();
+            json!({"name": data.clinics[c].name, "cells": cells})
+        })
+        .collect();
+
+    let fac: Vec<Value> = order
+        .iter()
+        .filter(|&&c| !sh.by.facilitation[c].is_empty())
+        .map(|&c| {
+            let mut h = [0.0; 6];
+            for &m in &pm.months {
+                let e = effort(&sh.by.facilitation[c], m);
+                for k in 0..6 {
+                    h[k] += e.by_activity[k];
+                }
+            }
+            json!({"name": data.clinics[c].name, "hours": h.iter().map(|x| format!("{x:.1}")).collect::<Vec<_>>(), "total": format!("{:.1}", h.iter().sum::<f64>())})
+        })
+        .collect();
+
+    let mut dq: BTreeMap<(String, String, String), usize> = BTreeMap::new();
+    for i in inp.validated.issues.iter().filter(|i| i.severity == Severity::Error) {
+        *dq.entry((i.clinic_id.clone().unwrap_or_else(|| "(none)".into()), i.table.as_str().to_string(), i.rule.to_string())).or_default() += 1;
+    }
+    let dq_rows: Vec<Value> = dq.iter().map(|((c, t, r), n)| json!({"clinic": c, "table": t, "rule": r, "n": n})).collect();
+    let tables: Vec<Value> = inp
+        .validated
+        .summary
+        .tables
+        .iter()
+        .map(|(t, c)| json!({"table": t.as_str(), "read": c.read, "used": c.used, "rejected": c.rejected, "after": c.after_report_month}))
+        .collect();
+    let flags: Vec<Value> = inp.flags.iter().map(|f| json!({"clinic": data.clinics[f.clinic as usize].name, "flag": f.flag.replace('_', " "), "detail": f.detail})).collect();
+
+    let tb = cfg.metrics.mme_table;
+    let doc = json!({
+        "month": month_name(cfg.report_month),
+        "window": format!("{} to {}", month_name(pm.months[0]), month_name(pm.months[cur])),
+        "thresholds": cfg.metrics.threshold_labels(),
+        "measure_labels": ms.iter().map(|m| m.label.clone()).collect::<Vec<_>>(),
+        "overview": overview, "arms": arm_rows, "charts": charts, "heat": heat, "blocks": BLOCKS,
+        "activities": Activity::ALL.iter().map(|a| a.label()).collect::<Vec<_>>(),
+        "facilitation": fac, "dq": dq_rows, "tables": tables, "flags": flags,
+        "methods": {
+            "mme_table": tb.as_str(),
+            "mme_sources": tb.rows().iter().map(|r| r.source.clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect::<Vec<_>>(),
+            "definitions": super::clinic::definitions(inp),
+            "min_cell": cfg.min_cell,
+            "version": crate::VERSION,
+            "inputs": inp.input_hashes.iter().map(|(p, h)| json!({"path": p, "sha256": h})).collect::<Vec<_>>(),
+        },
+    });
+    files.push(("/data.json".into(), serde_json::to_vec(&doc).expect("json")));
+    Ok((files, format!("sixbb-study-{}", cfg.report_month)))
+}

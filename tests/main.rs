@@ -1,0 +1,6 @@
+//! One integration-test binary (each binary links polars and typst again).
+
+mod common;
+mod end_to_end;
+mod reports;
+mod validation;

@@ -1,0 +1,132 @@
+//! What users hold: the PDFs' text against the metrics, suppression, no
+//! other clinic's name, template errors with file and line.
+
+use crate::common::{read_csv, repo, sixbb};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// One run of the sample pipeline shared by these tests.
+fn sample_run() -> &'static Path {
+    static RUN: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    let r = RUN.get_or_init(|| {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        let o = sixbb().arg("run").arg(repo().join("pipelines/monthly.toml")).arg("--out").arg(&out).arg("--quiet").output().unwrap();
+        assert!(o.status.code() == Some(1) || o.status.code() == Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        (tmp, out)
+    });
+    &r.1
+}
+
+fn pdf_text(p: &Path) -> String {
+    let o = std::process::Command::new("pdftotext")
+        .arg("-layout")
+        .arg(p)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils) is needed for the report tests: .ci/run installs it");
+    assert!(o.status.success());
+    String::from_utf8_lossy(&o.stdout).replace('\u{2212}', "-")
+}
+
+#[test]
+fn clinic_reports_show_the_headline_numbers_of_clinic_month() {
+    let out = sample_run();
+    let (h, rows) = read_csv(&out.join("metrics/clinic_month.csv"));
+    let col = |r: &Vec<String>, c: &str| r[h.iter().position(|x| x == c).unwrap()].clone();
+    let clinics = read_csv(&repo().join("data-samples/clinics.csv")).1;
+    let mut checked = 0;
+    for r in rows.iter().filter(|r| r[1] == "2024-06") {
+        let id = &r[0];
+        let pdf = out.join(format!("reports/clinic-{id}.pdf"));
+        if !pdf.exists() {
+            continue;
+        }
+        let text = pdf_text(&pdf);
+        let name = &clinics.iter().find(|c| &c[0] == id).unwrap()[1];
+        assert!(text.contains(name.as_str()), "{id}: clinic name");
+        let ltot: u32 = col(r, "ltot_patients").parse().unwrap();
+        let line = text.lines().find(|l| l.contains("Patients on long-term opioid therapy")).unwrap();
+        if ltot >= 11 {
+            assert!(line.split_whitespace().any(|t| t == ltot.to_string()), "{id}: LTOT {ltot} in '{line}'");
+            let mme = col(r, "mean_daily_mme");
+            let l = text.lines().find(|l| l.contains("Mean daily dose of LTOT")).unwrap();
+            assert!(l.contains(&mme), "{id}: MME {mme} in '{l}'");
+            for (stem, label) in [("high_dose_50", "High dose (≥ 50"), ("udt", "Urine drug test"), ("pdmp", "PDMP check")] {
+                let n: u32 = col(r, &format!("{stem}_n")).parse().unwrap();
+                let l = text.lines().find(|l| l.contains(label)).unwrap();
+                if n >= 11 && ltot >= 11 {
+                    let pct = col(r, &format!("{stem}_pct"));
+                    assert!(l.contains(&format!("{pct}%")), "{id}: {stem} {pct}% in '{l}'");
+                    checked += 1;
+                } else if n >= 1 {
+                    assert!(l.contains("<11") && l.contains("suppressed"), "{id}: {stem} small cell in '{l}'");
+                }
+            }
+        } else if ltot > 0 {
+            assert!(line.contains("<11"), "{id}: small LTOT count suppressed: '{line}'");
+        }
+    }
+    assert!(checked > 0, "at least one percentage was compared");
+}
+
+#[test]
+fn small_counts_never_appear_in_a_clinic_report() {
+    let out = sample_run();
+    let (h, rows) = read_csv(&out.join("metrics/clinic_month.csv"));
+    let counts: Vec<usize> = h.iter().enumerate().filter(|(_, c)| c.ends_with("_n") || c.ends_with("_patients")).map(|(i, _)| i).collect();
+    for r in rows.iter().filter(|r| r[1] == "2024-06") {
+        let text = pdf_text(&out.join(format!("reports/clinic-{}.pdf", r[0])));
+        let headline: String = text.lines().skip_while(|l| !l.contains("This month at a glance")).take_while(|l| !l.contains("Trends")).collect::<Vec<_>>().join("\n");
+        for &i in &counts {
+            let n: u32 = r[i].parse().unwrap();
+            if (1..11).contains(&n) {
+                // The "Patients" column prints counts as "n of d": a small n must be "<11".
+                assert!(!headline.contains(&format!(" {n} of ")) && !headline.contains(&format!("of {n} ")), "{}: count {n} ({}) shown:\n{headline}", r[0], h[i]);
+            }
+        }
+    }
+}
+
+#[test]
+fn no_other_clinic_is_named_in_a_clinic_report() {
+    let out = sample_run();
+    let clinics = read_csv(&repo().join("data-samples/clinics.csv")).1;
+    for c in &clinics {
+        let pdf = out.join(format!("reports/clinic-{}.pdf", c[0]));
+        if !pdf.exists() {
+            continue;
+        }
+        let text = pdf_text(&pdf).split_whitespace().collect::<Vec<_>>().join(" ");
+        for other in clinics.iter().filter(|o| o[0] != c[0]) {
+            assert!(!text.contains(other[1].as_str()), "{} names {}", c[0], other[1]);
+        }
+    }
+}
+
+#[test]
+fn the_study_report_names_clinics_and_states_the_methods() {
+    let out = sample_run();
+    let text = pdf_text(&out.join("reports/study.pdf"));
+    assert!(text.contains("Riverside Family Medicine"));
+    assert!(text.contains("cdc-2022"));
+    assert!(text.contains("SHA-256"));
+}
+
+#[test]
+fn a_template_error_names_the_template_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in sixbb::report::world::BUILTIN_TEMPLATES {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    std::fs::write(dir.path().join("clinic.typ"), "#let d = 1\n\n#d.nonexistent-field(\n").unwrap();
+    let engine = sixbb::report::world::Engine::from_dir(dir.path()).unwrap();
+    let err = engine.compile_pdf("clinic.typ", vec![], "x", (2024, 6, 30)).unwrap_err();
+    match &err {
+        sixbb::Error::Template { file, line, .. } => {
+            assert!(file.ends_with("clinic.typ"), "{err}");
+            assert_eq!(*line, 3, "{err}");
+        }
+        e => panic!("expected a template error, got {e}"),
+    }
+}
