@@ -180,9 +180,8 @@ pub fn generate(opts: &SynthOptions) -> Result<SynthCounts> {
                 _ => 0.0,
             }
         };
-        let mut rx_line = |w: &mut Writers, rng: &mut ChaCha8Rng, clinic: &str, patient: &str, prescriber: u32, date: Day, drug: &str, route: &str, strength: f64, unit: &str, qty: f64, days: u32| -> Result<()> {
+        let mut rx_line = |w: &mut Writers, clinic: &str, patient: &str, prescriber: u32, date: Day, drug: &str, route: &str, strength: f64, unit: &str, qty: f64, days: u32| -> Result<()> {
             rx_counter += 1;
-            let _ = rng;
             writeln!(
                 w.rx,
                 "R{rx_counter:09},{clinic},{patient},D{:04}{prescriber:02},{},{drug},{route},{strength},{unit},{qty},{days}",
@@ -220,11 +219,12 @@ pub fn generate(opts: &SynthOptions) -> Result<SynthCounts> {
                         _ => id.clone(),
                     };
                     if day >= d0 - 400 {
-                        rx_line(&mut w, &mut rng, &clinic_here, &pid, prescriber, day, reg.drug, reg.route, reg.strength, reg.unit, qty, days_supply)?;
+                        rx_line(&mut w, &clinic_here, &pid, prescriber, day, reg.drug, reg.route, reg.strength, reg.unit, qty, days_supply)?;
                         counts.prescriptions += 1;
                         if let Some(b) = benzo {
                             if !rng.random_bool(0.3 * e) {
-                                rx_line(&mut w, &mut rng, &id, &pid, prescriber, day + rng.random_range(0..5), b, "oral", 1.0, "mg", 30.0, 30)?;
+                                let bday = day + rng.random_range(0..5);
+                                rx_line(&mut w, &id, &pid, prescriber, bday, b, "oral", 1.0, "mg", 30.0, 30)?;
                                 counts.prescriptions += 1;
                             }
                         }
@@ -254,7 +254,7 @@ pub fn generate(opts: &SynthOptions) -> Result<SynthCounts> {
                     let days = rng.random_range(3..11u32);
                     let qty = (days * rng.random_range(2..5u32)) as f64;
                     let day = d0 + rng.random_range(0..(d_end - d0 + 1));
-                    rx_line(&mut w, &mut rng, &id, &pid, prescriber, day, drug, "oral", s, "mg", qty, days)?;
+                    rx_line(&mut w, &id, &pid, prescriber, day, drug, "oral", s, "mg", qty, days)?;
                     counts.prescriptions += 1;
                 }
             } else if kind < 0.96 {
@@ -262,7 +262,7 @@ pub fn generate(opts: &SynthOptions) -> Result<SynthCounts> {
                 let mut day = d0 + rng.random_range(0..(d_end - d0 + 1));
                 let stop = (day + rng.random_range(60..720)).min(d_end);
                 while day <= stop {
-                    rx_line(&mut w, &mut rng, &id, &pid, prescriber, day, "buprenorphine", "sublingual", 8.0, "mg", 60.0, 30)?;
+                    rx_line(&mut w, &id, &pid, prescriber, day, "buprenorphine", "sublingual", 8.0, "mg", 60.0, 30)?;
                     counts.prescriptions += 1;
                     day += 30;
                 }
@@ -270,7 +270,7 @@ pub fn generate(opts: &SynthOptions) -> Result<SynthCounts> {
                 // Benzodiazepine only.
                 let b = BENZOS[rng.random_range(0..BENZOS.len())];
                 let day = d0 + rng.random_range(0..(d_end - d0 + 1));
-                rx_line(&mut w, &mut rng, &id, &pid, prescriber, day, b, "oral", 0.5, "mg", 60.0, 30)?;
+                rx_line(&mut w, &id, &pid, prescriber, day, b, "oral", 0.5, "mg", 60.0, 30)?;
                 counts.prescriptions += 1;
             }
         }

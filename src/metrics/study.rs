@@ -14,6 +14,8 @@ pub struct Measure {
     pub stem: String,
     /// Label for reports.
     pub label: String,
+    /// Short label for table headers.
+    pub short: String,
     pub num: Box<dyn Fn(&Cell) -> u32 + Send + Sync>,
     pub den: Box<dyn Fn(&Cell) -> u32 + Send + Sync>,
 }
@@ -26,23 +28,25 @@ pub fn measures(cfg: &MetricsConfig, i50: usize) -> Vec<Measure> {
         v.push(Measure {
             stem: format!("high_dose_{label}"),
             label: format!("High dose (≥ {label} MME/day)"),
+            short: format!("% ≥ {label}"),
             num: Box::new(move |c: &Cell| c.high_dose[k]),
             den: Box::new(ltot),
         });
     }
-    let simple: [(&str, &str, fn(&Cell) -> u32); 5] = [
-        ("benzo_overlap", "Benzodiazepine overlap", |c| c.benzo_overlap),
-        ("agreement", "Patient agreement (12 mo)", |c| c.agreement),
-        ("udt", "Urine drug test (12 mo)", |c| c.udt),
-        ("pdmp", "PDMP check (90 days)", |c| c.pdmp),
-        ("functional", "Functional assessment (90 days)", |c| c.functional),
+    let simple: [(&str, &str, &str, fn(&Cell) -> u32); 5] = [
+        ("benzo_overlap", "Benzodiazepine overlap", "% benzo", |c| c.benzo_overlap),
+        ("agreement", "Patient agreement (12 mo)", "% agreement", |c| c.agreement),
+        ("udt", "Urine drug test (12 mo)", "% UDT", |c| c.udt),
+        ("pdmp", "PDMP check (90 days)", "% PDMP", |c| c.pdmp),
+        ("functional", "Functional assessment (90 days)", "% function", |c| c.functional),
     ];
-    for (stem, label, f) in simple {
-        v.push(Measure { stem: stem.into(), label: label.into(), num: Box::new(f), den: Box::new(ltot) });
+    for (stem, label, short, f) in simple {
+        v.push(Measure { stem: stem.into(), label: label.into(), short: short.into(), num: Box::new(f), den: Box::new(ltot) });
     }
     v.push(Measure {
         stem: "naloxone".into(),
         label: "Naloxone (patients ≥ 50 MME)".into(),
+        short: "% naloxone".into(),
         num: Box::new(|c: &Cell| c.naloxone),
         den: Box::new(move |c: &Cell| c.high_dose[i50]),
     });

@@ -116,14 +116,15 @@ pub fn trend_svg(c: &TrendChart) -> Result<String, String> {
             .chain(c.bands.iter().flat_map(|b| b.high.iter().chain(b.mid.iter())))
             .flatten()
             .fold(0.0f64, |a, b| a.max(*b));
-        let ymax = if c.percent { if all > 50.0 { 100.0 } else { nice_max(all.max(5.0)) } } else { nice_max(all) };
+        // Head-room above the data keeps the legend clear of the lines.
+        let ymax = if c.percent { nice_max((all * 1.4).max(5.0)).min(if all > 70.0 { 140.0 } else { 100.0 }) } else { nice_max(all * 1.4) };
         let mut chart = ChartBuilder::on(&root)
             .margin_top(8)
             .margin_right(22)
             .margin_left(4)
-            .x_label_area_size(26)
-            .y_label_area_size(48)
-            .build_cartesian_2d(-0.3f64..(n as f64 - 0.7), 0f64..ymax)
+            .x_label_area_size(28)
+            .y_label_area_size(54)
+            .build_cartesian_2d(-0.6f64..(n as f64 - 0.4), 0f64..ymax)
             .map_err(|e| e.to_string())?;
         let months = c.months.clone();
         let fmt = move |x: &f64| {
@@ -134,7 +135,7 @@ pub fn trend_svg(c: &TrendChart) -> Result<String, String> {
                 String::new()
             }
         };
-        let ypct = |y: &f64| format!("{}%", y);
+        let ypct = |y: &f64| if *y <= 100.0 { format!("{}%", y) } else { String::new() };
         let yplain = |y: &f64| if y.fract() == 0.0 { format!("{y:.0}") } else { format!("{y}") };
         chart
             .configure_mesh()
@@ -147,8 +148,8 @@ pub fn trend_svg(c: &TrendChart) -> Result<String, String> {
             .light_line_style(RGBColor(235, 235, 235))
             .bold_line_style(RGBColor(220, 220, 220))
             .axis_style(RGBColor(150, 150, 150))
-            .label_style((FONT, 11).into_font().color(&RGBColor(60, 60, 60)))
-            .axis_desc_style((FONT, 11).into_font().color(&RGBColor(60, 60, 60)))
+            .label_style((FONT, 12).into_font().color(&RGBColor(60, 60, 60)))
+            .axis_desc_style((FONT, 12).into_font().color(&RGBColor(60, 60, 60)))
             .draw()
             .map_err(|e| e.to_string())?;
         if let Some((i, label)) = &c.marker {
@@ -158,7 +159,7 @@ pub fn trend_svg(c: &TrendChart) -> Result<String, String> {
                 .draw_series(DashedLineSeries::new(vec![(x, 0.0), (x, ymax)], 4, 3, col.stroke_width(1)))
                 .map_err(|e| e.to_string())?;
             chart
-                .draw_series(std::iter::once(Text::new(label.clone(), (x + 0.2, ymax * 0.97), (FONT, 10).into_font().color(&col))))
+                .draw_series(std::iter::once(Text::new(label.clone(), (x + 0.2, ymax * 0.97), (FONT, 11).into_font().color(&col))))
                 .map_err(|e| e.to_string())?;
         }
         for b in &c.bands {
@@ -212,7 +213,7 @@ pub fn trend_svg(c: &TrendChart) -> Result<String, String> {
                 .position(SeriesLabelPosition::UpperLeft)
                 .margin(6)
                 .legend_area_size(20)
-                .label_font((FONT, 10).into_font().color(&RGBColor(40, 40, 40)))
+                .label_font((FONT, 11).into_font().color(&RGBColor(40, 40, 40)))
                 .background_style(WHITE.mix(0.85))
                 .border_style(RGBColor(210, 210, 210))
                 .draw()
@@ -237,8 +238,8 @@ pub fn stacked_bars_svg(months: &[Month], stacks: &[(String, Vec<f64>)], y_label
             .margin_top(8)
             .margin_right(22)
             .margin_left(4)
-            .x_label_area_size(26)
-            .y_label_area_size(48)
+            .x_label_area_size(28)
+            .y_label_area_size(54)
             .build_cartesian_2d(-0.6f64..(n as f64 - 0.4), 0f64..ymax)
             .map_err(|e| e.to_string())?;
         let ms = months.to_vec();
@@ -260,8 +261,8 @@ pub fn stacked_bars_svg(months: &[Month], stacks: &[(String, Vec<f64>)], y_label
             .light_line_style(RGBColor(235, 235, 235))
             .bold_line_style(RGBColor(220, 220, 220))
             .axis_style(RGBColor(150, 150, 150))
-            .label_style((FONT, 11).into_font().color(&RGBColor(60, 60, 60)))
-            .axis_desc_style((FONT, 11).into_font().color(&RGBColor(60, 60, 60)))
+            .label_style((FONT, 12).into_font().color(&RGBColor(60, 60, 60)))
+            .axis_desc_style((FONT, 12).into_font().color(&RGBColor(60, 60, 60)))
             .draw()
             .map_err(|e| e.to_string())?;
         let mut base = vec![0.0; months.len()];
@@ -288,7 +289,7 @@ pub fn stacked_bars_svg(months: &[Month], stacks: &[(String, Vec<f64>)], y_label
             .position(SeriesLabelPosition::UpperRight)
             .margin(6)
             .legend_area_size(16)
-            .label_font((FONT, 10).into_font().color(&RGBColor(40, 40, 40)))
+            .label_font((FONT, 11).into_font().color(&RGBColor(40, 40, 40)))
             .background_style(WHITE.mix(0.85))
             .border_style(RGBColor(210, 210, 210))
             .draw()

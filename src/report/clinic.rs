@@ -20,7 +20,7 @@ fn chart_err(e: String) -> Error {
 /// Position of a value against the peers' IQR.
 fn position(v: Option<f64>, q: &[Option<f64>; 3]) -> &'static str {
     match (v, q[0], q[2]) {
-        (Some(v), Some(lo), Some(hi)) if v > hi => "above most clinics",
+        (Some(v), Some(_), Some(hi)) if v > hi => "above most clinics",
         (Some(v), Some(lo), Some(_)) if v < lo => "below most clinics",
         (Some(_), Some(_), Some(_)) => "within the middle half",
         _ => "–",
@@ -102,7 +102,7 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared, c: usize) -> Re
         files.push((path.clone(), trend_svg(&tc).map_err(chart_err)?.into_bytes()));
         Ok(path)
     };
-    let size = (520, 210);
+    let size = (400, 250);
     let ltot_vals: Vec<Option<f64>> = (0..w).map(|k| sup.count_value(cells[k].ltot_patients)).collect();
     suppressed_any |= note_gaps(&ltot_vals, &|k| cells[k].ltot_patients);
     let mut charts = Vec::new();
@@ -135,7 +135,7 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared, c: usize) -> Re
         .map(|i| Series { label: ms[i].label.split(" (").next().unwrap().to_string(), values: pct_series[i].clone(), color: i - nt - 1 })
         .collect();
     charts.push(json!({"file": chart("care", TrendChart { months: pm.months.clone(), y_label: "% of patients".into(),
-        series: care, bands: vec![], marker: marker.clone(), percent: true, size: (520, 230) })?,
+        series: care, bands: vec![], marker: marker.clone(), percent: true, size: (640, 260) })?,
         "title": "Care processes for LTOT patients"}));
 
     // Milestones.
@@ -165,7 +165,7 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared, c: usize) -> Re
     let e_now = effort(&by.facilitation[c], cfg.report_month);
     let last12: f64 = (0..12.min(w)).map(|k| effort(&by.facilitation[c], pm.months[cur - k]).hours).sum();
     let fac_chart = "/charts/facilitation.svg".to_string();
-    files.push((fac_chart.clone(), stacked_bars_svg(&pm.months, &stacks, "Hours", (520, 200)).map_err(chart_err)?.into_bytes()));
+    files.push((fac_chart.clone(), stacked_bars_svg(&pm.months, &stacks, "Hours", (640, 230)).map_err(chart_err)?.into_bytes()));
     let last_contact = by.facilitation[c].iter().filter(|f| f.date <= end).map(|f| f.date).max();
 
     // Data quality for this clinic.

@@ -81,7 +81,7 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared) -> Result<(Vec<
                 Band { label: format!("{} clinic IQR", a.as_str()), low: q.iter().map(|x| x[0]).collect(), mid: q.iter().map(|x| x[1]).collect(), high: q.iter().map(|x| x[2]).collect(), color: ai }
             })
             .collect();
-        add(&m.stem, m.label.clone(), TrendChart { months: pm.months.clone(), y_label: "% of LTOT patients".into(), series, bands, marker: None, percent: true, size: (520, 220) })?;
+        add(&m.stem, m.label.clone(), TrendChart { months: pm.months.clone(), y_label: "% of LTOT patients".into(), series, bands, marker: None, percent: true, size: (400, 250) })?;
     }
     let mme_series = arms
         .iter()
@@ -98,13 +98,13 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared) -> Result<(Vec<
             color: ai,
         })
         .collect();
-    add("mme", "Mean daily dose of LTOT patients".into(), TrendChart { months: pm.months.clone(), y_label: "MME/day".into(), series: mme_series, bands: vec![], marker: None, percent: false, size: (520, 220) })?;
+    add("mme", "Mean daily dose of LTOT patients".into(), TrendChart { months: pm.months.clone(), y_label: "MME/day".into(), series: mme_series, bands: vec![], marker: None, percent: false, size: (400, 250) })?;
     let ltot_series = arms
         .iter()
         .enumerate()
         .map(|(ai, &a)| Series { label: a.as_str().to_string(), values: (0..w).map(|k| Some(arm_cells(a, k).iter().map(|c| c.ltot_patients as f64).sum())).collect(), color: ai })
         .collect();
-    add("ltot", "Patients on long-term opioid therapy (sum over clinics)".into(), TrendChart { months: pm.months.clone(), y_label: "LTOT patients".into(), series: ltot_series, bands: vec![], marker: None, percent: false, size: (520, 220) })?;
+    add("ltot", "Patients on long-term opioid therapy (sum over clinics)".into(), TrendChart { months: pm.months.clone(), y_label: "LTOT patients".into(), series: ltot_series, bands: vec![], marker: None, percent: false, size: (400, 250) })?;
 
     // Fidelity heat map: % of each block's milestones done at the report month.
     let heat: Vec<Value> = order
@@ -155,7 +155,7 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared) -> Result<(Vec<
         "month": month_name(cfg.report_month),
         "window": format!("{} to {}", month_name(pm.months[0]), month_name(pm.months[cur])),
         "thresholds": cfg.metrics.threshold_labels(),
-        "measure_labels": ms.iter().map(|m| m.label.clone()).collect::<Vec<_>>(),
+        "measure_labels": ms.iter().map(|m| m.short.clone()).collect::<Vec<_>>(),
         "overview": overview, "arms": arm_rows, "charts": charts, "heat": heat, "blocks": BLOCKS,
         "activities": Activity::ALL.iter().map(|a| a.label()).collect::<Vec<_>>(),
         "facilitation": fac, "dq": dq_rows, "tables": tables, "flags": flags,
