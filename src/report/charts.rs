@@ -159,7 +159,7 @@ pub fn trend_svg(c: &TrendChart) -> Result<String, String> {
                 .draw_series(DashedLineSeries::new(vec![(x, 0.0), (x, ymax)], 4, 3, col.stroke_width(1)))
                 .map_err(|e| e.to_string())?;
             chart
-                .draw_series(std::iter::once(Text::new(label.clone(), (x + 0.2, ymax * 0.97), (FONT, 11).into_font().color(&col))))
+                .draw_series(std::iter::once(Text::new(label.clone(), (x + 0.2, ymax * 0.06), (FONT, 11).into_font().color(&col))))
                 .map_err(|e| e.to_string())?;
         }
         for b in &c.bands {

@@ -54,13 +54,13 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared, c: usize) -> Re
         let v = |k: usize| sup.count_value(cells[k].ltot_patients);
         let ch = |b: Option<usize>| signed(b.and_then(|b| Some(v(cur)? - v(b)?)));
         let (med, iqr) = iqr_text(&peers.ltot[cur], "");
-        rows.push(json!({"label": "Patients on long-term opioid therapy", "value": sup.count(cells[cur].ltot_patients),
+        rows.push(json!({"label": "LTOT patients (long-term opioid therapy)", "value": sup.count(cells[cur].ltot_patients),
             "ch3": ch(back(3)), "ch12": ch(back(12)), "median": med, "iqr": iqr,
             "position": position(v(cur), &peers.ltot[cur]), "unit": "patients"}));
         let mv = |k: usize| if sup.small(cells[k].ltot_patients) { None } else { cells[k].mean_daily_mme() };
         let ch = |b: Option<usize>| signed(b.and_then(|b| Some(mv(cur)? - mv(b)?)));
         let (med, iqr) = iqr_text(&peers.mme[cur], "");
-        rows.push(json!({"label": "Mean daily dose of LTOT patients (MME/day)", "value": f1(mv(cur)),
+        rows.push(json!({"label": "Mean daily MME of LTOT patients", "value": f1(mv(cur)),
             "ch3": ch(back(3)), "ch12": ch(back(12)), "median": med, "iqr": iqr,
             "position": position(mv(cur), &peers.mme[cur]), "unit": "MME/day"}));
     }
