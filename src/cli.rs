@@ -82,7 +82,7 @@ pub struct SynthArgs {
     #[arg(long, default_value = "2024-06")]
     pub end: String,
     /// Mean patients per clinic.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 500)]
     pub patients: u32,
     /// Append a few deliberately bad rows.
     #[arg(long)]

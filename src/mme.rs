@@ -1,6 +1,6 @@
 //! Daily MME of one prescription (SPEC §2–3).
 
-use crate::reference::{classify, methadone_2016_factor, DrugClass, Formula, MmeTable, Route, Unit};
+use crate::reference::{classify, methadone_2016_factor, DrugClass, FactorRow, Formula, MmeTable, Route, Unit};
 
 /// Why a prescription has no daily MME.
 #[derive(Clone, Debug, PartialEq)]
@@ -48,6 +48,11 @@ pub fn daily_mme(
         Some(c) => return Err(MmeError::NotAnOpioidWithFactor(c)),
     }
     let row = table.lookup(drug, route, unit).ok_or(MmeError::NoFactor)?;
+    daily_mme_with(row, strength, quantity, days_supply)
+}
+
+/// Daily MME with a factor row already looked up.
+pub fn daily_mme_with(row: &FactorRow, strength: f64, quantity: f64, days_supply: u32) -> Result<f64, MmeError> {
     if !(strength > 0.0) {
         return Err(MmeError::BadQuantity("strength"));
     }

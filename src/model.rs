@@ -3,7 +3,7 @@
 use crate::dates::Day;
 use crate::reference::DrugClass;
 use serde::Serialize;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 /// Study arm of a clinic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -192,7 +192,7 @@ pub struct Facilitation {
 /// String ids interned to dense `u32`s in first-seen order.
 #[derive(Clone, Debug, Default)]
 pub struct Interner {
-    map: HashMap<String, u32>,
+    map: FxHashMap<String, u32>,
     names: Vec<String>,
 }
 

@@ -7,9 +7,10 @@ use super::read::{self, read_table, RawTable};
 use crate::config::{Config, TableName};
 use crate::dates::{parse_date, Day};
 use crate::error::{Error, Result};
-use crate::mme::{daily_mme, MmeError};
+use crate::mme::daily_mme_with;
 use crate::model::*;
-use crate::reference::{classify, DrugClass, Route, Unit};
+use crate::reference::{classify, DrugClass, FactorRow, Route, Unit};
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
@@ -196,6 +197,7 @@ pub fn validate(cfg: &Config) -> Result<Validated> {
         }
     };
     // Read every table first, so fatal problems stop before any row work.
+    let t_read = std::time::Instant::now();
     let mut notes = Vec::new();
     let clinics = load(TableName::Clinics, read::CLINICS, &mut notes)?.unwrap();
     let rx = load(TableName::Prescriptions, read::PRESCRIPTIONS, &mut notes)?.unwrap();
@@ -203,6 +205,7 @@ pub fn validate(cfg: &Config) -> Result<Validated> {
     let miles = load(TableName::Milestones, read::MILESTONES, &mut notes)?.unwrap();
     let fac = load(TableName::Facilitation, read::FACILITATION, &mut notes)?;
     col.summary.notes = notes;
+    col.summary.read_seconds = t_read.elapsed().as_secs_f64();
 
     let clinic_ids = validate_clinics(&clinics, &mut data, &mut col);
     validate_prescriptions(&rx, cfg, month_end, &clinic_ids, &mut data, &mut col)?;
@@ -319,8 +322,12 @@ fn validate_prescriptions(
     col: &mut Collector,
 ) -> Result<()> {
     let mut counts = TableCounts { read: t.height(), ..Default::default() };
-    let mut rx_ids: HashSet<String> = HashSet::with_capacity(t.height());
+    let mut rx_ids: FxHashSet<&str> = FxHashSet::default();
+    rx_ids.reserve(t.height());
     let table = cfg.metrics.mme_table;
+    // Caches: the same few drug spellings and forms repeat millions of times.
+    let mut drug_cache: FxHashMap<&str, Option<(DrugClass, u16)>> = FxHashMap::default();
+    let mut factor_cache: FxHashMap<(u16, Route, Unit), Option<&'static FactorRow>> = FxHashMap::default();
     let mut c = [
         t.iter("rx_id"),
         t.iter("clinic_id"),
@@ -347,20 +354,24 @@ fn validate_prescriptions(
         let mut r = Row::new(TableName::Prescriptions, row);
         let clinic = clinic_ref(&mut r, clinic, clinic_ids);
         if let Some(id) = r.required("rx_id", rx_id) {
-            if !rx_ids.insert(id.to_string()) {
+            if !rx_ids.insert(id) {
                 r.error("rx_id", Some(id), DUPLICATE_RX_ID);
             }
         }
         let patient = r.required("patient_id", patient);
         let start = r.date("written_date", written);
-        let drug_name = r.required("drug", drug).map(|d| d.to_ascii_lowercase());
-        let class = drug_name.as_deref().and_then(|d| {
-            let c = classify(d);
-            if c.is_none() {
+        let drug_v = r.required("drug", drug).and_then(|d| {
+            let v = *drug_cache.entry(d).or_insert_with(|| {
+                let lower = d.to_ascii_lowercase();
+                classify(&lower).map(|c| (c, data.drugs.intern(&lower) as u16))
+            });
+            if v.is_none() {
                 r.error("drug", drug, UNKNOWN_DRUG);
             }
-            c
+            v
         });
+        let class = drug_v.map(|v| v.0);
+        let drug_id = drug_v.map(|v| v.1);
         let route_v = match non_empty(route) {
             None => Some(Route::Oral),
             Some(s) => {
@@ -404,15 +415,19 @@ fn validate_prescriptions(
                     Some(x)
                 }
             });
-            if let (Some(d), Some(rt), Some(u)) = (drug_name.as_deref(), route_v, u) {
-                if table.lookup(d, rt, u).is_none() {
-                    let combo = format!("{d} {} {}", rt.as_str(), u.as_str());
-                    r.error("drug", Some(&combo), NO_MME_FACTOR);
-                } else if let (Some(s), Some(q), Some(days)) = (s, q, days_v) {
-                    match daily_mme(table, d, rt, u, s, q, days as u32) {
-                        Ok(x) => dmme = x,
-                        Err(MmeError::NoFactor) => r.error("drug", Some(d), NO_MME_FACTOR),
-                        Err(_) => r.error("drug", Some(d), UNKNOWN_DRUG),
+            if let (Some(di), Some(rt), Some(u)) = (drug_id, route_v, u) {
+                let name = data.drugs.name(di as u32);
+                match *factor_cache.entry((di, rt, u)).or_insert_with(|| table.lookup(name, rt, u)) {
+                    None => {
+                        let combo = format!("{name} {} {}", rt.as_str(), u.as_str());
+                        r.error("drug", Some(&combo), NO_MME_FACTOR);
+                    }
+                    Some(row) => {
+                        if let (Some(s), Some(q), Some(days)) = (s, q, days_v) {
+                            if let Ok(x) = daily_mme_with(row, s, q, days as u32) {
+                                dmme = x;
+                            }
+                        }
                     }
                 }
             }
@@ -424,7 +439,6 @@ fn validate_prescriptions(
         }
         let ok = !r.has_error();
         if col.finish(r, &mut counts, true) && ok {
-            let drug_id = data.drugs.intern(drug_name.as_deref().unwrap()) as u16;
             data.prescriptions.push(Prescription {
                 clinic: clinic.unwrap(),
                 patient: data.patients.intern(patient.unwrap()),
@@ -432,7 +446,7 @@ fn validate_prescriptions(
                 start: start.unwrap(),
                 days: days_v.unwrap(),
                 class: class.unwrap(),
-                drug: drug_id,
+                drug: drug_id.unwrap(),
                 daily_mme: dmme,
             });
         }
