@@ -13,7 +13,6 @@ use crate::ingest::Validated;
 use crate::metrics::fidelity::Flag;
 use crate::metrics::prescribing::{Cell, PrescribingMetrics};
 use crate::metrics::study::{measures, quantile7, Measure};
-use rayon::prelude::*;
 use std::path::Path;
 use std::time::Instant;
 use world::Engine;
@@ -123,37 +122,44 @@ pub fn render_all(inp: &ReportInputs, selected: &[usize], dir: &Path, jobs: Opti
 pub fn render_with(engine: &Engine, inp: &ReportInputs, selected: &[usize], dir: &Path, jobs: Option<usize>, verbosity: u8) -> Result<RenderStats> {
     let ms = measures(&inp.cfg.metrics, inp.pm.i50);
     let shared = Shared::new(inp, &ms);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs.unwrap_or(0))
-        .build()
-        .map_err(|e| Error::Usage(format!("--jobs: {e}")))?;
+    let jobs = jobs.filter(|j| *j > 0).unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let bar = (verbosity >= 1 && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
         let b = indicatif::ProgressBar::new(selected.len() as u64);
         b.set_style(indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({eta})").unwrap());
         b.set_message("clinic reports");
         b
     });
-    let started = Instant::now();
+    // Plain worker threads pull clinics from a shared counter. (A rayon pool
+    // here would nest: typst itself uses rayon, and a worker waiting inside
+    // typst would steal and start another whole report on the same stack,
+    // multiplying memory and stack depth.)
+    let next = std::sync::atomic::AtomicUsize::new(0);
     let done = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<Result<f64>> = pool.install(|| {
-        selected
-            .par_iter()
-            .map(|&c| {
-                let t = Instant::now();
-                let (files, ident) = clinic::document(inp, &ms, &shared, c)?;
-                let pdf = engine.compile_pdf("clinic.typ", files, &ident, report_date(inp.cfg))?;
-                let id = &inp.validated.data.clinics[c].id;
-                let p = dir.join(format!("clinic-{id}.pdf"));
-                std::fs::write(&p, pdf).map_err(|e| Error::io("cannot write", &p, e))?;
-                let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                match &bar {
-                    Some(b) => b.inc(1),
-                    None if verbosity >= 2 || (verbosity >= 1 && n % 100 == 0) => eprintln!("rendered {n}/{} clinic reports", selected.len()),
-                    None => {}
-                }
-                Ok(t.elapsed().as_secs_f64())
-            })
-            .collect()
+    let work = || -> Result<f64> {
+        let mut busy = 0.0;
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(&c) = selected.get(i) else { return Ok(busy) };
+            let t = Instant::now();
+            let (files, ident) = clinic::document(inp, &ms, &shared, c)?;
+            let pdf = engine.compile_pdf("clinic.typ", files, &ident, report_date(inp.cfg))?;
+            let id = &inp.validated.data.clinics[c].id;
+            let p = dir.join(format!("clinic-{id}.pdf"));
+            std::fs::write(&p, pdf).map_err(|e| Error::io("cannot write", &p, e))?;
+            busy += t.elapsed().as_secs_f64();
+            let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            match &bar {
+                Some(b) => b.inc(1),
+                None if verbosity >= 2 || (verbosity >= 1 && n % 100 == 0) => eprintln!("rendered {n}/{} clinic reports", selected.len()),
+                None => {}
+            }
+        }
+    };
+    let results: Vec<Result<f64>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..jobs.min(selected.len()).max(1))
+            .map(|_| std::thread::Builder::new().stack_size(64 << 20).spawn_scoped(s, &work).expect("spawn report worker"))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(Error::Report { what: "worker".into(), message: "a report worker panicked".into() }))).collect()
     });
     if let Some(b) = bar {
         b.finish_and_clear();
@@ -162,9 +168,15 @@ pub fn render_with(engine: &Engine, inp: &ReportInputs, selected: &[usize], dir:
     for r in results {
         total += r?;
     }
-    let _ = started;
     let (files, ident) = study::document(inp, &ms, &shared)?;
-    let pdf = engine.compile_pdf("study.typ", files, &ident, report_date(inp.cfg))?;
+    let pdf = std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .stack_size(64 << 20)
+            .spawn_scoped(s, || engine.compile_pdf("study.typ", files, &ident, report_date(inp.cfg)))
+            .expect("spawn")
+            .join()
+            .unwrap_or_else(|_| Err(Error::Report { what: "study report".into(), message: "the compiler panicked".into() }))
+    })?;
     let p = dir.join("study.pdf");
     std::fs::write(&p, pdf).map_err(|e| Error::io("cannot write", &p, e))?;
     Ok(RenderStats {
