@@ -147,7 +147,7 @@ pub fn run_batch(cfg: &Config, opts: &RunOptions) -> Result<Outcome> {
         }
     }
     timings.push(("validate".to_string(), t.elapsed().as_secs_f64()));
-    log(opts, 1, format!("validated inputs in {:.2} s (reading files {:.2} s)", t.elapsed().as_secs_f64(), v.summary.read_seconds));
+    log(opts, 1, format!("validated inputs in {:.2} s", t.elapsed().as_secs_f64()));
     log(opts, 2, v.summary.render());
 
     let tmp = TempOut::new(&cfg.out_dir)?;

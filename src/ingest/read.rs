@@ -54,16 +54,32 @@ pub const MILESTONES: &[ColumnSpec] =
 pub const FACILITATION: &[ColumnSpec] =
     &[req("clinic_id"), opt("facilitator_id"), req("date"), req("activity"), req("hours")];
 
+/// The Arrow array behind a text column.
+pub type TextArray = <StringType as PolarsDataType>::Array;
+
 /// A table read as text: one `String` column per spec column (missing
 /// optional columns are absent), in file row order.
 pub struct RawTable {
     pub path: PathBuf,
+    /// Data rows before this batch (row numbers are `offset + i + 1`).
+    pub offset: usize,
     pub df: DataFrame,
     /// Extra columns found and ignored.
     pub extra_columns: Vec<String>,
 }
 
 impl RawTable {
+    /// Wrap a frame, one chunk per column (for direct row access).
+    pub fn new(path: &Path, offset: usize, mut df: DataFrame, extra_columns: Vec<String>) -> RawTable {
+        if df.should_rechunk() || df.columns().iter().any(|c| c.n_chunks() > 1) {
+            df.rechunk_mut_par();
+        }
+        RawTable { path: path.to_path_buf(), offset, df, extra_columns }
+    }
+    /// A column as one Arrow array (row access by index), `None` when absent.
+    pub fn array(&self, name: &str) -> Option<&TextArray> {
+        self.column(name).map(|ca| ca.downcast_as_array())
+    }
     /// Number of data rows.
     pub fn height(&self) -> usize {
         self.df.height()
@@ -81,14 +97,79 @@ impl RawTable {
     }
 }
 
-/// Read a table from `path` (CSV or Parquet by extension).
-pub fn read_table(path: &Path, spec: &[ColumnSpec]) -> Result<RawTable> {
+/// An opened table: header checked, rows read lazily in batches.
+pub struct TableSource {
+    pub path: PathBuf,
+    lf: LazyFrame,
+    /// Fields in the CSV header (for diagnosing ragged lines); 0 for Parquet.
+    csv_fields: usize,
+    pub extra_columns: Vec<String>,
+}
+
+impl TableSource {
+    /// Read rows `offset .. offset + len` as text columns.
+    pub fn batch(&self, offset: usize, len: usize) -> Result<RawTable> {
+        let df = self.lf.clone().slice(offset as i64, len.min(IdxSize::MAX as usize) as IdxSize).collect().map_err(|e| {
+            if self.csv_fields > 0 {
+                diagnose_csv(&self.path, self.csv_fields, e)
+            } else {
+                Error::input(&self.path, None, None, format!("cannot read as Parquet: {e}"))
+            }
+        })?;
+        Ok(RawTable::new(&self.path, offset, df, self.extra_columns.clone()))
+    }
+
+    /// Every row, batch by batch (about `batch_rows` rows at a time), in
+    /// file order, read once by polars' streaming engine on its own thread.
+    pub fn for_each_batch(&self, batch_rows: usize, mut f: impl FnMut(&RawTable) -> Result<()>) -> Result<()> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<DataFrame>(1);
+        let fail = |e: PolarsError| -> Error {
+            if self.csv_fields > 0 {
+                diagnose_csv(&self.path, self.csv_fields, e)
+            } else {
+                Error::input(&self.path, None, None, format!("cannot read as Parquet: {e}"))
+            }
+        };
+        // The callback returns `true` (stop) once the receiver is gone.
+        let lf = self
+            .lf
+            .clone()
+            .sink_batches(PlanCallback::new(move |df: DataFrame| Ok(tx.send(df).is_err())), true, std::num::NonZeroUsize::new(batch_rows))
+            .map_err(fail)?;
+        let reader = std::thread::spawn(move || lf.collect_with_engine(Engine::Streaming).map(|_| ()));
+        let mut offset = 0;
+        let mut result = Ok(());
+        for df in rx.iter() {
+            let t = RawTable::new(&self.path, offset, df, self.extra_columns.clone());
+            offset += t.height();
+            if t.height() == 0 {
+                continue;
+            }
+            if let Err(e) = f(&t) {
+                result = Err(e);
+                break;
+            }
+        }
+        drop(rx);
+        let read = reader.join().unwrap_or_else(|_| Err(PolarsError::ComputeError("the reader thread panicked".into())));
+        result?;
+        read.map_err(fail)
+    }
+}
+
+/// Open a table at `path` (CSV or Parquet by extension): fatal header checks.
+pub fn open_table(path: &Path, spec: &[ColumnSpec]) -> Result<TableSource> {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     match ext.as_str() {
-        "csv" => read_csv(path, spec),
-        "parquet" | "pq" => read_parquet(path, spec),
+        "csv" => open_csv(path, spec),
+        "parquet" | "pq" => open_parquet(path, spec),
         _ => Err(Error::input(path, None, None, "unknown file type: expected a .csv or .parquet file")),
     }
+}
+
+/// Read a whole table at once.
+pub fn read_table(path: &Path, spec: &[ColumnSpec]) -> Result<RawTable> {
+    open_table(path, spec)?.batch(0, usize::MAX >> 1)
 }
 
 /// Match the file's header names to the spec; fail on identifiers and on a
@@ -123,7 +204,7 @@ fn match_header(path: &Path, header: &[String], spec: &[ColumnSpec], line: Optio
     Ok((found, extra))
 }
 
-fn read_csv(path: &Path, spec: &[ColumnSpec]) -> Result<RawTable> {
+fn open_csv(path: &Path, spec: &[ColumnSpec]) -> Result<TableSource> {
     use std::io::BufRead;
     let file = std::fs::File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
     let mut first = Vec::new();
@@ -141,13 +222,13 @@ fn read_csv(path: &Path, spec: &[ColumnSpec]) -> Result<RawTable> {
     let schema: Schema = header.iter().map(|h| Field::new(h.as_str().into(), DataType::String)).collect();
     let pl_path = PlRefPath::try_from_pathbuf(path.to_path_buf()).map_err(|e| Error::input(path, None, None, e.to_string()))?;
     let exprs: Vec<Expr> = found.iter().map(|(name, h)| col(h.as_str()).alias(*name)).collect();
-    let df = LazyCsvReader::new(pl_path)
+    let lf = LazyCsvReader::new(pl_path)
         .with_has_header(true)
         .with_schema(Some(Arc::new(schema)))
         .finish()
-        .and_then(|lf| lf.select(exprs).collect())
-        .map_err(|e| diagnose_csv(path, header.len(), e))?;
-    Ok(RawTable { path: path.to_path_buf(), df, extra_columns: extra })
+        .map_err(|e| diagnose_csv(path, header.len(), e))?
+        .select(exprs);
+    Ok(TableSource { path: path.to_path_buf(), lf, csv_fields: header.len(), extra_columns: extra })
 }
 
 /// Turn a polars CSV error into a message with the offending line when it
@@ -173,7 +254,7 @@ fn diagnose_csv(path: &Path, n_fields: usize, e: PolarsError) -> Error {
     }
 }
 
-fn read_parquet(path: &Path, spec: &[ColumnSpec]) -> Result<RawTable> {
+fn open_parquet(path: &Path, spec: &[ColumnSpec]) -> Result<TableSource> {
     let fail = |e: PolarsError| Error::input(path, None, None, format!("cannot read as Parquet: {e}"));
     let p = PlRefPath::try_from_pathbuf(path.to_path_buf()).map_err(fail)?;
     let mut lf = LazyFrame::scan_parquet(p, ScanArgsParquet::default()).map_err(fail)?;
@@ -184,8 +265,7 @@ fn read_parquet(path: &Path, spec: &[ColumnSpec]) -> Result<RawTable> {
         .iter()
         .map(|(name, h)| col(h.as_str()).cast(DataType::String).alias(*name))
         .collect();
-    let df = lf.select(exprs).collect().map_err(fail)?;
-    Ok(RawTable { path: path.to_path_buf(), df, extra_columns: extra })
+    Ok(TableSource { path: path.to_path_buf(), lf: lf.select(exprs), csv_fields: 0, extra_columns: extra })
 }
 
 /// Split one CSV line into fields (RFC 4180 quotes).

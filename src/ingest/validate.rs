@@ -3,15 +3,16 @@
 
 use super::identifiers::is_identifier_value;
 use super::issues::{Issue, Severity, Summary, TableCounts};
-use super::read::{self, read_table, RawTable};
+use super::read::{self, open_table, RawTable, TableSource};
 use crate::config::{Config, TableName};
 use crate::dates::{parse_date, Day};
 use crate::error::{Error, Result};
 use crate::mme::daily_mme_with;
 use crate::model::*;
 use crate::reference::{classify, DrugClass, FactorRow, Route, Unit};
+use super::read::TextArray;
 use rustc_hash::{FxHashMap, FxHashSet};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::PathBuf;
 
 /// The outcome of validation.
@@ -171,13 +172,13 @@ pub fn validate(cfg: &Config) -> Result<Validated> {
     let mut data = Dataset::default();
     let mut inputs = Vec::new();
 
-    let mut load = |t: TableName, spec: &[read::ColumnSpec], notes: &mut Vec<String>| -> Result<Option<RawTable>> {
+    let mut load = |t: TableName, spec: &[read::ColumnSpec], notes: &mut Vec<String>| -> Result<Option<TableSource>> {
         match cfg.table_path(t)? {
             Some(p) => {
                 if !p.exists() {
                     return Err(Error::input(&p, None, None, format!("required table {} is missing: no such file", t.as_str())));
                 }
-                let raw = read_table(&p, spec)?;
+                let raw = open_table(&p, spec)?;
                 for e in &raw.extra_columns {
                     notes.push(format!("{}: extra column '{}' ignored", p.display(), e));
                 }
@@ -196,30 +197,51 @@ pub fn validate(cfg: &Config) -> Result<Validated> {
             }
         }
     };
-    // Read every table first, so fatal problems stop before any row work.
+    // A missing required table stops the run before any row work.
+    for t in TableName::ALL {
+        if t.required() && cfg.table_path(t)?.is_none() {
+            load(t, &[], &mut Vec::new())?;
+        }
+    }
+    // Then table by table, each frame dropped once its rows are checked
+    // (nothing is written before validation has finished).
     let t_read = std::time::Instant::now();
+    let mut read_seconds = 0.0;
     let mut notes = Vec::new();
-    let clinics = load(TableName::Clinics, read::CLINICS, &mut notes)?.unwrap();
-    let rx = load(TableName::Prescriptions, read::PRESCRIPTIONS, &mut notes)?.unwrap();
-    let events = load(TableName::CareEvents, read::CARE_EVENTS, &mut notes)?;
-    let miles = load(TableName::Milestones, read::MILESTONES, &mut notes)?.unwrap();
-    let fac = load(TableName::Facilitation, read::FACILITATION, &mut notes)?;
-    col.summary.notes = notes;
-    col.summary.read_seconds = t_read.elapsed().as_secs_f64();
-
+    let mut timed = |t: TableName, spec: &[read::ColumnSpec], notes: &mut Vec<String>| {
+        let t0 = std::time::Instant::now();
+        let r = load(t, spec, notes);
+        read_seconds += t0.elapsed().as_secs_f64();
+        r
+    };
+    let all = usize::MAX >> 1;
+    let clinics = timed(TableName::Clinics, read::CLINICS, &mut notes)?.unwrap().batch(0, all)?;
     let clinic_ids = validate_clinics(&clinics, &mut data, &mut col);
-    validate_prescriptions(&rx, cfg, month_end, &clinic_ids, &mut data, &mut col)?;
-    if let Some(ev) = &events {
-        validate_care_events(ev, month_end, &clinic_ids, &mut data, &mut col)?;
+    drop(clinics);
+    let rx = timed(TableName::Prescriptions, read::PRESCRIPTIONS, &mut notes)?.unwrap();
+    let mut rx_ids = RxIds::default();
+    rx.for_each_batch(BATCH_ROWS, |t| validate_prescriptions(t, cfg, month_end, &clinic_ids, &mut rx_ids, &mut data, &mut col))?;
+    drop(rx_ids);
+    if let Some(ev) = timed(TableName::CareEvents, read::CARE_EVENTS, &mut notes)? {
+        ev.for_each_batch(BATCH_ROWS, |t| validate_care_events(t, month_end, &clinic_ids, &mut data, &mut col))?;
     }
+    let miles = timed(TableName::Milestones, read::MILESTONES, &mut notes)?.unwrap().batch(0, all)?;
     validate_milestones(&miles, month_end, &clinic_ids, &mut data, &mut col);
-    if let Some(f) = &fac {
-        validate_facilitation(f, month_end, &clinic_ids, &mut data, &mut col);
+    drop(miles);
+    if let Some(f) = timed(TableName::Facilitation, read::FACILITATION, &mut notes)? {
+        validate_facilitation(&f.batch(0, all)?, month_end, &clinic_ids, &mut data, &mut col);
     }
+    // A table with no data rows still gets its (zero) counts.
+    for (t, _) in &inputs {
+        col.summary.tables.entry(*t).or_default();
+    }
+    let _ = t_read;
+    col.summary.notes = notes;
+    col.summary.read_seconds = read_seconds;
     Ok(Validated { data, issues: col.issues, summary: col.summary, inputs })
 }
 
-fn clinic_ref<'a>(r: &mut Row<'a>, v: Option<&'a str>, ids: &HashMap<String, u32>) -> Option<u32> {
+fn clinic_ref<'a>(r: &mut Row<'a>, v: Option<&'a str>, ids: &FxHashMap<String, u32>) -> Option<u32> {
     let s = r.required("clinic_id", v)?;
     r.clinic_id = Some(s);
     match ids.get(s) {
@@ -231,9 +253,10 @@ fn clinic_ref<'a>(r: &mut Row<'a>, v: Option<&'a str>, ids: &HashMap<String, u32
     }
 }
 
-fn validate_clinics(t: &RawTable, data: &mut Dataset, col: &mut Collector) -> HashMap<String, u32> {
-    let mut counts = TableCounts { read: t.height(), ..Default::default() };
-    let mut ids = HashMap::new();
+fn validate_clinics(t: &RawTable, data: &mut Dataset, col: &mut Collector) -> FxHashMap<String, u32> {
+    let mut counts = col.summary.tables.remove(&TableName::Clinics).unwrap_or_default();
+    counts.read += t.height();
+    let mut ids = FxHashMap::default();
     let mut seen = HashSet::new();
     let mut it = (
         t.iter("clinic_id"),
@@ -247,7 +270,7 @@ fn validate_clinics(t: &RawTable, data: &mut Dataset, col: &mut Collector) -> Ha
     for i in 0..t.height() {
         let (id, name, org, arm, rur, fac, start) =
             (it.0.next().flatten(), it.1.next().flatten(), it.2.next().flatten(), it.3.next().flatten(), it.4.next().flatten(), it.5.next().flatten(), it.6.next().flatten());
-        let mut r = Row::new(TableName::Clinics, i + 1);
+        let mut r = Row::new(TableName::Clinics, t.offset + i + 1);
         let id = r.required("clinic_id", id);
         r.clinic_id = id;
         if let Some(id) = id {
@@ -313,161 +336,253 @@ fn guard_id(t: &RawTable, row: usize, column: &str, v: Option<&str>) -> Result<(
     Ok(())
 }
 
+/// Every ingredient sixbb knows, in a fixed order: the drug ids of [`Dataset::drugs`].
+fn known_drugs() -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = Vec::new();
+    for r in crate::reference::MmeTable::Cdc2022.rows() {
+        if !v.contains(&r.drug.as_str()) {
+            v.push(r.drug.as_str());
+        }
+    }
+    v.push("buprenorphine");
+    v.extend(crate::reference::BENZODIAZEPINES);
+    v
+}
+
+/// A prescription row checked on its own (phase 1, in parallel).
+struct RxDraft<'a> {
+    rx_id: Option<&'a str>,
+    clinic: u32,
+    patient: &'a str,
+    prescriber: Option<&'a str>,
+    start: Day,
+    days: u16,
+    class: DrugClass,
+    drug: u16,
+    daily_mme: f64,
+}
+
+/// Rows read per batch: bounds the memory of the text frames.
+const BATCH_ROWS: usize = 1 << 20;
+
+/// The rx_ids seen so far, as 128-bit fingerprints (two independent 64-bit
+/// hashes), so the set does not hold millions of strings. A false duplicate
+/// needs both hashes to collide: about 1e-26 for ten million ids.
+#[derive(Default)]
+struct RxIds {
+    seen: FxHashSet<u128>,
+}
+
+impl RxIds {
+    /// Record an id; false when it was seen before.
+    fn insert(&mut self, id: &str) -> bool {
+        use std::hash::{BuildHasher, Hasher};
+        let mut a = std::hash::DefaultHasher::new();
+        a.write(id.as_bytes());
+        let b = rustc_hash::FxBuildHasher.hash_one(id);
+        self.seen.insert(((a.finish() as u128) << 64) | b as u128)
+    }
+}
+
+/// Rows per parallel validation chunk (fixed: the output does not depend on threads).
+const ROW_CHUNK: usize = 65_536;
+
 fn validate_prescriptions(
     t: &RawTable,
     cfg: &Config,
     month_end: Day,
-    clinic_ids: &HashMap<String, u32>,
+    clinic_ids: &FxHashMap<String, u32>,
+    rx_ids: &mut RxIds,
     data: &mut Dataset,
     col: &mut Collector,
 ) -> Result<()> {
-    let mut counts = TableCounts { read: t.height(), ..Default::default() };
-    let mut rx_ids: FxHashSet<&str> = FxHashSet::default();
-    rx_ids.reserve(t.height());
+    use rayon::prelude::*;
+    let mut counts = col.summary.tables.remove(&TableName::Prescriptions).unwrap_or_default();
+    counts.read += t.height();
     let table = cfg.metrics.mme_table;
-    // Caches: the same few drug spellings and forms repeat millions of times.
-    let mut drug_cache: FxHashMap<&str, Option<(DrugClass, u16)>> = FxHashMap::default();
-    let mut factor_cache: FxHashMap<(u16, Route, Unit), Option<&'static FactorRow>> = FxHashMap::default();
-    let mut c = [
-        t.iter("rx_id"),
-        t.iter("clinic_id"),
-        t.iter("patient_id"),
-        t.iter("prescriber_id"),
-        t.iter("written_date"),
-        t.iter("drug"),
-        t.iter("route"),
-        t.iter("strength"),
-        t.iter("strength_unit"),
-        t.iter("quantity"),
-        t.iter("days_supply"),
-    ];
-    data.prescriptions.reserve(t.height());
-    for i in 0..t.height() {
-        let mut v: [Option<&str>; 11] = Default::default();
-        for (k, it) in c.iter_mut().enumerate() {
-            v[k] = it.next().flatten();
+    let drugs = known_drugs();
+    if data.drugs.is_empty() {
+        for d in &drugs {
+            data.drugs.intern(d);
         }
-        let [rx_id, clinic, patient, prescriber, written, drug, route, strength, unit, quantity, days] = v;
-        let row = i + 1;
-        guard_id(t, row, "patient_id", patient)?;
-        guard_id(t, row, "prescriber_id", prescriber)?;
-        let mut r = Row::new(TableName::Prescriptions, row);
-        let clinic = clinic_ref(&mut r, clinic, clinic_ids);
-        if let Some(id) = r.required("rx_id", rx_id) {
-            if !rx_ids.insert(id) {
-                r.error("rx_id", Some(id), DUPLICATE_RX_ID);
-            }
-        }
-        let patient = r.required("patient_id", patient);
-        let start = r.date("written_date", written);
-        let drug_v = r.required("drug", drug).and_then(|d| {
-            let v = *drug_cache.entry(d).or_insert_with(|| {
-                let lower = d.to_ascii_lowercase();
-                classify(&lower).map(|c| (c, data.drugs.intern(&lower) as u16))
-            });
-            if v.is_none() {
-                r.error("drug", drug, UNKNOWN_DRUG);
-            }
-            v
-        });
-        let class = drug_v.map(|v| v.0);
-        let drug_id = drug_v.map(|v| v.1);
-        let route_v = match non_empty(route) {
-            None => Some(Route::Oral),
-            Some(s) => {
-                let p = Route::parse(s);
-                if p.is_none() {
-                    r.error("route", Some(s), UNKNOWN_ROUTE);
+    }
+    let n = t.height();
+    let starts: Vec<usize> = (0..n).step_by(ROW_CHUNK).collect();
+    // Phase 1: each row on its own, in parallel chunks.
+    let chunks: Vec<Result<Vec<(Row<'_>, Option<RxDraft<'_>>)>>> = starts
+        .par_iter()
+        .map(|&from| {
+            let len = ROW_CHUNK.min(n - from);
+            let names = ["rx_id", "clinic_id", "patient_id", "prescriber_id", "written_date", "drug", "route", "strength", "strength_unit", "quantity", "days_supply"];
+            let arrays: Vec<Option<&TextArray>> = names.iter().map(|c| t.array(c)).collect();
+            let mut drug_cache: FxHashMap<&str, Option<(DrugClass, u16)>> = FxHashMap::default();
+            let mut factor_cache: FxHashMap<(u16, Route, Unit), Option<&'static FactorRow>> = FxHashMap::default();
+            let mut out = Vec::with_capacity(len);
+            for i in from..from + len {
+                let mut v: [Option<&str>; 11] = Default::default();
+                for (k, a) in arrays.iter().enumerate() {
+                    v[k] = a.and_then(|a| a.get(i));
                 }
-                p
+                out.push(check_rx_row(t, t.offset + i + 1, v, table, month_end, clinic_ids, &drugs, &mut drug_cache, &mut factor_cache)?);
             }
-        };
-        let days_v = r.number("days_supply", days).and_then(|d| {
-            if d.fract() != 0.0 || !(1.0..=365.0).contains(&d) {
-                r.error("days_supply", days, DAYS_SUPPLY_RANGE);
-                None
-            } else {
-                Some(d as u16)
-            }
-        });
-        let mut dmme = 0.0;
-        if class == Some(DrugClass::Opioid) {
-            let s = r.number("strength", strength).and_then(|x| {
-                if x <= 0.0 {
-                    r.error("strength", strength, STRENGTH_NOT_POSITIVE);
-                    None
-                } else {
-                    Some(x)
-                }
-            });
-            let u = r.required("strength_unit", unit).and_then(|u| {
-                let p = Unit::parse(u);
-                if p.is_none() {
-                    r.error("strength_unit", Some(u), UNKNOWN_STRENGTH_UNIT);
-                }
-                p
-            });
-            let q = r.number("quantity", quantity).and_then(|x| {
-                if x <= 0.0 {
-                    r.error("quantity", quantity, QUANTITY_NOT_POSITIVE);
-                    None
-                } else {
-                    Some(x)
-                }
-            });
-            if let (Some(di), Some(rt), Some(u)) = (drug_id, route_v, u) {
-                let name = data.drugs.name(di as u32);
-                match *factor_cache.entry((di, rt, u)).or_insert_with(|| table.lookup(name, rt, u)) {
-                    None => {
-                        let combo = format!("{name} {} {}", rt.as_str(), u.as_str());
-                        r.error("drug", Some(&combo), NO_MME_FACTOR);
-                    }
-                    Some(row) => {
-                        if let (Some(s), Some(q), Some(days)) = (s, q, days_v) {
-                            if let Ok(x) = daily_mme_with(row, s, q, days as u32) {
-                                dmme = x;
-                            }
-                        }
-                    }
+            Ok(out)
+        })
+        .collect();
+    // Phase 2: in file order, duplicates and interning.
+    data.prescriptions.reserve(n);
+    for chunk in chunks {
+        for (mut r, draft) in chunk? {
+            let id = draft.as_ref().and_then(|d| d.rx_id);
+            if let Some(id) = id {
+                if !rx_ids.insert(id) {
+                    r.error("rx_id", Some(id), DUPLICATE_RX_ID);
                 }
             }
-        }
-        if let Some(s) = start {
-            if !r.has_error() && s > month_end {
-                r.push("written_date", written, AFTER_REPORT_MONTH, Severity::Info, AFTER_REPORT_MONTH);
+            let ok = !r.has_error();
+            if col.finish(r, &mut counts, true) && ok {
+                let d = draft.unwrap();
+                data.prescriptions.push(Prescription {
+                    clinic: d.clinic,
+                    patient: data.patients.intern(d.patient),
+                    prescriber: d.prescriber.map(|p| data.prescribers.intern(p)),
+                    start: d.start,
+                    days: d.days,
+                    class: d.class,
+                    drug: d.drug,
+                    daily_mme: d.daily_mme,
+                });
             }
-        }
-        let ok = !r.has_error();
-        if col.finish(r, &mut counts, true) && ok {
-            data.prescriptions.push(Prescription {
-                clinic: clinic.unwrap(),
-                patient: data.patients.intern(patient.unwrap()),
-                prescriber: non_empty(prescriber).map(|p| data.prescribers.intern(p)),
-                start: start.unwrap(),
-                days: days_v.unwrap(),
-                class: class.unwrap(),
-                drug: drug_id.unwrap(),
-                daily_mme: dmme,
-            });
         }
     }
     col.summary.tables.insert(TableName::Prescriptions, counts);
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
+fn check_rx_row<'a>(
+    t: &RawTable,
+    row: usize,
+    v: [Option<&'a str>; 11],
+    table: crate::reference::MmeTable,
+    month_end: Day,
+    clinic_ids: &FxHashMap<String, u32>,
+    drugs: &[&'static str],
+    drug_cache: &mut FxHashMap<&'a str, Option<(DrugClass, u16)>>,
+    factor_cache: &mut FxHashMap<(u16, Route, Unit), Option<&'static FactorRow>>,
+) -> Result<(Row<'a>, Option<RxDraft<'a>>)> {
+    let [rx_id, clinic, patient, prescriber, written, drug, route, strength, unit, quantity, days] = v;
+    guard_id(t, row, "patient_id", patient)?;
+    guard_id(t, row, "prescriber_id", prescriber)?;
+    let mut r = Row::new(TableName::Prescriptions, row);
+    let clinic = clinic_ref(&mut r, clinic, clinic_ids);
+    let rx_id = r.required("rx_id", rx_id);
+    let patient = r.required("patient_id", patient);
+    let start = r.date("written_date", written);
+    let drug_v = r.required("drug", drug).and_then(|d| {
+        let v = *drug_cache.entry(d).or_insert_with(|| {
+            let lower = d.to_ascii_lowercase();
+            classify(&lower).map(|c| (c, drugs.iter().position(|k| *k == lower).expect("known drug") as u16))
+        });
+        if v.is_none() {
+            r.error("drug", drug, UNKNOWN_DRUG);
+        }
+        v
+    });
+    let route_v = match non_empty(route) {
+        None => Some(Route::Oral),
+        Some(s) => {
+            let p = Route::parse(s);
+            if p.is_none() {
+                r.error("route", Some(s), UNKNOWN_ROUTE);
+            }
+            p
+        }
+    };
+    let days_v = r.number("days_supply", days).and_then(|d| {
+        if d.fract() != 0.0 || !(1.0..=365.0).contains(&d) {
+            r.error("days_supply", days, DAYS_SUPPLY_RANGE);
+            None
+        } else {
+            Some(d as u16)
+        }
+    });
+    let mut dmme = 0.0;
+    if let Some((DrugClass::Opioid, di)) = drug_v {
+        let s = r.number("strength", strength).and_then(|x| {
+            if x <= 0.0 {
+                r.error("strength", strength, STRENGTH_NOT_POSITIVE);
+                None
+            } else {
+                Some(x)
+            }
+        });
+        let u = r.required("strength_unit", unit).and_then(|u| {
+            let p = Unit::parse(u);
+            if p.is_none() {
+                r.error("strength_unit", Some(u), UNKNOWN_STRENGTH_UNIT);
+            }
+            p
+        });
+        let q = r.number("quantity", quantity).and_then(|x| {
+            if x <= 0.0 {
+                r.error("quantity", quantity, QUANTITY_NOT_POSITIVE);
+                None
+            } else {
+                Some(x)
+            }
+        });
+        if let (Some(rt), Some(u)) = (route_v, u) {
+            let name = drugs[di as usize];
+            match *factor_cache.entry((di, rt, u)).or_insert_with(|| table.lookup(name, rt, u)) {
+                None => {
+                    let combo = format!("{name} {} {}", rt.as_str(), u.as_str());
+                    r.error("drug", Some(&combo), NO_MME_FACTOR);
+                }
+                Some(f) => {
+                    if let (Some(s), Some(q), Some(days)) = (s, q, days_v) {
+                        if let Ok(x) = daily_mme_with(f, s, q, days as u32) {
+                            dmme = x;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let Some(s) = start {
+        if !r.has_error() && s > month_end {
+            r.push("written_date", written, AFTER_REPORT_MONTH, Severity::Info, AFTER_REPORT_MONTH);
+        }
+    }
+    let draft = (!r.has_error()).then(|| RxDraft {
+        rx_id,
+        clinic: clinic.unwrap(),
+        patient: patient.unwrap(),
+        prescriber: non_empty(prescriber),
+        start: start.unwrap(),
+        days: days_v.unwrap(),
+        class: drug_v.unwrap().0,
+        drug: drug_v.unwrap().1,
+        daily_mme: dmme,
+    });
+    // A rejected row still claims its rx_id for the duplicate check.
+    let draft = draft.or_else(|| rx_id.map(|id| RxDraft { rx_id: Some(id), clinic: 0, patient: "", prescriber: None, start: 0, days: 0, class: DrugClass::Opioid, drug: 0, daily_mme: 0.0 }));
+    Ok((r, draft))
+}
+
 fn validate_care_events(
     t: &RawTable,
     month_end: Day,
-    clinic_ids: &HashMap<String, u32>,
+    clinic_ids: &FxHashMap<String, u32>,
     data: &mut Dataset,
     col: &mut Collector,
 ) -> Result<()> {
-    let mut counts = TableCounts { read: t.height(), ..Default::default() };
+    let mut counts = col.summary.tables.remove(&TableName::CareEvents).unwrap_or_default();
+    counts.read += t.height();
     let mut c = [t.iter("clinic_id"), t.iter("patient_id"), t.iter("event_date"), t.iter("event_type")];
     for i in 0..t.height() {
         let [clinic, patient, date, kind] = [c[0].next().flatten(), c[1].next().flatten(), c[2].next().flatten(), c[3].next().flatten()];
-        guard_id(t, i + 1, "patient_id", patient)?;
-        let mut r = Row::new(TableName::CareEvents, i + 1);
+        guard_id(t, t.offset + i + 1, "patient_id", patient)?;
+        let mut r = Row::new(TableName::CareEvents, t.offset + i + 1);
         let clinic = clinic_ref(&mut r, clinic, clinic_ids);
         let patient = r.required("patient_id", patient);
         let d = r.date("event_date", date);
@@ -497,13 +612,14 @@ fn validate_care_events(
     Ok(())
 }
 
-fn validate_milestones(t: &RawTable, month_end: Day, clinic_ids: &HashMap<String, u32>, data: &mut Dataset, col: &mut Collector) {
-    let mut counts = TableCounts { read: t.height(), ..Default::default() };
+fn validate_milestones(t: &RawTable, month_end: Day, clinic_ids: &FxHashMap<String, u32>, data: &mut Dataset, col: &mut Collector) {
+    let mut counts = col.summary.tables.remove(&TableName::Milestones).unwrap_or_default();
+    counts.read += t.height();
     let mut c = [t.iter("clinic_id"), t.iter("block"), t.iter("milestone"), t.iter("due_date"), t.iter("completed_date")];
     for i in 0..t.height() {
         let [clinic, block, name, due, done] =
             [c[0].next().flatten(), c[1].next().flatten(), c[2].next().flatten(), c[3].next().flatten(), c[4].next().flatten()];
-        let mut r = Row::new(TableName::Milestones, i + 1);
+        let mut r = Row::new(TableName::Milestones, t.offset + i + 1);
         let clinic = clinic_ref(&mut r, clinic, clinic_ids);
         let b = r.number("block", block).and_then(|b| {
             if b.fract() != 0.0 || !(1.0..=6.0).contains(&b) {
@@ -537,13 +653,14 @@ fn validate_milestones(t: &RawTable, month_end: Day, clinic_ids: &HashMap<String
     col.summary.tables.insert(TableName::Milestones, counts);
 }
 
-fn validate_facilitation(t: &RawTable, month_end: Day, clinic_ids: &HashMap<String, u32>, data: &mut Dataset, col: &mut Collector) {
-    let mut counts = TableCounts { read: t.height(), ..Default::default() };
+fn validate_facilitation(t: &RawTable, month_end: Day, clinic_ids: &FxHashMap<String, u32>, data: &mut Dataset, col: &mut Collector) {
+    let mut counts = col.summary.tables.remove(&TableName::Facilitation).unwrap_or_default();
+    counts.read += t.height();
     let mut c = [t.iter("clinic_id"), t.iter("facilitator_id"), t.iter("date"), t.iter("activity"), t.iter("hours")];
     for i in 0..t.height() {
         let [clinic, fac, date, activity, hours] =
             [c[0].next().flatten(), c[1].next().flatten(), c[2].next().flatten(), c[3].next().flatten(), c[4].next().flatten()];
-        let mut r = Row::new(TableName::Facilitation, i + 1);
+        let mut r = Row::new(TableName::Facilitation, t.offset + i + 1);
         let clinic = clinic_ref(&mut r, clinic, clinic_ids);
         let d = r.date("date", date);
         let a = r.required("activity", activity).and_then(|a| {
