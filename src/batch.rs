@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ingest::{issues::issues_csv, validate, Validated};
-use crate::metrics::{fidelity, prescribing, study};
+use crate::metrics::{fidelity, outcomes, prescribing, study};
 use crate::report::{self, ReportInputs};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -170,6 +170,12 @@ pub fn run_batch(cfg: &Config, opts: &RunOptions) -> Result<Outcome> {
     fidelity::block_table(&v.data, &months).write_csv(&dir.join("metrics/fidelity_block.csv"))?;
     fidelity::study_table(&v.data, &months).write_csv(&dir.join("metrics/fidelity_study_month.csv"))?;
     let flags = fidelity::flags(&v.data, cfg.report_month);
+    // Outcome models use every month of data up to the report month (at most 60).
+    let first = v.data.prescriptions.iter().map(|r| r.start).min().map(crate::dates::Month::of_day).unwrap_or(cfg.report_month);
+    let span = (cfg.report_month.minus(first) + 1).clamp(cfg.lookback_months as i32, 60) as u32;
+    let pm_all = if span == cfg.lookback_months { None } else { Some(prescribing::compute(&v.data, &cfg.report_month.window(span), &cfg.metrics)) };
+    let out_res = outcomes::compute(&v.data, pm_all.as_ref().unwrap_or(&pm), &cfg.metrics);
+    outcomes::outcomes_table(&out_res).write_csv(&dir.join("metrics/outcomes.csv"))?;
     fidelity::flags_table(&v.data, &flags).write_csv(&dir.join("metrics/fidelity_flags.csv"))?;
     timings.push(("metrics".to_string(), t.elapsed().as_secs_f64()));
     log(opts, 1, format!("computed metrics in {:.2} s", t.elapsed().as_secs_f64()));
@@ -192,7 +198,7 @@ pub fn run_batch(cfg: &Config, opts: &RunOptions) -> Result<Outcome> {
         });
     }
     let hashes: Vec<(String, String)> = input_entries.iter().map(|i| (i.path.clone(), i.sha256.clone())).collect();
-    let inputs = ReportInputs { cfg, validated: &v, pm: &pm, flags: &flags, input_hashes: &hashes };
+    let inputs = ReportInputs { cfg, validated: &v, pm: &pm, flags: &flags, input_hashes: &hashes, outcomes: &out_res };
     let selected: Vec<usize> = if opts.clinics.is_empty() {
         (0..v.data.clinics.len()).collect()
     } else {

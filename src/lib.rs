@@ -29,6 +29,7 @@ pub mod mme;
 pub mod model;
 pub mod reference;
 pub mod report;
+pub mod stats;
 pub mod synth;
 
 pub use error::{Error, Result};

@@ -2,6 +2,7 @@
 
 pub mod fidelity;
 pub mod intervals;
+pub mod outcomes;
 pub mod prescribing;
 pub mod study;
 pub mod table;

@@ -298,3 +298,80 @@ pub fn stacked_bars_svg(months: &[Month], stacks: &[(String, Vec<f64>)], y_label
     }
     Ok(svg)
 }
+
+/// Event-time chart: pooled values by months from program start, with the
+/// fitted pre and post segments of the interrupted time series.
+pub fn event_svg(points: &[(i32, f64)], fit: Option<[f64; 4]>, y_label: &str, percent: bool, size: (u32, u32)) -> Result<String, String> {
+    register_fonts();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let (lo, hi) = points.iter().fold((0i32, 1i32), |(a, b), (e, _)| (a.min(*e), b.max(*e)));
+        let ymax_data = points.iter().map(|p| p.1).fold(0.0, f64::max);
+        let ymax = if percent { nice_max((ymax_data * 1.3).max(5.0)).min(100.0) } else { nice_max(ymax_data * 1.3) };
+        let mut chart = ChartBuilder::on(&root)
+            .margin_top(8)
+            .margin_right(22)
+            .margin_left(4)
+            .x_label_area_size(34)
+            .y_label_area_size(54)
+            .build_cartesian_2d((lo as f64 - 0.5)..(hi as f64 + 0.5), 0f64..ymax)
+            .map_err(|e| e.to_string())?;
+        let ypct = |y: &f64| format!("{}%", y);
+        let yplain = |y: &f64| if y.fract() == 0.0 { format!("{y:.0}") } else { format!("{y}") };
+        chart
+            .configure_mesh()
+            .x_labels(10)
+            .x_label_formatter(&|x: &f64| format!("{:.0}", x))
+            .x_desc("Months from program start")
+            .y_labels(6)
+            .y_label_formatter(if percent { &ypct } else { &yplain })
+            .y_desc(y_label)
+            .disable_x_mesh()
+            .light_line_style(RGBColor(240, 240, 240))
+            .bold_line_style(RGBColor(220, 220, 220))
+            .axis_style(RGBColor(150, 150, 150))
+            .label_style((FONT, 12).into_font().color(&RGBColor(60, 60, 60)))
+            .axis_desc_style((FONT, 12).into_font().color(&RGBColor(60, 60, 60)))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        let grey = RGBColor(120, 120, 120);
+        chart
+            .draw_series(DashedLineSeries::new(vec![(-0.5, 0.0), (-0.5, ymax)], 4, 3, grey.stroke_width(1)))
+            .map_err(|e| e.to_string())?;
+        let blue = PALETTE[0];
+        chart
+            .draw_series(points.iter().map(|(e, v)| Circle::new((*e as f64, *v), 3, blue.mix(0.7).filled())))
+            .map_err(|e| e.to_string())?
+            .label("Pooled, intervention clinics")
+            .legend(move |(x, y)| Circle::new((x + 8, y), 3, blue.filled()));
+        if let Some(b) = fit {
+            let orange = PALETTE[1];
+            let f = |k: f64| {
+                let post = if k >= 0.0 { 1.0 } else { 0.0 };
+                b[0] + b[1] * k + b[2] * post + b[3] * post * k
+            };
+            let pre: Vec<(f64, f64)> = (lo..0).map(|k| (k as f64, f(k as f64))).collect();
+            let post: Vec<(f64, f64)> = (0..=hi).map(|k| (k as f64, f(k as f64))).collect();
+            chart
+                .draw_series(LineSeries::new(pre, orange.stroke_width(2)))
+                .map_err(|e| e.to_string())?
+                .label("Fitted segments (ITS)")
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], orange.stroke_width(2)));
+            chart.draw_series(LineSeries::new(post, orange.stroke_width(2))).map_err(|e| e.to_string())?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .margin(6)
+            .legend_area_size(20)
+            .label_font((FONT, 11).into_font().color(&RGBColor(40, 40, 40)))
+            .background_style(WHITE.mix(0.85))
+            .border_style(RGBColor(210, 210, 210))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    Ok(svg)
+}

@@ -25,6 +25,7 @@ pub struct ReportInputs<'a> {
     pub validated: &'a Validated,
     pub pm: &'a PrescribingMetrics,
     pub flags: &'a [Flag],
+    pub outcomes: &'a crate::metrics::outcomes::OutcomeResults,
 }
 
 /// What rendering produced.

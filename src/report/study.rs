@@ -150,6 +150,32 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared) -> Result<(Vec<
         .collect();
     let flags: Vec<Value> = inp.flags.iter().map(|f| json!({"clinic": data.clinics[f.clinic as usize].name, "flag": f.flag.replace('_', " "), "detail": f.detail})).collect();
 
+    // Outcome models.
+    let fmt = |x: f64| if x.abs() >= 100.0 { format!("{x:.1}") } else { format!("{x:.2}") };
+    let outcome_rows: Vec<Value> = inp
+        .outcomes
+        .rows
+        .iter()
+        .map(|r| match &r.coef {
+            Some(c) => json!({"outcome": r.outcome, "model": r.model, "term": r.term.replace('_', " "), "estimate": fmt(c.estimate),
+                "ci": format!("{} to {}", fmt(c.ci_low), fmt(c.ci_high)), "p": if c.p < 0.001 { "<0.001".to_string() } else { format!("{:.3}", c.p) },
+                "n": format!("{} / {}", r.n_clinics, r.n_months), "note": ""}),
+            None => json!({"outcome": r.outcome, "model": r.model, "term": r.term.replace('_', " "), "estimate": "–", "ci": "–", "p": "–",
+                "n": format!("{} / {}", r.n_clinics, r.n_months), "note": r.note}),
+        })
+        .collect();
+    let mut event_charts = Vec::new();
+    for es in &inp.outcomes.series {
+        if es.points.is_empty() {
+            continue;
+        }
+        let path = format!("/charts/event-{}.svg", es.outcome);
+        let percent = es.outcome.ends_with("_pct");
+        let y = if percent { "% of LTOT patients" } else if es.outcome == "mean_daily_mme" { "MME/day" } else { "LTOT patients per clinic" };
+        let svg = super::charts::event_svg(&es.points, es.fit, y, percent, (400, 250)).map_err(|e| Error::Report { what: "chart".into(), message: e })?;
+        files.push((path.clone(), svg.into_bytes()));
+        event_charts.push(json!({"file": path, "title": es.label}));
+    }
     let tb = cfg.metrics.mme_table;
     let doc = json!({
         "month": month_name(cfg.report_month),
@@ -158,6 +184,7 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared) -> Result<(Vec<
         "measure_labels": ms.iter().map(|m| m.short.clone()).collect::<Vec<_>>(),
         "overview": overview, "arms": arm_rows, "charts": charts, "heat": heat, "blocks": BLOCKS,
         "activities": Activity::ALL.iter().map(|a| a.label()).collect::<Vec<_>>(),
+        "outcomes": outcome_rows, "event_charts": event_charts,
         "facilitation": fac, "dq": dq_rows, "tables": tables, "flags": flags,
         "methods": {
             "mme_table": tb.as_str(),
