@@ -205,6 +205,19 @@ impl PrescribingMetrics {
     pub fn cell(&self, clinic: usize, k: usize) -> &Cell {
         &self.cells[clinic * self.months.len() + k]
     }
+
+    /// The last `w` months only (each cell depends on its own month alone,
+    /// so a longer computation restricted to the window is the window's).
+    pub fn tail(&self, w: usize) -> PrescribingMetrics {
+        let n = self.months.len();
+        let w = w.min(n);
+        let clinics = if n == 0 { 0 } else { self.cells.len() / n };
+        let mut cells = Vec::with_capacity(clinics * w);
+        for c in 0..clinics {
+            cells.extend_from_slice(&self.cells[c * n + (n - w)..(c + 1) * n]);
+        }
+        PrescribingMetrics { months: self.months[n - w..].to_vec(), cells, i50: self.i50 }
+    }
 }
 
 /// Group row indices by patient: offsets (CSR) over a permutation.
@@ -411,6 +424,19 @@ mod tests {
 
     fn clinic(id: &str) -> Clinic {
         Clinic { id: id.into(), name: id.into(), organization: None, arm: Arm::Comparison, rurality: None, facilitator_id: None, program_start: None }
+    }
+
+    #[test]
+    fn the_tail_of_a_longer_run_equals_the_window_run() {
+        let mut data = Dataset::default();
+        data.clinics = vec![clinic("A")];
+        data.patients.intern("p1");
+        data.prescriptions = vec![op("2024-01-01", 90, 60.0), op("2024-04-01", 30, 40.0), rx(0, "2024-03-20", 30, DrugClass::Benzodiazepine, 0.0)];
+        let cfg = MetricsConfig::default();
+        let long = compute(&data, &m("2024-06").window(12), &cfg).tail(4);
+        let short = compute(&data, &m("2024-06").window(4), &cfg);
+        assert_eq!(long.months, short.months);
+        assert_eq!(long.cells, short.cells);
     }
 
     #[test]

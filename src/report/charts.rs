@@ -145,7 +145,7 @@ pub fn trend_svg(c: &TrendChart) -> Result<String, String> {
             .y_label_formatter(if c.percent { &ypct } else { &yplain })
             .y_desc(c.y_label.as_str())
             .disable_x_mesh()
-            .light_line_style(RGBColor(235, 235, 235))
+            .max_light_lines(0)
             .bold_line_style(RGBColor(220, 220, 220))
             .axis_style(RGBColor(150, 150, 150))
             .label_style((FONT, 12).into_font().color(&RGBColor(60, 60, 60)))
@@ -186,9 +186,7 @@ pub fn trend_svg(c: &TrendChart) -> Result<String, String> {
                 i = j;
             }
             for run in runs(&b.mid) {
-                chart
-                    .draw_series(DashedLineSeries::new(run, 5, 3, col.mix(0.8).stroke_width(1)))
-                    .map_err(|e| e.to_string())?;
+                chart.draw_series(LineSeries::new(run, col.mix(0.8).stroke_width(1))).map_err(|e| e.to_string())?;
             }
         }
         for s in &c.series {
@@ -202,9 +200,10 @@ pub fn trend_svg(c: &TrendChart) -> Result<String, String> {
                         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], col.stroke_width(2)));
                     first = false;
                 }
-                chart
-                    .draw_series(pts.into_iter().map(|p| Circle::new(p, 2, col.filled())))
-                    .map_err(|e| e.to_string())?;
+                // Markers only where a point stands alone (a line needs two).
+                if pts.len() == 1 {
+                    chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 3, col.filled()))).map_err(|e| e.to_string())?;
+                }
             }
         }
         if !c.series.is_empty() || !c.bands.is_empty() {
@@ -258,7 +257,7 @@ pub fn stacked_bars_svg(months: &[Month], stacks: &[(String, Vec<f64>)], y_label
             .y_labels(6)
             .y_desc(y_label)
             .disable_x_mesh()
-            .light_line_style(RGBColor(235, 235, 235))
+            .max_light_lines(0)
             .bold_line_style(RGBColor(220, 220, 220))
             .axis_style(RGBColor(150, 150, 150))
             .label_style((FONT, 12).into_font().color(&RGBColor(60, 60, 60)))
@@ -329,7 +328,7 @@ pub fn event_svg(points: &[(i32, f64)], fit: Option<[f64; 4]>, y_label: &str, pe
             .y_label_formatter(if percent { &ypct } else { &yplain })
             .y_desc(y_label)
             .disable_x_mesh()
-            .light_line_style(RGBColor(240, 240, 240))
+            .max_light_lines(0)
             .bold_line_style(RGBColor(220, 220, 220))
             .axis_style(RGBColor(150, 150, 150))
             .label_style((FONT, 12).into_font().color(&RGBColor(60, 60, 60)))

@@ -34,6 +34,8 @@ pub struct RenderStats {
     pub pdfs: usize,
     /// Mean CPU time per clinic report (ms of wall time per report per thread).
     pub cpu_ms_per_clinic: f64,
+    /// Of which: building data and charts (ms per clinic report).
+    pub data_ms_per_clinic: f64,
 }
 
 /// Study-wide quartiles per measure and month, over all clinics with a
@@ -136,13 +138,14 @@ pub fn render_with(engine: &Engine, inp: &ReportInputs, selected: &[usize], dir:
     // multiplying memory and stack depth.)
     let next = std::sync::atomic::AtomicUsize::new(0);
     let done = std::sync::atomic::AtomicUsize::new(0);
-    let work = || -> Result<f64> {
-        let mut busy = 0.0;
+    let work = || -> Result<(f64, f64)> {
+        let (mut busy, mut data_s) = (0.0, 0.0);
         loop {
             let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let Some(&c) = selected.get(i) else { return Ok(busy) };
+            let Some(&c) = selected.get(i) else { return Ok((busy, data_s)) };
             let t = Instant::now();
             let (files, ident) = clinic::document(inp, &ms, &shared, c)?;
+            data_s += t.elapsed().as_secs_f64();
             let pdf = engine.compile_pdf("clinic.typ", files, &ident, report_date(inp.cfg))?;
             let id = &inp.validated.data.clinics[c].id;
             let p = dir.join(format!("clinic-{id}.pdf"));
@@ -156,7 +159,7 @@ pub fn render_with(engine: &Engine, inp: &ReportInputs, selected: &[usize], dir:
             }
         }
     };
-    let results: Vec<Result<f64>> = std::thread::scope(|s| {
+    let results: Vec<Result<(f64, f64)>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..jobs.min(selected.len()).max(1))
             .map(|_| std::thread::Builder::new().stack_size(64 << 20).spawn_scoped(s, &work).expect("spawn report worker"))
             .collect();
@@ -165,9 +168,11 @@ pub fn render_with(engine: &Engine, inp: &ReportInputs, selected: &[usize], dir:
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    let mut total = 0.0;
+    let (mut total, mut data_total) = (0.0, 0.0);
     for r in results {
-        total += r?;
+        let (a, b) = r?;
+        total += a;
+        data_total += b;
     }
     let (files, ident) = study::document(inp, &ms, &shared)?;
     let pdf = std::thread::scope(|s| {
@@ -183,6 +188,7 @@ pub fn render_with(engine: &Engine, inp: &ReportInputs, selected: &[usize], dir:
     Ok(RenderStats {
         pdfs: selected.len() + 1,
         cpu_ms_per_clinic: if selected.is_empty() { 0.0 } else { 1000.0 * total / selected.len() as f64 },
+        data_ms_per_clinic: if selected.is_empty() { 0.0 } else { 1000.0 * data_total / selected.len() as f64 },
     })
 }
 

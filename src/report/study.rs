@@ -148,7 +148,19 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared) -> Result<(Vec<
         .iter()
         .map(|(t, c)| json!({"table": t.as_str(), "read": c.read, "used": c.used, "rejected": c.rejected, "after": c.after_report_month}))
         .collect();
-    let flags: Vec<Value> = inp.flags.iter().map(|f| json!({"clinic": data.clinics[f.clinic as usize].name, "flag": f.flag.replace('_', " "), "detail": f.detail})).collect();
+    // Flags: one line per clinic with its counts; the detail is in metrics/fidelity_flags.csv.
+    let mut per_clinic: BTreeMap<u32, [usize; 3]> = BTreeMap::new();
+    for f in inp.flags {
+        let k = match f.flag {
+            "milestone_overdue_60d" => 0,
+            "no_contact_60d" => 1,
+            _ => 2,
+        };
+        per_clinic.entry(f.clinic).or_default()[k] += 1;
+    }
+    let mut flags: Vec<(String, [usize; 3])> = per_clinic.into_iter().map(|(c, n)| (data.clinics[c as usize].name.clone(), n)).collect();
+    flags.sort_by(|a, b| a.0.cmp(&b.0));
+    let flags: Vec<Value> = flags.into_iter().map(|(name, n)| json!({"clinic": name, "overdue": n[0], "quiet": n[1] > 0, "blocks": n[2]})).collect();
 
     // Outcome models.
     let fmt = |x: f64| if x.abs() >= 100.0 { format!("{x:.1}") } else { format!("{x:.2}") };
