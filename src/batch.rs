@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ingest::{issues::issues_csv, validate, Validated};
-use crate::metrics::{fidelity, outcomes, prescribing, study};
+use crate::metrics::{fidelity, outcomes, prescribing, study, worklist};
 use crate::report::{self, ReportInputs};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -22,6 +22,8 @@ pub struct RunOptions {
     pub force: bool,
     /// 0 quiet, 1 normal, 2+ verbose.
     pub verbosity: u8,
+    /// Skip the care-gap worklists (CSV and PDF).
+    pub no_worklists: bool,
     /// Fail after the metrics stage (to test that a failed run leaves nothing).
     pub fail_after_metrics: bool,
 }
@@ -178,6 +180,15 @@ pub fn run_batch(cfg: &Config, opts: &RunOptions) -> Result<Outcome> {
     let out_res = outcomes::compute(&v.data, &pm_all, &cfg.metrics);
     outcomes::outcomes_table(&out_res).write_csv(&dir.join("metrics/outcomes.csv"))?;
     fidelity::flags_table(&v.data, &flags).write_csv(&dir.join("metrics/fidelity_flags.csv"))?;
+    let worklists = (!opts.no_worklists).then(|| worklist::compute(&v.data, &months, &cfg.metrics));
+    if let Some(lists) = &worklists {
+        let wdir = dir.join("worklists");
+        std::fs::create_dir_all(&wdir).map_err(|e| Error::io("cannot create", &wdir, e))?;
+        for (c, list) in lists.iter().enumerate() {
+            let p = wdir.join(format!("clinic-{}.csv", v.data.clinics[c].id));
+            std::fs::write(&p, worklist::csv(list, &cfg.metrics)).map_err(|e| Error::io("cannot write", &p, e))?;
+        }
+    }
     timings.push(("metrics".to_string(), t.elapsed().as_secs_f64()));
     log(opts, 1, format!("computed metrics in {:.2} s", t.elapsed().as_secs_f64()));
     if opts.fail_after_metrics {
@@ -199,7 +210,7 @@ pub fn run_batch(cfg: &Config, opts: &RunOptions) -> Result<Outcome> {
         });
     }
     let hashes: Vec<(String, String)> = input_entries.iter().map(|i| (i.path.clone(), i.sha256.clone())).collect();
-    let inputs = ReportInputs { cfg, validated: &v, pm: &pm, flags: &flags, input_hashes: &hashes, outcomes: &out_res };
+    let inputs = ReportInputs { cfg, validated: &v, pm: &pm, flags: &flags, input_hashes: &hashes, outcomes: &out_res, worklists: worklists.as_deref() };
     let selected: Vec<usize> = if opts.clinics.is_empty() {
         (0..v.data.clinics.len()).collect()
     } else {

@@ -45,6 +45,9 @@ pub struct RunArgs {
     /// Replace an existing output folder.
     #[arg(long)]
     pub force: bool,
+    /// Do not write the care-gap worklists.
+    #[arg(long)]
+    pub no_worklists: bool,
     /// Print only errors.
     #[arg(long, short)]
     pub quiet: bool,

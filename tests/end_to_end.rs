@@ -166,7 +166,7 @@ fn clinic_option_restricts_reports_but_not_metrics() {
     run_batch(&f.config(), &RunOptions { clinics: vec!["B".into()], ..Default::default() }).unwrap();
     let mut pdfs: Vec<String> = std::fs::read_dir(f.out().join("reports")).unwrap().flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect();
     pdfs.sort();
-    assert_eq!(pdfs, vec!["clinic-B.pdf", "study.pdf"]);
+    assert_eq!(pdfs, vec!["clinic-B.pdf", "study.pdf", "worklist-B.pdf"]);
     let (_, rows) = read_csv(&f.out().join("metrics/clinic_month.csv"));
     assert!(rows.iter().any(|r| r[0] == "A"));
 }

@@ -4,3 +4,4 @@ mod common;
 mod end_to_end;
 mod reports;
 mod validation;
+mod worklists;

@@ -12,6 +12,7 @@ pub fn run(a: RunArgs) -> Result<i32> {
         clinics: a.clinics,
         jobs: a.jobs,
         force: a.force,
+        no_worklists: a.no_worklists,
         verbosity: if a.quiet { 0 } else { 1 + a.verbose },
         fail_after_metrics: false,
     };

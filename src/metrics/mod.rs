@@ -6,3 +6,4 @@ pub mod outcomes;
 pub mod prescribing;
 pub mod study;
 pub mod table;
+pub mod worklist;

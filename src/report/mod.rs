@@ -6,6 +6,7 @@ pub mod clinic;
 pub mod study;
 pub mod suppress;
 pub mod world;
+pub mod worklist;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -26,6 +27,8 @@ pub struct ReportInputs<'a> {
     pub pm: &'a PrescribingMetrics,
     pub flags: &'a [Flag],
     pub outcomes: &'a crate::metrics::outcomes::OutcomeResults,
+    /// Care-gap worklists per clinic, when they are written.
+    pub worklists: Option<&'a [Vec<crate::metrics::worklist::Entry>]>,
 }
 
 /// What rendering produced.
@@ -150,6 +153,12 @@ pub fn render_with(engine: &Engine, inp: &ReportInputs, selected: &[usize], dir:
             let id = &inp.validated.data.clinics[c].id;
             let p = dir.join(format!("clinic-{id}.pdf"));
             std::fs::write(&p, pdf).map_err(|e| Error::io("cannot write", &p, e))?;
+            if let Some(lists) = inp.worklists {
+                let (files, ident) = worklist::document(inp, &lists[c], c);
+                let pdf = engine.compile_pdf("worklist.typ", files, &ident, report_date(inp.cfg))?;
+                let p = dir.join(format!("worklist-{id}.pdf"));
+                std::fs::write(&p, pdf).map_err(|e| Error::io("cannot write", &p, e))?;
+            }
             busy += t.elapsed().as_secs_f64();
             let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             match &bar {
@@ -186,7 +195,7 @@ pub fn render_with(engine: &Engine, inp: &ReportInputs, selected: &[usize], dir:
     let p = dir.join("study.pdf");
     std::fs::write(&p, pdf).map_err(|e| Error::io("cannot write", &p, e))?;
     Ok(RenderStats {
-        pdfs: selected.len() + 1,
+        pdfs: selected.len() * if inp.worklists.is_some() { 2 } else { 1 } + 1,
         cpu_ms_per_clinic: if selected.is_empty() { 0.0 } else { 1000.0 * total / selected.len() as f64 },
         data_ms_per_clinic: if selected.is_empty() { 0.0 } else { 1000.0 * data_total / selected.len() as f64 },
     })

@@ -1,0 +1,319 @@
+//! Care-gap worklists (issue 8): for each clinic, its LTOT patients in the
+//! report month with the gaps the care team can act on.
+//!
+//! Definitions follow SPEC §3 exactly, so that the rows of a clinic's list
+//! add up to its `ltot_patients` and each gap count is the complement of the
+//! matching `_n` (agreement, UDT, PDMP, functional assessment; naloxone among
+//! patients at ≥ 50 MME/day). Benzodiazepine overlap is listed as a gap too.
+
+use super::prescribing::{attributed_clinics, Coverage, PatientRows};
+use super::prescribing::group_by_patient;
+use crate::config::MetricsConfig;
+use crate::dates::{window_start, Day, Month};
+use crate::mme::round6;
+use crate::model::{CareEvent, Dataset, EventType, Prescription};
+use crate::reference::DrugClass;
+use rayon::prelude::*;
+
+/// One LTOT patient on a clinic's worklist.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    pub patient_id: String,
+    /// Months of the reporting window in which the patient met LTOT.
+    pub months_on_ltot: u32,
+    pub mean_daily_mme: f64,
+    /// Change from 3 months earlier (`None` when not on opioids then).
+    pub mme_change_3m: Option<f64>,
+    /// Opioids active on the last day of the month: (ingredient, daily MME).
+    pub active: Vec<(String, f64)>,
+    /// Per threshold: value ≥ T.
+    pub high_dose: Vec<bool>,
+    pub benzo_days: u32,
+    /// Last event date per [`EventType::ALL`] up to month end.
+    pub last_event: [Option<Day>; 5],
+    /// Per [`EventType::ALL`]: the event is due (see the module docs).
+    pub due: [bool; 5],
+    pub prescribers_90d: u32,
+    pub clinics_90d: u32,
+    /// Prescriber of the latest opioid prescription written at this clinic.
+    pub prescriber: Option<String>,
+    /// Open gaps, in a fixed order.
+    pub gaps: Vec<&'static str>,
+}
+
+impl Entry {
+    /// Risk tier for sorting: 0 high dose (≥ 50) with benzodiazepine, 1 high dose, 2 other.
+    pub fn tier(&self, i50: usize) -> u8 {
+        match (self.high_dose[i50], self.gaps.contains(&"benzo_overlap")) {
+            (true, true) => 0,
+            (true, false) => 1,
+            _ => 2,
+        }
+    }
+}
+
+/// Gap names in `gaps`, in order.
+pub const GAP_NAMES: [&str; 6] = ["benzo_overlap", "naloxone", "agreement", "udt", "pdmp", "functional"];
+
+/// Worklists of every clinic (index = clinic), sorted by risk.
+pub fn compute(data: &Dataset, window: &[Month], cfg: &MetricsConfig) -> Vec<Vec<Entry>> {
+    let report = *window.last().expect("a window");
+    let me = report.last_day();
+    let i50 = cfg.high_dose_thresholds.iter().position(|t| *t == 50.0).unwrap();
+    let n_p = data.patients.len();
+    let (rx_off, rx_perm) = group_by_patient(&data.prescriptions, n_p, |r| r.patient);
+    let (ev_off, ev_perm) = group_by_patient(&data.care_events, n_p, |e| e.patient);
+    let per_patient: Vec<Vec<(u32, Entry)>> = (0..n_p)
+        .into_par_iter()
+        .with_min_len(1024)
+        .map(|p| {
+            let mut rx: Vec<&Prescription> = rx_perm[rx_off[p]..rx_off[p + 1]].iter().map(|&i| &data.prescriptions[i as usize]).collect();
+            let clinics = attributed_clinics(&rx, me, cfg.attribution_days);
+            if clinics.is_empty() {
+                return Vec::new();
+            }
+            rx.sort_by_key(|r| r.start);
+            let events: Vec<&CareEvent> = ev_perm[ev_off[p]..ev_off[p + 1]].iter().map(|&i| &data.care_events[i as usize]).collect();
+            let rows = PatientRows { rx, events };
+            let cov = Coverage::new(&rows);
+            let now = cov.month(report, cfg);
+            if !now.ltot {
+                return Vec::new();
+            }
+            let months_on_ltot = window.iter().filter(|m| cov.month(**m, cfg).ltot).count() as u32;
+            let before = cov.month(report.plus(-3), cfg);
+            let active: Vec<(String, f64)> = rows
+                .rx
+                .iter()
+                .filter(|r| r.class == DrugClass::Opioid && r.start <= me && r.end() >= me)
+                .map(|r| (data.drugs.name(r.drug as u32).to_string(), round6(r.daily_mme)))
+                .collect();
+            let mut last_event = [None; 5];
+            for e in rows.events.iter().filter(|e| e.date <= me) {
+                let k = EventType::ALL.iter().position(|t| *t == e.kind).unwrap();
+                last_event[k] = last_event[k].max(Some(e.date));
+            }
+            let mut due = [false; 5];
+            for (k, t) in EventType::ALL.iter().enumerate() {
+                let recent = !now.events[k];
+                due[k] = if *t == EventType::Naloxone { now.high_dose[i50] && recent } else { recent };
+            }
+            let from90 = window_start(me, 90);
+            let recent_opioids: Vec<&&Prescription> = rows.rx.iter().filter(|r| r.class == DrugClass::Opioid && r.start >= from90 && r.start <= me).collect();
+            let mut prescribers: Vec<u32> = recent_opioids.iter().filter_map(|r| r.prescriber).collect();
+            prescribers.sort_unstable();
+            prescribers.dedup();
+            let mut rx_clinics: Vec<u32> = recent_opioids.iter().map(|r| r.clinic).collect();
+            rx_clinics.sort_unstable();
+            rx_clinics.dedup();
+            let mut gaps = Vec::new();
+            if now.benzo_days >= cfg.benzo_overlap_min_days {
+                gaps.push(GAP_NAMES[0]);
+            }
+            if due[4] {
+                gaps.push(GAP_NAMES[1]);
+            }
+            for (k, name) in [(0, GAP_NAMES[2]), (1, GAP_NAMES[3]), (2, GAP_NAMES[4]), (3, GAP_NAMES[5])] {
+                if due[k] {
+                    gaps.push(name);
+                }
+            }
+            let base = Entry {
+                patient_id: data.patients.name(p as u32).to_string(),
+                months_on_ltot,
+                mean_daily_mme: now.value,
+                mme_change_3m: before.opioid.then(|| now.value - before.value),
+                active,
+                high_dose: now.high_dose.clone(),
+                benzo_days: now.benzo_days,
+                last_event,
+                due,
+                prescribers_90d: prescribers.len() as u32,
+                clinics_90d: rx_clinics.len() as u32,
+                prescriber: None,
+                gaps,
+            };
+            clinics
+                .into_iter()
+                .map(|c| {
+                    let mut e = base.clone();
+                    e.prescriber = rows
+                        .rx
+                        .iter()
+                        .rev()
+                        .find(|r| r.clinic == c && r.class == DrugClass::Opioid && r.start <= me)
+                        .and_then(|r| r.prescriber)
+                        .map(|i| data.prescribers.name(i).to_string());
+                    (c, e)
+                })
+                .collect()
+        })
+        .collect();
+    let mut lists: Vec<Vec<Entry>> = vec![Vec::new(); data.clinics.len()];
+    for v in per_patient {
+        for (c, e) in v {
+            lists[c as usize].push(e);
+        }
+    }
+    for l in &mut lists {
+        l.sort_by(|a, b| {
+            a.tier(i50)
+                .cmp(&b.tier(i50))
+                .then(b.gaps.len().cmp(&a.gaps.len()))
+                .then(b.mean_daily_mme.partial_cmp(&a.mean_daily_mme).unwrap())
+                .then(a.patient_id.cmp(&b.patient_id))
+        });
+    }
+    lists
+}
+
+/// CSV text of one clinic's worklist.
+pub fn csv(list: &[Entry], cfg: &MetricsConfig) -> String {
+    use crate::dates::fmt_day;
+    use crate::ingest::issues::csv_field;
+    let labels = cfg.threshold_labels();
+    let mut s = String::from("patient_id,months_on_ltot,mean_daily_mme,mme_change_3m,active_opioids");
+    for l in &labels {
+        s.push_str(&format!(",high_dose_{l}"));
+    }
+    s.push_str(",benzo_overlap_days");
+    for (t, stem) in EventType::ALL.iter().zip(["agreement", "udt", "pdmp", "functional", "naloxone"]) {
+        let _ = t;
+        s.push_str(&format!(",last_{stem},{stem}_due"));
+    }
+    s.push_str(",prescribers_90d,clinics_90d,prescriber_id,gaps\n");
+    let r1 = |x: f64| format!("{:.1}", crate::mme::round1(x));
+    for e in list {
+        let active: Vec<String> = e.active.iter().map(|(d, m)| format!("{d} {}", r1(*m))).collect();
+        s.push_str(&format!(
+            "{},{},{},{},{}",
+            csv_field(&e.patient_id),
+            e.months_on_ltot,
+            r1(e.mean_daily_mme),
+            e.mme_change_3m.map(r1).unwrap_or_default(),
+            csv_field(&active.join("; "))
+        ));
+        for h in &e.high_dose {
+            s.push_str(if *h { ",yes" } else { ",no" });
+        }
+        s.push_str(&format!(",{}", e.benzo_days));
+        for k in 0..5 {
+            s.push_str(&format!(",{},{}", e.last_event[k].map(fmt_day).unwrap_or_default(), if e.due[k] { "yes" } else { "no" }));
+        }
+        s.push_str(&format!(",{},{},{},{}\n", e.prescribers_90d, e.clinics_90d, csv_field(e.prescriber.as_deref().unwrap_or("")), e.gaps.join(";")));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dates::parse_date;
+    use crate::model::{Arm, Clinic};
+
+    fn d(s: &str) -> Day {
+        parse_date(s).unwrap()
+    }
+    fn clinic(id: &str) -> Clinic {
+        Clinic { id: id.into(), name: id.into(), organization: None, arm: Arm::Comparison, rurality: None, facilitator_id: None, program_start: None }
+    }
+    /// One LTOT patient at clinic 0 (Apr 1 – Jun 30 2024 at `mme`), plus extras.
+    fn data(mme: f64, extra_rx: Vec<Prescription>, events: Vec<(&str, EventType)>) -> Dataset {
+        let mut data = Dataset::default();
+        data.clinics = vec![clinic("A"), clinic("B")];
+        data.patients.intern("p1");
+        data.prescribers.intern("d1");
+        data.drugs.intern("oxycodone");
+        data.drugs.intern("alprazolam");
+        let rx = |start: &str, days: u16, class, m| Prescription { clinic: 0, patient: 0, prescriber: Some(0), start: d(start), days, class, drug: 0, daily_mme: m };
+        data.prescriptions = vec![rx("2024-04-01", 91, DrugClass::Opioid, mme)];
+        data.prescriptions.extend(extra_rx);
+        data.care_events = events.into_iter().map(|(s, k)| CareEvent { clinic: 0, patient: 0, date: d(s), kind: k }).collect();
+        data
+    }
+    fn june() -> Vec<Month> {
+        Month::parse("2024-06").unwrap().window(6)
+    }
+
+    #[test]
+    fn gaps_open_and_close_exactly_at_their_boundary_days() {
+        let cfg = MetricsConfig::default();
+        // 365 days ending 2024-06-30 start 2023-07-02; 90 days start 2024-04-02.
+        let inside = data(60.0, vec![], vec![
+            ("2023-07-02", EventType::PatientAgreement),
+            ("2023-07-02", EventType::UrineDrugTest),
+            ("2024-04-02", EventType::PdmpCheck),
+            ("2024-04-02", EventType::FunctionalAssessment),
+            ("2023-07-02", EventType::Naloxone),
+        ]);
+        let e = &compute(&inside, &june(), &cfg)[0][0];
+        assert!(e.gaps.is_empty(), "{:?}", e.gaps);
+        let outside = data(60.0, vec![], vec![
+            ("2023-07-01", EventType::PatientAgreement),
+            ("2023-07-01", EventType::UrineDrugTest),
+            ("2024-04-01", EventType::PdmpCheck),
+            ("2024-04-01", EventType::FunctionalAssessment),
+            ("2023-07-01", EventType::Naloxone),
+        ]);
+        let e = &compute(&outside, &june(), &cfg)[0][0];
+        assert_eq!(e.gaps, vec!["naloxone", "agreement", "udt", "pdmp", "functional"]);
+        assert_eq!(e.last_event[2], Some(d("2024-04-01")));
+    }
+
+    #[test]
+    fn naloxone_is_a_gap_only_from_50_mme() {
+        let cfg = MetricsConfig::default();
+        let e = &compute(&data(49.9, vec![], vec![]), &june(), &cfg)[0][0];
+        assert!(!e.gaps.contains(&"naloxone"));
+        let e = &compute(&data(50.0, vec![], vec![]), &june(), &cfg)[0][0];
+        assert!(e.gaps.contains(&"naloxone"));
+    }
+
+    #[test]
+    fn benzodiazepine_overlap_of_one_day_is_a_gap() {
+        let cfg = MetricsConfig::default();
+        let bz = Prescription { clinic: 0, patient: 0, prescriber: Some(0), start: d("2024-06-30"), days: 30, class: DrugClass::Benzodiazepine, drug: 1, daily_mme: 0.0 };
+        let e = &compute(&data(20.0, vec![bz.clone()], vec![]), &june(), &cfg)[0][0];
+        assert_eq!(e.benzo_days, 1);
+        assert_eq!(e.gaps[0], "benzo_overlap");
+        let mut late = bz;
+        late.start = d("2024-07-01");
+        let e = &compute(&data(20.0, vec![late], vec![]), &june(), &cfg)[0][0];
+        assert!(!e.gaps.contains(&"benzo_overlap"));
+    }
+
+    #[test]
+    fn a_patient_with_opioids_from_two_clinics_is_on_both_lists() {
+        let cfg = MetricsConfig::default();
+        // Clinic A's order of April 1 is 91 days before June 30: outside the
+        // 90 days; its refill of May 15 and clinic B's order of June 10 are inside.
+        let b = Prescription { clinic: 1, patient: 0, prescriber: None, start: d("2024-06-10"), days: 10, class: DrugClass::Opioid, drug: 0, daily_mme: 10.0 };
+        let a = Prescription { clinic: 0, patient: 0, prescriber: Some(0), start: d("2024-05-15"), days: 5, class: DrugClass::Opioid, drug: 0, daily_mme: 10.0 };
+        let lists = compute(&data(30.0, vec![b.clone()], vec![]), &june(), &cfg);
+        assert_eq!(lists[0][0].clinics_90d, 1);
+        let lists = compute(&data(30.0, vec![b, a], vec![]), &june(), &cfg);
+        assert_eq!(lists[0].len(), 1);
+        assert_eq!(lists[1].len(), 1);
+        assert_eq!(lists[0][0].clinics_90d, 2);
+        assert_eq!(lists[1][0].patient_id, "p1");
+        assert_eq!(lists[0][0].prescriber.as_deref(), Some("d1"));
+        assert_eq!(lists[1][0].prescriber, None);
+    }
+
+    #[test]
+    fn sorted_by_risk_then_gaps() {
+        let cfg = MetricsConfig::default();
+        let mut data = data(20.0, vec![], vec![]);
+        // p2: high dose; p3: high dose with benzodiazepine; p4: low dose with every gap but naloxone.
+        for (id, m, benzo) in [("p2", 95.0, false), ("p3", 60.0, true), ("p4", 10.0, false)] {
+            let p = data.patients.intern(id);
+            data.prescriptions.push(Prescription { clinic: 0, patient: p, prescriber: None, start: d("2024-04-01"), days: 91, class: DrugClass::Opioid, drug: 0, daily_mme: m });
+            if benzo {
+                data.prescriptions.push(Prescription { clinic: 0, patient: p, prescriber: None, start: d("2024-06-01"), days: 30, class: DrugClass::Benzodiazepine, drug: 1, daily_mme: 0.0 });
+            }
+        }
+        data.care_events.push(CareEvent { clinic: 0, patient: 0, date: d("2024-06-01"), kind: EventType::PdmpCheck });
+        let ids: Vec<String> = compute(&data, &june(), &cfg)[0].iter().map(|e| e.patient_id.clone()).collect();
+        assert_eq!(ids, ["p3", "p2", "p4", "p1"]);
+    }
+}
