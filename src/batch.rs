@@ -22,6 +22,8 @@ pub struct RunOptions {
     pub force: bool,
     /// 0 quiet, 1 normal, 2+ verbose.
     pub verbosity: u8,
+    /// Render only the clinics of shard `i` of `n` (1-based), by [`shard_of`].
+    pub shard: Option<(u32, u32)>,
     /// Skip the care-gap worklists (CSV and PDF).
     pub no_worklists: bool,
     /// Fail after the metrics stage (to test that a failed run leaves nothing).
@@ -41,6 +43,8 @@ pub struct Outcome {
 pub struct Manifest {
     pub tool: ToolInfo,
     pub config: Config,
+    /// `"I/N"` for a shard run, `null` otherwise (and after `sixbb merge`).
+    pub shard: Option<String>,
     pub inputs: Vec<InputEntry>,
     pub outputs: Vec<OutputEntry>,
     pub validation: crate::ingest::Summary,
@@ -65,10 +69,93 @@ pub struct InputEntry {
     pub after_report_month: usize,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct OutputEntry {
     pub path: String,
     pub sha256: String,
+}
+
+/// The shard (1..=n) a clinic belongs to: FNV-1a of its id, modulo `n`.
+/// Stable: it depends on the id alone, not on the other clinics.
+pub fn shard_of(clinic_id: &str, n: u32) -> u32 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in clinic_id.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    (h % n as u64) as u32 + 1
+}
+
+/// Parse `I/N` (1 ≤ I ≤ N).
+pub fn parse_shard(s: &str) -> Option<(u32, u32)> {
+    let (i, n) = s.split_once('/')?;
+    let (i, n): (u32, u32) = (i.trim().parse().ok()?, n.trim().parse().ok()?);
+    (n >= 1 && (1..=n).contains(&i)).then_some((i, n))
+}
+
+/// `sixbb merge`: assemble shard folders into one output folder. Every
+/// study-wide file must be identical across shards; clinic PDFs are taken
+/// from the shard that rendered them; the manifest is rebuilt.
+pub fn merge(shards: &[PathBuf], out: &Path, force: bool) -> Result<Vec<OutputEntry>> {
+    if shards.is_empty() {
+        return Err(Error::Usage("merge: name at least one shard folder".into()));
+    }
+    if out.exists() && !force {
+        return Err(Error::Usage(format!("output folder {} exists; use --force to replace it", out.display())));
+    }
+    let mut manifests = Vec::new();
+    for d in shards {
+        let p = d.join("manifest.json");
+        let text = std::fs::read_to_string(&p).map_err(|e| Error::io("cannot read", &p, e))?;
+        let m: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::input(&p, None, None, format!("not a sixbb manifest: {e}")))?;
+        manifests.push(m);
+    }
+    let is_clinic_pdf = |p: &str| p.starts_with("reports/clinic-") || p.starts_with("reports/worklist-");
+    let mut chosen: std::collections::BTreeMap<String, (String, usize)> = Default::default();
+    for (k, m) in manifests.iter().enumerate() {
+        if m["inputs"] != manifests[0]["inputs"] || m["config"]["report_month"] != manifests[0]["config"]["report_month"] {
+            return Err(Error::Usage(format!("merge: {} was run on other inputs or another month than {}", shards[k].display(), shards[0].display())));
+        }
+        for o in m["outputs"].as_array().into_iter().flatten() {
+            let path = o["path"].as_str().unwrap_or_default().to_string();
+            let sha = o["sha256"].as_str().unwrap_or_default().to_string();
+            match chosen.get(&path) {
+                Some((prev, _)) if is_clinic_pdf(&path) => {
+                    return Err(Error::Usage(format!("merge: {path} is in two shards (same shard twice?){}", if *prev == sha { "" } else { " with different bytes" })));
+                }
+                Some((prev, _)) if *prev != sha => {
+                    return Err(Error::Usage(format!("merge: {path} differs between shards: they did not run on the same data and pipeline")));
+                }
+                Some(_) => {}
+                None => {
+                    chosen.insert(path, (sha, k));
+                }
+            }
+        }
+    }
+    let tmp = TempOut::new(out)?;
+    for (path, (_, k)) in &chosen {
+        let from = shards[*k].join(path);
+        let to = tmp.tmp.join(path);
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
+        }
+        std::fs::copy(&from, &to).map_err(|e| Error::io("cannot copy", &from, e))?;
+    }
+    let mut outputs = Vec::new();
+    collect_outputs(&tmp.tmp, &tmp.tmp, &mut outputs)?;
+    outputs.retain(|o| o.path != "manifest.json");
+    outputs.sort_by(|a, b| a.path.cmp(&b.path));
+    let mut m = manifests[0].clone();
+    m["shard"] = serde_json::Value::Null;
+    m["outputs"] = serde_json::to_value(&outputs).expect("json");
+    m["merged_from"] = serde_json::to_value(shards.iter().map(|p| p.display().to_string()).collect::<Vec<_>>()).expect("json");
+    m["timings"] = serde_json::Value::Array(manifests.iter().map(|x| x["timings"].clone()).collect());
+    let json = serde_json::to_string_pretty(&m).expect("json") + "\n";
+    let mp = tmp.tmp.join("manifest.json");
+    std::fs::write(&mp, json).map_err(|e| Error::io("cannot write", &mp, e))?;
+    tmp.commit(out, force)?;
+    Ok(outputs)
 }
 
 /// SHA-256 of a file, hex.
@@ -211,11 +298,14 @@ pub fn run_batch(cfg: &Config, opts: &RunOptions) -> Result<Outcome> {
     }
     let hashes: Vec<(String, String)> = input_entries.iter().map(|i| (i.path.clone(), i.sha256.clone())).collect();
     let inputs = ReportInputs { cfg, validated: &v, pm: &pm, flags: &flags, input_hashes: &hashes, outcomes: &out_res, worklists: worklists.as_deref() };
-    let selected: Vec<usize> = if opts.clinics.is_empty() {
+    let mut selected: Vec<usize> = if opts.clinics.is_empty() {
         (0..v.data.clinics.len()).collect()
     } else {
         opts.clinics.iter().map(|id| v.data.clinic_index(id).unwrap() as usize).collect()
     };
+    if let Some((i, n)) = opts.shard {
+        selected.retain(|&c| shard_of(&v.data.clinics[c].id, n) == i);
+    }
     let stats = report::render_all(&inputs, &selected, &dir.join("reports"), opts.jobs, opts.verbosity)?;
     timings.push(("reports".to_string(), t.elapsed().as_secs_f64()));
     log(
@@ -238,6 +328,7 @@ pub fn run_batch(cfg: &Config, opts: &RunOptions) -> Result<Outcome> {
     let manifest = Manifest {
         tool: ToolInfo { name: "sixbb", version: crate::VERSION },
         config: cfg.clone(),
+        shard: opts.shard.map(|(i, n)| format!("{i}/{n}")),
         inputs: input_entries,
         outputs,
         validation: v.summary.clone(),

@@ -23,6 +23,22 @@ pub enum Command {
     Synth(SynthArgs),
     /// Print the daily MME of one prescription.
     Mme(MmeArgs),
+    /// Assemble the output folders of `run --shard I/N` into one folder.
+    Merge(MergeArgs),
+}
+
+/// `sixbb merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shard output folders.
+    #[arg(required = true)]
+    pub shards: Vec<PathBuf>,
+    /// The merged output folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace an existing output folder.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `sixbb run`.
@@ -45,6 +61,9 @@ pub struct RunArgs {
     /// Replace an existing output folder.
     #[arg(long)]
     pub force: bool,
+    /// Render only the clinic reports of shard I of N (e.g. 2/8; stable by clinic id).
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
     /// Do not write the care-gap worklists.
     #[arg(long)]
     pub no_worklists: bool,

@@ -195,3 +195,47 @@ fn the_sample_run_twice_gives_identical_outputs() {
     assert!(hashes[0].iter().filter(|(p, _)| p.starts_with("reports/clinic-")).count() >= 8);
     assert_eq!(hashes[0], hashes[1]);
 }
+
+#[test]
+fn shards_merged_equal_the_unsharded_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = repo().join("pipelines/monthly.toml");
+    let run = |out: &std::path::Path, shard: Option<&str>| {
+        let mut c = sixbb();
+        c.arg("run").arg(&p).arg("--out").arg(out).arg("-q");
+        if let Some(s) = shard {
+            c.arg("--shard").arg(s);
+        }
+        let o = c.output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let whole = tmp.path().join("whole");
+    run(&whole, None);
+    let shards: Vec<std::path::PathBuf> = (1..=3).map(|i| tmp.path().join(format!("shard{i}"))).collect();
+    for (i, s) in shards.iter().enumerate() {
+        run(s, Some(&format!("{}/3", i + 1)));
+    }
+    // Each shard rendered only its own clinics.
+    let counts: Vec<usize> = shards.iter().map(|s| std::fs::read_dir(s.join("reports")).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with("clinic-")).count()).collect();
+    assert_eq!(counts.iter().sum::<usize>(), 8);
+    let merged = tmp.path().join("merged");
+    let o = sixbb().arg("merge").args(&shards).arg("--out").arg(&merged).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(output_hashes(&merged), output_hashes(&whole));
+    // A shard given twice is refused.
+    let o = sixbb().arg("merge").arg(&shards[0]).arg(&shards[0]).arg("--out").arg(tmp.path().join("bad")).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn shard_assignment_is_stable_by_clinic_id() {
+    use sixbb::batch::{parse_shard, shard_of};
+    assert_eq!(parse_shard("2/4"), Some((2, 4)));
+    assert_eq!(parse_shard("0/4"), None);
+    assert_eq!(parse_shard("5/4"), None);
+    // FNV-1a of "C0001" is fixed; the shard does not depend on other clinics.
+    let s = shard_of("C0001", 8);
+    assert!((1..=8).contains(&s));
+    assert_eq!(s, shard_of("C0001", 8));
+    assert_eq!(shard_of("C0001", 1), 1);
+}

@@ -1,6 +1,7 @@
 //! One module per subcommand. Each turns its raw arguments into a
 //! preprocessed configuration once and calls the library stage.
 
+pub mod merge;
 pub mod mme;
 pub mod run;
 pub mod synth;
@@ -16,5 +17,6 @@ pub fn dispatch(cmd: Command) -> Result<i32> {
         Command::Validate(a) => validate::run(a),
         Command::Synth(a) => synth::run(a),
         Command::Mme(a) => mme::run(a),
+        Command::Merge(a) => merge::run(a),
     }
 }
