@@ -72,6 +72,78 @@ fn month_label(m: Month) -> String {
     format!("{} {}", N[m.month() as usize - 1], m.year() % 100)
 }
 
+/// A chart area over f64 × f64.
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>;
+
+fn build<'a, 'b>(root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>, x: std::ops::Range<f64>, ymax: f64, x_area: u32) -> Result<Chart<'a, 'b>, String> {
+    ChartBuilder::on(root)
+        .margin_top(8)
+        .margin_right(22)
+        .margin_left(4)
+        .x_label_area_size(x_area)
+        .y_label_area_size(54)
+        .build_cartesian_2d(x, 0f64..ymax)
+        .map_err(|e| e.to_string())
+}
+
+/// Axes, labels and the horizontal grid in the house style.
+fn draw_mesh(chart: &mut Chart, x_labels: usize, x_fmt: &dyn Fn(&f64) -> String, y_fmt: &dyn Fn(&f64) -> String, x_desc: Option<&str>, y_desc: &str) -> Result<(), String> {
+    let mut mesh = chart.configure_mesh();
+    mesh.x_labels(x_labels)
+        .x_label_formatter(x_fmt)
+        .y_labels(6)
+        .y_label_formatter(y_fmt)
+        .y_desc(y_desc)
+        .disable_x_mesh()
+        .max_light_lines(0)
+        .bold_line_style(RGBColor(225, 225, 225))
+        .axis_style(RGBColor(150, 150, 150))
+        .label_style((FONT, 12).into_font().color(&RGBColor(60, 60, 60)))
+        .axis_desc_style((FONT, 12).into_font().color(&RGBColor(60, 60, 60)));
+    if let Some(d) = x_desc {
+        mesh.x_desc(d);
+    }
+    mesh.draw().map_err(|e| e.to_string())
+}
+
+/// The legend box in the house style.
+fn draw_legend<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>, pos: SeriesLabelPosition) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .position(pos)
+        .margin(6)
+        .legend_area_size(18)
+        .label_font((FONT, 11).into_font().color(&RGBColor(40, 40, 40)))
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(210, 210, 210))
+        .draw()
+        .map_err(|e| e.to_string())
+}
+
+/// Month tick labels every third month, ending at the last month.
+fn month_ticks(months: &[Month]) -> impl Fn(&f64) -> String + '_ {
+    move |x: &f64| {
+        let i = x.round() as i64;
+        if (x - i as f64).abs() < 1e-6 && i >= 0 && (i as usize) < months.len() && (i as usize) % 3 == (months.len() - 1) % 3 {
+            month_label(months[i as usize])
+        } else {
+            String::new()
+        }
+    }
+}
+
+fn y_format(percent: bool) -> impl Fn(&f64) -> String {
+    move |y: &f64| {
+        if percent {
+            if *y <= 100.0 { format!("{y}%") } else { String::new() }
+        } else if y.fract() == 0.0 {
+            format!("{y:.0}")
+        } else {
+            format!("{y}")
+        }
+    }
+}
+
 fn runs(values: &[Option<f64>]) -> Vec<Vec<(f64, f64)>> {
     let mut out = Vec::new();
     let mut cur = Vec::new();
@@ -118,40 +190,8 @@ pub fn trend_svg(c: &TrendChart) -> Result<String, String> {
             .fold(0.0f64, |a, b| a.max(*b));
         // Head-room above the data keeps the legend clear of the lines.
         let ymax = if c.percent { nice_max((all * 1.4).max(5.0)).min(if all > 70.0 { 140.0 } else { 100.0 }) } else { nice_max(all * 1.4) };
-        let mut chart = ChartBuilder::on(&root)
-            .margin_top(8)
-            .margin_right(22)
-            .margin_left(4)
-            .x_label_area_size(28)
-            .y_label_area_size(54)
-            .build_cartesian_2d(-0.6f64..(n as f64 - 0.4), 0f64..ymax)
-            .map_err(|e| e.to_string())?;
-        let months = c.months.clone();
-        let fmt = move |x: &f64| {
-            let i = x.round() as i64;
-            if (x - i as f64).abs() < 1e-6 && i >= 0 && (i as usize) < months.len() && (i as usize) % 3 == (months.len() - 1) % 3 {
-                month_label(months[i as usize])
-            } else {
-                String::new()
-            }
-        };
-        let ypct = |y: &f64| if *y <= 100.0 { format!("{}%", y) } else { String::new() };
-        let yplain = |y: &f64| if y.fract() == 0.0 { format!("{y:.0}") } else { format!("{y}") };
-        chart
-            .configure_mesh()
-            .x_labels(n)
-            .x_label_formatter(&fmt)
-            .y_labels(6)
-            .y_label_formatter(if c.percent { &ypct } else { &yplain })
-            .y_desc(c.y_label.as_str())
-            .disable_x_mesh()
-            .max_light_lines(0)
-            .bold_line_style(RGBColor(220, 220, 220))
-            .axis_style(RGBColor(150, 150, 150))
-            .label_style((FONT, 12).into_font().color(&RGBColor(60, 60, 60)))
-            .axis_desc_style((FONT, 12).into_font().color(&RGBColor(60, 60, 60)))
-            .draw()
-            .map_err(|e| e.to_string())?;
+        let mut chart = build(&root, -0.6f64..(n as f64 - 0.4), ymax, 28)?;
+        draw_mesh(&mut chart, n, &month_ticks(&c.months), &y_format(c.percent), None, &c.y_label)?;
         if let Some((i, label)) = &c.marker {
             let x = *i as f64 - 0.5;
             let col = RGBColor(120, 120, 120);
@@ -207,16 +247,7 @@ pub fn trend_svg(c: &TrendChart) -> Result<String, String> {
             }
         }
         if !c.series.is_empty() || !c.bands.is_empty() {
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .margin(6)
-                .legend_area_size(20)
-                .label_font((FONT, 11).into_font().color(&RGBColor(40, 40, 40)))
-                .background_style(WHITE.mix(0.85))
-                .border_style(RGBColor(210, 210, 210))
-                .draw()
-                .map_err(|e| e.to_string())?;
+            draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         }
         root.present().map_err(|e| e.to_string())?;
     }
@@ -233,37 +264,8 @@ pub fn stacked_bars_svg(months: &[Month], stacks: &[(String, Vec<f64>)], y_label
         let n = months.len().max(1);
         let totals: Vec<f64> = (0..months.len()).map(|k| stacks.iter().map(|(_, v)| v[k]).sum()).collect();
         let ymax = nice_max(totals.iter().cloned().fold(0.0, f64::max).max(1.0));
-        let mut chart = ChartBuilder::on(&root)
-            .margin_top(8)
-            .margin_right(22)
-            .margin_left(4)
-            .x_label_area_size(28)
-            .y_label_area_size(54)
-            .build_cartesian_2d(-0.6f64..(n as f64 - 0.4), 0f64..ymax)
-            .map_err(|e| e.to_string())?;
-        let ms = months.to_vec();
-        let fmt = move |x: &f64| {
-            let i = x.round() as i64;
-            if (x - i as f64).abs() < 1e-6 && i >= 0 && (i as usize) < ms.len() && (i as usize) % 3 == (ms.len() - 1) % 3 {
-                month_label(ms[i as usize])
-            } else {
-                String::new()
-            }
-        };
-        chart
-            .configure_mesh()
-            .x_labels(n)
-            .x_label_formatter(&fmt)
-            .y_labels(6)
-            .y_desc(y_label)
-            .disable_x_mesh()
-            .max_light_lines(0)
-            .bold_line_style(RGBColor(220, 220, 220))
-            .axis_style(RGBColor(150, 150, 150))
-            .label_style((FONT, 12).into_font().color(&RGBColor(60, 60, 60)))
-            .axis_desc_style((FONT, 12).into_font().color(&RGBColor(60, 60, 60)))
-            .draw()
-            .map_err(|e| e.to_string())?;
+        let mut chart = build(&root, -0.6f64..(n as f64 - 0.4), ymax, 28)?;
+        draw_mesh(&mut chart, n, &month_ticks(months), &y_format(false), None, y_label)?;
         let mut base = vec![0.0; months.len()];
         for (si, (label, v)) in stacks.iter().enumerate() {
             if v.iter().all(|x| *x == 0.0) {
@@ -283,16 +285,7 @@ pub fn stacked_bars_svg(months: &[Month], stacks: &[(String, Vec<f64>)], y_label
                 .label(label.clone())
                 .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], col.filled()));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .margin(6)
-            .legend_area_size(16)
-            .label_font((FONT, 11).into_font().color(&RGBColor(40, 40, 40)))
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(210, 210, 210))
-            .draw()
-            .map_err(|e| e.to_string())?;
+        draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         root.present().map_err(|e| e.to_string())?;
     }
     Ok(svg)
@@ -309,32 +302,8 @@ pub fn event_svg(points: &[(i32, f64)], fit: Option<[f64; 4]>, y_label: &str, pe
         let (lo, hi) = points.iter().fold((0i32, 1i32), |(a, b), (e, _)| (a.min(*e), b.max(*e)));
         let ymax_data = points.iter().map(|p| p.1).fold(0.0, f64::max);
         let ymax = if percent { nice_max((ymax_data * 1.3).max(5.0)).min(100.0) } else { nice_max(ymax_data * 1.3) };
-        let mut chart = ChartBuilder::on(&root)
-            .margin_top(8)
-            .margin_right(22)
-            .margin_left(4)
-            .x_label_area_size(34)
-            .y_label_area_size(54)
-            .build_cartesian_2d((lo as f64 - 0.5)..(hi as f64 + 0.5), 0f64..ymax)
-            .map_err(|e| e.to_string())?;
-        let ypct = |y: &f64| format!("{}%", y);
-        let yplain = |y: &f64| if y.fract() == 0.0 { format!("{y:.0}") } else { format!("{y}") };
-        chart
-            .configure_mesh()
-            .x_labels(10)
-            .x_label_formatter(&|x: &f64| format!("{:.0}", x))
-            .x_desc("Months from program start")
-            .y_labels(6)
-            .y_label_formatter(if percent { &ypct } else { &yplain })
-            .y_desc(y_label)
-            .disable_x_mesh()
-            .max_light_lines(0)
-            .bold_line_style(RGBColor(220, 220, 220))
-            .axis_style(RGBColor(150, 150, 150))
-            .label_style((FONT, 12).into_font().color(&RGBColor(60, 60, 60)))
-            .axis_desc_style((FONT, 12).into_font().color(&RGBColor(60, 60, 60)))
-            .draw()
-            .map_err(|e| e.to_string())?;
+        let mut chart = build(&root, (lo as f64 - 0.5)..(hi as f64 + 0.5), ymax, 34)?;
+        draw_mesh(&mut chart, 10, &|x: &f64| format!("{:.0}", x), &y_format(percent), Some("Months from program start"), y_label)?;
         let grey = RGBColor(120, 120, 120);
         chart
             .draw_series(DashedLineSeries::new(vec![(-0.5, 0.0), (-0.5, ymax)], 4, 3, grey.stroke_width(1)))
@@ -360,16 +329,7 @@ pub fn event_svg(points: &[(i32, f64)], fit: Option<[f64; 4]>, y_label: &str, pe
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], orange.stroke_width(2)));
             chart.draw_series(LineSeries::new(post, orange.stroke_width(2))).map_err(|e| e.to_string())?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .margin(6)
-            .legend_area_size(20)
-            .label_font((FONT, 11).into_font().color(&RGBColor(40, 40, 40)))
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(210, 210, 210))
-            .draw()
-            .map_err(|e| e.to_string())?;
+        draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         root.present().map_err(|e| e.to_string())?;
     }
     Ok(svg)

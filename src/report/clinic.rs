@@ -64,6 +64,8 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared, c: usize) -> Re
             "ch3": ch(back(3)), "ch12": ch(back(12)), "median": med, "iqr": iqr,
             "position": position(mv(cur), &peers.mme[cur]), "unit": "MME/day"}));
     }
+    // "What needs attention": measures outside the middle half in the unwanted direction.
+    let mut attention: Vec<String> = Vec::new();
     let pct_series: Vec<Vec<Option<f64>>> =
         ms.iter().map(|m| cells.iter().map(|cl| sup.pct((m.num)(cl), (m.den)(cl))).collect()).collect();
     for (mi, m) in ms.iter().enumerate() {
@@ -76,6 +78,15 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared, c: usize) -> Re
             None if d == 0 => "–".into(),
             None => "suppressed".into(),
         };
+        let lower_is_better = m.stem.starts_with("high_dose") || m.stem == "benzo_overlap";
+        if let (Some(v), [Some(q1), _, Some(q3)]) = (s[cur], peers.pct[mi][cur]) {
+            let name = m.label.split(" (").next().unwrap_or(&m.label).to_lowercase();
+            if lower_is_better && v > q3 {
+                attention.push(format!("The share of LTOT patients with {name} ({}%) is higher than at most clinics.", f1(Some(v))));
+            } else if !lower_is_better && v < q1 {
+                attention.push(format!("{}: {}% of LTOT patients, lower than at most clinics.", m.label.split(" (").next().unwrap_or(&m.label), f1(Some(v))));
+            }
+        }
         rows.push(json!({"label": m.label, "value": value,
             "count": format!("{} of {}", sup.count(n), sup.count(d)),
             "ch3": ch(back(3)), "ch12": ch(back(12)), "median": med, "iqr": iqr,
@@ -155,6 +166,13 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared, c: usize) -> Re
         .map(|m| json!({"block": m.block, "name": m.name, "due": fmt_day(m.due), "overdue": m.due < end}))
         .collect();
     let total = by.counts(c as u32, None, end);
+    if total.overdue > 0 {
+        let oldest = open.iter().find(|m| m.due < end).map(|m| format!(" (the oldest: \"{}\", due {})", m.name, fmt_day(m.due))).unwrap_or_default();
+        attention.push(format!("{} implementation milestones are past their due date{oldest}.", total.overdue));
+    }
+    for f in inp.flags.iter().filter(|f| f.clinic == c as u32 && f.flag == "no_contact_60d") {
+        attention.push(format!("No practice-facilitation contact in the last 60 days ({}).", f.detail));
+    }
 
     // Facilitation.
     let stacks: Vec<(String, Vec<f64>)> = Activity::ALL
@@ -181,19 +199,23 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared, c: usize) -> Re
         }
     }
     let (used_rx, used_ev) = (sh.used_rx[c], sh.used_ev[c]);
+    // Row counts are suppressed like patient counts: a handful of rows can point to a patient.
+    let rc = |n: usize| sup.count(n as u32);
     let mut dq = format!(
-        "This report uses {used_rx} prescription rows and {used_ev} care-event rows from this clinic's extract, plus {} milestones and {} facilitation log entries.",
+        "This report uses {} prescription rows and {} care-event rows from this clinic's extract, plus {} milestones and {} facilitation log entries.",
+        rc(used_rx),
+        rc(used_ev),
         by.milestones[c].len(),
         by.facilitation[c].len()
     );
     if rejected.is_empty() {
         dq.push_str(" No rows from this clinic were rejected.");
     } else {
-        let parts: Vec<String> = rejected.iter().map(|((t, r), n)| format!("{n} {t} ({})", r.replace('_', " "))).collect();
+        let parts: Vec<String> = rejected.iter().map(|((t, r), n)| format!("{} {t} rows ({})", rc(*n), r.replace('_', " "))).collect();
         dq.push_str(&format!(" Rows left out because of data problems: {}; the study team has the row-level list.", parts.join(", ")));
     }
     if after > 0 {
-        dq.push_str(&format!(" {after} rows dated after {} wait for next month's report.", month_name(cfg.report_month)));
+        dq.push_str(&format!(" {} rows dated after {} wait for next month's report.", rc(after), month_name(cfg.report_month)));
     }
 
     let ph = phase(clinic, cfg.report_month);
@@ -207,6 +229,7 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared, c: usize) -> Re
         "window": format!("{} to {}", month_name(pm.months[0]), month_name(pm.months[cur])),
         "min_cell": cfg.min_cell,
         "headline": rows,
+        "attention": attention,
         "charts": charts,
         "suppressed_points": suppressed_any,
         "milestones": {"blocks": blocks, "next": next, "total": total.total, "done": total.done, "overdue": total.overdue},
