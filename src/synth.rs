@@ -209,8 +209,8 @@ pub fn generate(opts: &SynthOptions) -> Result<SynthCounts> {
                 while day <= stop {
                     let days_supply = if reg.unit == "mcg/hr" { 30 } else if rng.random_bool(0.8) { 30 } else { 28 };
                     let e = effect(day);
-                    if e > 0.0 && reg.strength * reg.per_day * dose_scale > 20.0 && rng.random_bool(0.15 * e) {
-                        dose_scale *= 0.85; // taper after program start
+                    if e > 0.0 && reg.strength * reg.per_day * dose_scale > 20.0 && rng.random_bool(0.3 * e) {
+                        dose_scale *= 0.8; // taper after program start
                     }
                     let per_day = (reg.per_day * dose_scale * 4.0).round().max(1.0) / 4.0;
                     let qty = (per_day * days_supply as f64).round().max(1.0);
