@@ -107,24 +107,36 @@ pub fn merge(shards: &[PathBuf], out: &Path, force: bool) -> Result<Vec<OutputEn
     for d in shards {
         let p = d.join("manifest.json");
         let text = std::fs::read_to_string(&p).map_err(|e| Error::io("cannot read", &p, e))?;
-        let m: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::input(&p, None, None, format!("not a sixbb manifest: {e}")))?;
+        let m: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| Error::input(&p, None, None, format!("not a sixbb manifest: {e}")))?;
         manifests.push(m);
     }
     let is_clinic_pdf = |p: &str| p.starts_with("reports/clinic-") || p.starts_with("reports/worklist-");
     let mut chosen: std::collections::BTreeMap<String, (String, usize)> = Default::default();
     for (k, m) in manifests.iter().enumerate() {
-        if m["inputs"] != manifests[0]["inputs"] || m["config"]["report_month"] != manifests[0]["config"]["report_month"] {
-            return Err(Error::Usage(format!("merge: {} was run on other inputs or another month than {}", shards[k].display(), shards[0].display())));
+        if m["inputs"] != manifests[0]["inputs"]
+            || m["config"]["report_month"] != manifests[0]["config"]["report_month"]
+        {
+            return Err(Error::Usage(format!(
+                "merge: {} was run on other inputs or another month than {}",
+                shards[k].display(),
+                shards[0].display()
+            )));
         }
         for o in m["outputs"].as_array().into_iter().flatten() {
             let path = o["path"].as_str().unwrap_or_default().to_string();
             let sha = o["sha256"].as_str().unwrap_or_default().to_string();
             match chosen.get(&path) {
                 Some((prev, _)) if is_clinic_pdf(&path) => {
-                    return Err(Error::Usage(format!("merge: {path} is in two shards (same shard twice?){}", if *prev == sha { "" } else { " with different bytes" })));
+                    return Err(Error::Usage(format!(
+                        "merge: {path} is in two shards (same shard twice?){}",
+                        if *prev == sha { "" } else { " with different bytes" }
+                    )));
                 }
                 Some((prev, _)) if *prev != sha => {
-                    return Err(Error::Usage(format!("merge: {path} differs between shards: they did not run on the same data and pipeline")));
+                    return Err(Error::Usage(format!(
+                        "merge: {path} differs between shards: they did not run on the same data and pipeline"
+                    )));
                 }
                 Some(_) => {}
                 None => {
@@ -149,7 +161,8 @@ pub fn merge(shards: &[PathBuf], out: &Path, force: bool) -> Result<Vec<OutputEn
     let mut m = manifests[0].clone();
     m["shard"] = serde_json::Value::Null;
     m["outputs"] = serde_json::to_value(&outputs).expect("json");
-    m["merged_from"] = serde_json::to_value(shards.iter().map(|p| p.display().to_string()).collect::<Vec<_>>()).expect("json");
+    m["merged_from"] =
+        serde_json::to_value(shards.iter().map(|p| p.display().to_string()).collect::<Vec<_>>()).expect("json");
     m["timings"] = serde_json::Value::Array(manifests.iter().map(|x| x["timings"].clone()).collect());
     let json = serde_json::to_string_pretty(&m).expect("json") + "\n";
     let mp = tmp.tmp.join("manifest.json");
@@ -251,7 +264,8 @@ pub fn run_batch(cfg: &Config, opts: &RunOptions) -> Result<Outcome> {
     let months = cfg.window();
     // One pass over every month of data up to the report month (at most 60):
     // the reporting window is its tail, the outcome models use all of it.
-    let first = v.data.prescriptions.iter().map(|r| r.start).min().map(crate::dates::Month::of_day).unwrap_or(cfg.report_month);
+    let first =
+        v.data.prescriptions.iter().map(|r| r.start).min().map(crate::dates::Month::of_day).unwrap_or(cfg.report_month);
     let span = (cfg.report_month.minus(first) + 1).clamp(cfg.lookback_months as i32, 60) as u32;
     let pm_all = prescribing::compute(&v.data, &cfg.report_month.window(span), &cfg.metrics);
     let pm = pm_all.tail(months.len());
@@ -297,7 +311,15 @@ pub fn run_batch(cfg: &Config, opts: &RunOptions) -> Result<Outcome> {
         });
     }
     let hashes: Vec<(String, String)> = input_entries.iter().map(|i| (i.path.clone(), i.sha256.clone())).collect();
-    let inputs = ReportInputs { cfg, validated: &v, pm: &pm, flags: &flags, input_hashes: &hashes, outcomes: &out_res, worklists: worklists.as_deref() };
+    let inputs = ReportInputs {
+        cfg,
+        validated: &v,
+        pm: &pm,
+        flags: &flags,
+        input_hashes: &hashes,
+        outcomes: &out_res,
+        worklists: worklists.as_deref(),
+    };
     let mut selected: Vec<usize> = if opts.clinics.is_empty() {
         (0..v.data.clinics.len()).collect()
     } else {
@@ -342,7 +364,10 @@ pub fn run_batch(cfg: &Config, opts: &RunOptions) -> Result<Outcome> {
     if opts.verbosity >= 1 {
         println!("sixbb {}: {} for {}", crate::VERSION, cfg.out_dir.display(), cfg.report_month);
         for i in &manifest.inputs {
-            println!("  {:<14} read {:>9}  used {:>9}  rejected {:>5}  after month {:>5}", i.table, i.read, i.used, i.rejected, i.after_report_month);
+            println!(
+                "  {:<14} read {:>9}  used {:>9}  rejected {:>5}  after month {:>5}",
+                i.table, i.read, i.used, i.rejected, i.after_report_month
+            );
         }
         println!("  outputs: {} files; {} PDFs", manifest.outputs.len(), stats.pdfs);
         if rejected_rows > 0 {

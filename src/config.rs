@@ -203,10 +203,8 @@ pub struct Overrides {
 impl Config {
     /// Read and resolve a pipeline file.
     pub fn load(path: &Path, ov: &Overrides) -> Result<Config> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Config {
-            path: path.to_path_buf(),
-            message: format!("cannot read: {e}"),
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config { path: path.to_path_buf(), message: format!("cannot read: {e}") })?;
         Config::from_str(&text, path, ov)
     }
 
@@ -310,7 +308,12 @@ impl Config {
                 &csv,
                 None,
                 None,
-                format!("both {} and {} exist; keep one, or name one in [data] {}", csv.display(), pq.display(), t.as_str()),
+                format!(
+                    "both {} and {} exist; keep one, or name one in [data] {}",
+                    csv.display(),
+                    pq.display(),
+                    t.as_str()
+                ),
             )),
             (true, false) => Ok(Some(csv)),
             (false, true) => Ok(Some(pq)),
@@ -345,7 +348,8 @@ mod tests {
     #[test]
     fn overrides_replace_month_and_out() {
         let ov = Overrides { month: Some("2023-12".into()), out: Some("/tmp/o".into()) };
-        let c = Config::from_str("[data]\nfolder = \"d\"\n[report]\nmonth = \"2024-06\"\n", Path::new("p.toml"), &ov).unwrap();
+        let c = Config::from_str("[data]\nfolder = \"d\"\n[report]\nmonth = \"2024-06\"\n", Path::new("p.toml"), &ov)
+            .unwrap();
         assert_eq!(c.report_month.to_string(), "2023-12");
         assert_eq!(c.out_dir, Path::new("/tmp/o"));
         assert_eq!(c.window().len(), 24);
@@ -380,7 +384,10 @@ mod tests {
 
     #[test]
     fn thresholds_are_sorted_and_always_hold_50() {
-        let c = load("[data]\nfolder = \"d\"\n[report]\nmonth = \"2024-06\"\n[metrics]\nhigh_dose_thresholds = [100, 7.5]\n").unwrap();
+        let c = load(
+            "[data]\nfolder = \"d\"\n[report]\nmonth = \"2024-06\"\n[metrics]\nhigh_dose_thresholds = [100, 7.5]\n",
+        )
+        .unwrap();
         assert_eq!(c.metrics.high_dose_thresholds, vec![7.5, 50.0, 100.0]);
         assert_eq!(c.metrics.threshold_labels(), vec!["7.5", "50", "100"]);
     }

@@ -14,21 +14,11 @@ pub enum Error {
     /// identifier-like column or value. `line` is the file line (header = 1)
     /// when known, `column` the column name when known.
     #[error("{}", fmt_input(.file, .line, .column, .message))]
-    Input {
-        file: PathBuf,
-        line: Option<usize>,
-        column: Option<String>,
-        message: String,
-    },
+    Input { file: PathBuf, line: Option<usize>, column: Option<String>, message: String },
 
     /// A report template failed to compile.
     #[error("template {file}:{line}:{column}: {message}")]
-    Template {
-        file: String,
-        line: usize,
-        column: usize,
-        message: String,
-    },
+    Template { file: String, line: usize, column: usize, message: String },
 
     /// Rendering a chart or exporting a PDF failed.
     #[error("report {what}: {message}")]
@@ -68,13 +58,13 @@ impl Error {
     }
 
     /// Shorthand for a fatal input error.
-    pub fn input(file: impl Into<PathBuf>, line: Option<usize>, column: Option<&str>, message: impl Into<String>) -> Self {
-        Error::Input {
-            file: file.into(),
-            line,
-            column: column.map(str::to_string),
-            message: message.into(),
-        }
+    pub fn input(
+        file: impl Into<PathBuf>,
+        line: Option<usize>,
+        column: Option<&str>,
+        message: impl Into<String>,
+    ) -> Self {
+        Error::Input { file: file.into(), line, column: column.map(str::to_string), message: message.into() }
     }
 }
 

@@ -163,7 +163,10 @@ mod tests {
             daily_mme(Cdc2022, "buprenorphine", Route::Sublingual, Unit::Mg, 8.0, 30.0, 30),
             Err(MmeError::NotAnOpioidWithFactor(DrugClass::Buprenorphine))
         );
-        assert_eq!(daily_mme(Cdc2022, "oxycodone", Route::Oral, Unit::Mg, 0.0, 1.0, 1), Err(MmeError::BadQuantity("strength")));
+        assert_eq!(
+            daily_mme(Cdc2022, "oxycodone", Route::Oral, Unit::Mg, 0.0, 1.0, 1),
+            Err(MmeError::BadQuantity("strength"))
+        );
     }
 
     #[test]

@@ -2,8 +2,8 @@
 
 use crate::dates::Day;
 use crate::reference::DrugClass;
-use serde::Serialize;
 use rustc_hash::FxHashMap;
+use serde::Serialize;
 
 /// Study arm of a clinic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

@@ -42,7 +42,13 @@ pub struct NotEstimable(pub String);
 pub fn coef(estimate: f64, se: f64, df: f64) -> Coef {
     let t = StudentsT::new(0.0, 1.0, df).expect("df > 0");
     let q = t.inverse_cdf(0.975);
-    let p = if se > 0.0 { 2.0 * (1.0 - t.cdf((estimate / se).abs())) } else if estimate == 0.0 { 1.0 } else { 0.0 };
+    let p = if se > 0.0 {
+        2.0 * (1.0 - t.cdf((estimate / se).abs()))
+    } else if estimate == 0.0 {
+        1.0
+    } else {
+        0.0
+    };
     Coef { estimate, se, ci_low: estimate - q * se, ci_high: estimate + q * se, p }
 }
 
@@ -66,7 +72,10 @@ pub fn wls(x: &[Vec<f64>], y: &[f64], w: &[f64], g: &[usize], kind: SeKind) -> R
     let wv = DVector::from_column_slice(w);
     let xw = DMatrix::from_fn(n, k, |i, j| x[i][j] * w[i]);
     let xtwx = xw.transpose() * &xm;
-    let inv = xtwx.clone().try_inverse().ok_or_else(|| NotEstimable("the design is singular (too little variation)".into()))?;
+    let inv = xtwx
+        .clone()
+        .try_inverse()
+        .ok_or_else(|| NotEstimable("the design is singular (too little variation)".into()))?;
     let beta = &inv * (xw.transpose() * &yv);
     let resid = &yv - &xm * &beta;
     let (vcov, df) = match kind {

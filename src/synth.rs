@@ -35,16 +35,55 @@ pub struct SynthCounts {
 }
 
 const PLACES: [&str; 30] = [
-    "Riverside", "Cedar Valley", "Harbor View", "Maple Grove", "Summit", "Lakeshore", "Pine Ridge", "Westgate", "Eastside",
-    "Northfield", "Southpoint", "Oak Hollow", "Bluewater", "Granite Falls", "Willow Creek", "Prairie", "Cascade",
-    "Evergreen", "Sunnyslope", "Meadowbrook", "Ironwood", "Copper Hill", "Silver Lake", "Redwood", "Fairhaven",
-    "Stonebridge", "Clearwater", "Highland", "Juniper", "Sandpoint",
+    "Riverside",
+    "Cedar Valley",
+    "Harbor View",
+    "Maple Grove",
+    "Summit",
+    "Lakeshore",
+    "Pine Ridge",
+    "Westgate",
+    "Eastside",
+    "Northfield",
+    "Southpoint",
+    "Oak Hollow",
+    "Bluewater",
+    "Granite Falls",
+    "Willow Creek",
+    "Prairie",
+    "Cascade",
+    "Evergreen",
+    "Sunnyslope",
+    "Meadowbrook",
+    "Ironwood",
+    "Copper Hill",
+    "Silver Lake",
+    "Redwood",
+    "Fairhaven",
+    "Stonebridge",
+    "Clearwater",
+    "Highland",
+    "Juniper",
+    "Sandpoint",
 ];
 const KINDS: [&str; 8] = [
-    "Family Medicine", "Community Health Center", "Primary Care", "Family Practice", "Health Clinic", "Medical Group",
-    "Internal Medicine", "Rural Health Clinic",
+    "Family Medicine",
+    "Community Health Center",
+    "Primary Care",
+    "Family Practice",
+    "Health Clinic",
+    "Medical Group",
+    "Internal Medicine",
+    "Rural Health Clinic",
 ];
-const ORGS: [&str; 6] = ["Northwest Health", "Valley Care Network", "Coastal Community Health", "Mountain Health Partners", "Prairie Health System", "Independent"];
+const ORGS: [&str; 6] = [
+    "Northwest Health",
+    "Valley Care Network",
+    "Coastal Community Health",
+    "Mountain Health Partners",
+    "Prairie Health System",
+    "Independent",
+];
 
 /// The generated name of clinic `i` (distinct, none a substring of another).
 pub fn clinic_name(i: u32) -> String {
@@ -110,19 +149,55 @@ fn pick_regimen(rng: &mut ChaCha8Rng) -> Regimen {
     let r: f64 = rng.random();
     let pick = |v: &[f64], rng: &mut ChaCha8Rng| v[rng.random_range(0..v.len())];
     if r < 0.25 {
-        Regimen { drug: "oxycodone", route: "oral", strength: pick(&[5.0, 10.0, 15.0, 20.0, 30.0, 40.0], rng), unit: "mg", per_day: pick(&[2.0, 3.0, 4.0], rng) }
+        Regimen {
+            drug: "oxycodone",
+            route: "oral",
+            strength: pick(&[5.0, 10.0, 15.0, 20.0, 30.0, 40.0], rng),
+            unit: "mg",
+            per_day: pick(&[2.0, 3.0, 4.0], rng),
+        }
     } else if r < 0.45 {
-        Regimen { drug: "hydrocodone", route: "oral", strength: pick(&[5.0, 7.5, 10.0], rng), unit: "mg", per_day: pick(&[2.0, 3.0, 4.0, 6.0], rng) }
+        Regimen {
+            drug: "hydrocodone",
+            route: "oral",
+            strength: pick(&[5.0, 7.5, 10.0], rng),
+            unit: "mg",
+            per_day: pick(&[2.0, 3.0, 4.0, 6.0], rng),
+        }
     } else if r < 0.60 {
-        Regimen { drug: "morphine", route: "oral", strength: pick(&[15.0, 30.0, 60.0], rng), unit: "mg", per_day: pick(&[2.0, 3.0], rng) }
+        Regimen {
+            drug: "morphine",
+            route: "oral",
+            strength: pick(&[15.0, 30.0, 60.0], rng),
+            unit: "mg",
+            per_day: pick(&[2.0, 3.0], rng),
+        }
     } else if r < 0.70 {
         Regimen { drug: "tramadol", route: "oral", strength: 50.0, unit: "mg", per_day: pick(&[2.0, 3.0, 4.0], rng) }
     } else if r < 0.78 {
-        Regimen { drug: "fentanyl", route: "transdermal", strength: pick(&[12.0, 25.0, 50.0, 75.0, 100.0], rng), unit: "mcg/hr", per_day: 1.0 / 3.0 }
+        Regimen {
+            drug: "fentanyl",
+            route: "transdermal",
+            strength: pick(&[12.0, 25.0, 50.0, 75.0, 100.0], rng),
+            unit: "mcg/hr",
+            per_day: 1.0 / 3.0,
+        }
     } else if r < 0.84 {
-        Regimen { drug: "methadone", route: "oral", strength: pick(&[5.0, 10.0], rng), unit: "mg", per_day: pick(&[2.0, 3.0, 4.0], rng) }
+        Regimen {
+            drug: "methadone",
+            route: "oral",
+            strength: pick(&[5.0, 10.0], rng),
+            unit: "mg",
+            per_day: pick(&[2.0, 3.0, 4.0], rng),
+        }
     } else if r < 0.90 {
-        Regimen { drug: "hydromorphone", route: "oral", strength: pick(&[2.0, 4.0], rng), unit: "mg", per_day: pick(&[3.0, 4.0, 6.0], rng) }
+        Regimen {
+            drug: "hydromorphone",
+            route: "oral",
+            strength: pick(&[2.0, 4.0], rng),
+            unit: "mg",
+            per_day: pick(&[3.0, 4.0, 6.0], rng),
+        }
     } else if r < 0.94 {
         Regimen { drug: "oxycodone", route: "oral", strength: 5.0, unit: "mg/ml", per_day: pick(&[5.0, 10.0], rng) }
     } else if r < 0.97 {
@@ -180,7 +255,18 @@ pub fn generate(opts: &SynthOptions) -> Result<SynthCounts> {
                 _ => 0.0,
             }
         };
-        let mut rx_line = |w: &mut Writers, clinic: &str, patient: &str, prescriber: u32, date: Day, drug: &str, route: &str, strength: f64, unit: &str, qty: f64, days: u32| -> Result<()> {
+        let mut rx_line = |w: &mut Writers,
+                           clinic: &str,
+                           patient: &str,
+                           prescriber: u32,
+                           date: Day,
+                           drug: &str,
+                           route: &str,
+                           strength: f64,
+                           unit: &str,
+                           qty: f64,
+                           days: u32|
+         -> Result<()> {
             rx_counter += 1;
             writeln!(
                 w.rx,
@@ -201,13 +287,20 @@ pub fn generate(opts: &SynthOptions) -> Result<SynthCounts> {
                 let length_days = rng.random_range(120..(span * 30 + 400));
                 let stop = (begin + length_days).min(d_end);
                 let benzo = rng.random_bool(0.22).then(|| BENZOS[rng.random_range(0..BENZOS.len())]);
-                let other_clinic = (rng.random_bool(0.02) && opts.clinics > 1).then(|| format!("C{:04}", (i + 1) % opts.clinics + 1));
+                let other_clinic =
+                    (rng.random_bool(0.02) && opts.clinics > 1).then(|| format!("C{:04}", (i + 1) % opts.clinics + 1));
                 let mut day = begin.max(d0 - 400);
                 let mut dose_scale = 1.0f64;
                 let mut events_last: [Day; 5] = [Day::MIN / 2; 5];
                 let mut n = 0u32;
                 while day <= stop {
-                    let days_supply = if reg.unit == "mcg/hr" { 30 } else if rng.random_bool(0.8) { 30 } else { 28 };
+                    let days_supply = if reg.unit == "mcg/hr" {
+                        30
+                    } else if rng.random_bool(0.8) {
+                        30
+                    } else {
+                        28
+                    };
                     let e = effect(day);
                     if e > 0.0 && reg.strength * reg.per_day * dose_scale > 20.0 && rng.random_bool(0.3 * e) {
                         dose_scale *= 0.8; // taper after program start
@@ -219,7 +312,19 @@ pub fn generate(opts: &SynthOptions) -> Result<SynthCounts> {
                         _ => id.clone(),
                     };
                     if day >= d0 - 400 {
-                        rx_line(&mut w, &clinic_here, &pid, prescriber, day, reg.drug, reg.route, reg.strength, reg.unit, qty, days_supply)?;
+                        rx_line(
+                            &mut w,
+                            &clinic_here,
+                            &pid,
+                            prescriber,
+                            day,
+                            reg.drug,
+                            reg.route,
+                            reg.strength,
+                            reg.unit,
+                            qty,
+                            days_supply,
+                        )?;
                         counts.prescriptions += 1;
                         if let Some(b) = benzo {
                             if !rng.random_bool(0.3 * e) {
@@ -229,11 +334,24 @@ pub fn generate(opts: &SynthOptions) -> Result<SynthCounts> {
                             }
                         }
                         // Care events: more often once the program runs.
-                        let probs = [(0, 0.04 + 0.10 * e, 300), (1, 0.06 + 0.12 * e, 200), (2, 0.15 + 0.45 * e, 20), (3, 0.10 + 0.35 * e, 60), (4, 0.01 + 0.05 * e, 365)];
+                        let probs = [
+                            (0, 0.04 + 0.10 * e, 300),
+                            (1, 0.06 + 0.12 * e, 200),
+                            (2, 0.15 + 0.45 * e, 20),
+                            (3, 0.10 + 0.35 * e, 60),
+                            (4, 0.01 + 0.05 * e, 365),
+                        ];
                         for (k, pr, gap) in probs {
                             if day - events_last[k] > gap && rng.random_bool(pr) && day + 3 <= d_end {
-                                let t = ["patient_agreement", "urine_drug_test", "pdmp_check", "functional_assessment", "naloxone"][k];
-                                writeln!(w.ev, "{id},{pid},{},{t}", fmt_day(day + rng.random_range(0..3))).map_err(io)?;
+                                let t = [
+                                    "patient_agreement",
+                                    "urine_drug_test",
+                                    "pdmp_check",
+                                    "functional_assessment",
+                                    "naloxone",
+                                ][k];
+                                writeln!(w.ev, "{id},{pid},{},{t}", fmt_day(day + rng.random_range(0..3)))
+                                    .map_err(io)?;
                                 counts.care_events += 1;
                                 events_last[k] = day;
                             }
@@ -241,7 +359,13 @@ pub fn generate(opts: &SynthOptions) -> Result<SynthCounts> {
                     }
                     n += 1;
                     // Refill: mostly on time, sometimes early (overlap) or late (gap).
-                    let jitter: i32 = if rng.random_bool(0.1) { rng.random_range(-5..0) } else if rng.random_bool(0.08) { rng.random_range(5..40) } else { 0 };
+                    let jitter: i32 = if rng.random_bool(0.1) {
+                        rng.random_range(-5..0)
+                    } else if rng.random_bool(0.08) {
+                        rng.random_range(5..40)
+                    } else {
+                        0
+                    };
                     day += days_supply as i32 + jitter;
                     if e > 0.0 && rng.random_bool(0.004 * e) {
                         break; // discontinued
@@ -288,13 +412,15 @@ pub fn generate(opts: &SynthOptions) -> Result<SynthCounts> {
                     Some(due + lag + rng.random_range(0..90))
                 };
                 let completed = completed.filter(|d| *d <= d_end);
-                writeln!(w.ms, "{id},{b},{name},{},{}", fmt_day(due), completed.map(fmt_day).unwrap_or_default()).map_err(io)?;
+                writeln!(w.ms, "{id},{b},{name},{},{}", fmt_day(due), completed.map(fmt_day).unwrap_or_default())
+                    .map_err(io)?;
                 counts.milestones += 1;
             }
             // Facilitation: kick-off, then visits and meetings for about 15 months.
             let mut fac = |w: &mut Writers, day: Day, act: &str, h: f64| -> Result<()> {
                 if day <= d_end {
-                    writeln!(w.fac, "{id},{facilitator},{},{act},{h}", fmt_day(day)).map_err(|e| Error::io("cannot write", "facilitation.csv", e))?;
+                    writeln!(w.fac, "{id},{facilitator},{},{act},{h}", fmt_day(day))
+                        .map_err(|e| Error::io("cannot write", "facilitation.csv", e))?;
                     counts.facilitation += 1;
                 }
                 Ok(())
@@ -308,10 +434,20 @@ pub fn generate(opts: &SynthOptions) -> Result<SynthCounts> {
                 }
                 let intensity = if k <= 15 { 1.0 } else { 0.3 };
                 if rng.random_bool(0.7 * intensity) {
-                    fac(&mut w, base + rng.random_range(0..10), "site_visit", [1.5, 2.0, 2.5, 3.0][rng.random_range(0..4)])?;
+                    fac(
+                        &mut w,
+                        base + rng.random_range(0..10),
+                        "site_visit",
+                        [1.5, 2.0, 2.5, 3.0][rng.random_range(0..4)],
+                    )?;
                 }
                 if rng.random_bool(0.6 * intensity) {
-                    fac(&mut w, base + rng.random_range(10..25), "virtual_meeting", [0.5, 1.0][rng.random_range(0..2)])?;
+                    fac(
+                        &mut w,
+                        base + rng.random_range(10..25),
+                        "virtual_meeting",
+                        [0.5, 1.0][rng.random_range(0..2)],
+                    )?;
                 }
                 if k % 3 == 0 && rng.random_bool(0.8 * intensity) {
                     fac(&mut w, base + 15, "shared_learning", 1.5)?;

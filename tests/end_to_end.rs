@@ -4,7 +4,8 @@
 use crate::common::{cell, read_csv, repo, sixbb, Fixture};
 use sixbb::batch::{run_batch, RunOptions};
 
-const RX: &str = "rx_id,clinic_id,patient_id,prescriber_id,written_date,drug,route,strength,strength_unit,quantity,days_supply
+const RX: &str =
+    "rx_id,clinic_id,patient_id,prescriber_id,written_date,drug,route,strength,strength_unit,quantity,days_supply
 a1,A,p1,d1,2024-04-01,oxycodone,oral,30,mg,30,30
 a2,A,p1,d1,2024-05-01,oxycodone,oral,30,mg,31,31
 a3,A,p1,d1,2024-06-01,oxycodone,oral,30,mg,30,30
@@ -164,7 +165,11 @@ fn an_existing_output_is_replaced_only_with_force() {
 fn clinic_option_restricts_reports_but_not_metrics() {
     let f = tiny();
     run_batch(&f.config(), &RunOptions { clinics: vec!["B".into()], ..Default::default() }).unwrap();
-    let mut pdfs: Vec<String> = std::fs::read_dir(f.out().join("reports")).unwrap().flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect();
+    let mut pdfs: Vec<String> = std::fs::read_dir(f.out().join("reports"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
     pdfs.sort();
     assert_eq!(pdfs, vec!["clinic-B.pdf", "study.pdf", "worklist-B.pdf"]);
     let (_, rows) = read_csv(&f.out().join("metrics/clinic_month.csv"));
@@ -172,8 +177,14 @@ fn clinic_option_restricts_reports_but_not_metrics() {
 }
 
 fn output_hashes(dir: &std::path::Path) -> Vec<(String, String)> {
-    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
-    m["outputs"].as_array().unwrap().iter().map(|o| (o["path"].as_str().unwrap().to_string(), o["sha256"].as_str().unwrap().to_string())).collect()
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    m["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["path"].as_str().unwrap().to_string(), o["sha256"].as_str().unwrap().to_string()))
+        .collect()
 }
 
 #[test]
@@ -183,10 +194,25 @@ fn the_sample_run_twice_gives_identical_outputs() {
     let mut hashes = Vec::new();
     for k in 0..2 {
         let out = tmp.path().join(format!("run{k}"));
-        let o = sixbb().arg("run").arg(&p).arg("--out").arg(&out).arg("--quiet").arg("--jobs").arg(if k == 0 { "1" } else { "2" }).output().unwrap();
-        assert_eq!(o.status.code(), Some(1), "the sample holds deliberately bad rows: {}", String::from_utf8_lossy(&o.stderr));
+        let o = sixbb()
+            .arg("run")
+            .arg(&p)
+            .arg("--out")
+            .arg(&out)
+            .arg("--quiet")
+            .arg("--jobs")
+            .arg(if k == 0 { "1" } else { "2" })
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "the sample holds deliberately bad rows: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         hashes.push(output_hashes(&out));
-        let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+        let m: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
         assert_eq!(m["inputs"].as_array().unwrap().len(), 5);
         assert!(m["inputs"][0]["sha256"].as_str().unwrap().len() == 64);
         assert!(m["timings"].is_array());
@@ -216,14 +242,24 @@ fn shards_merged_equal_the_unsharded_run() {
         run(s, Some(&format!("{}/3", i + 1)));
     }
     // Each shard rendered only its own clinics.
-    let counts: Vec<usize> = shards.iter().map(|s| std::fs::read_dir(s.join("reports")).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with("clinic-")).count()).collect();
+    let counts: Vec<usize> = shards
+        .iter()
+        .map(|s| {
+            std::fs::read_dir(s.join("reports"))
+                .unwrap()
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("clinic-"))
+                .count()
+        })
+        .collect();
     assert_eq!(counts.iter().sum::<usize>(), 8);
     let merged = tmp.path().join("merged");
     let o = sixbb().arg("merge").args(&shards).arg("--out").arg(&merged).output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(output_hashes(&merged), output_hashes(&whole));
     // A shard given twice is refused.
-    let o = sixbb().arg("merge").arg(&shards[0]).arg(&shards[0]).arg("--out").arg(tmp.path().join("bad")).output().unwrap();
+    let o =
+        sixbb().arg("merge").arg(&shards[0]).arg(&shards[0]).arg("--out").arg(tmp.path().join("bad")).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
 }
 
@@ -238,4 +274,64 @@ fn shard_assignment_is_stable_by_clinic_id() {
     assert!((1..=8).contains(&s));
     assert_eq!(s, shard_of("C0001", 8));
     assert_eq!(shard_of("C0001", 1), 1);
+}
+
+#[test]
+fn outcome_models_with_too_few_clinics_say_not_estimable() {
+    let f = tiny();
+    run_batch(&f.config(), &RunOptions::default()).unwrap();
+    let text = std::fs::read_to_string(f.out().join("metrics/outcomes.csv")).unwrap();
+    assert!(text.starts_with("outcome,model,term,estimate,se,ci_low,ci_high,p,n_clinics,n_months"));
+    assert!(text.lines().skip(1).all(|l| l.contains("not estimable")), "{text}");
+    assert!(!text.to_lowercase().contains("nan"));
+}
+
+#[test]
+fn mme_command_prints_the_daily_mme() {
+    let o = sixbb()
+        .args(["mme", "--drug", "OxyContin", "--strength", "30", "--quantity", "30", "--days-supply", "30"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "brand names are not ingredients");
+    let o = sixbb()
+        .args(["mme", "--drug", "oxycodone", "--strength", "30", "--quantity", "30", "--days-supply", "30"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "45");
+    let o = sixbb()
+        .args([
+            "mme",
+            "--drug",
+            "methadone",
+            "--strength",
+            "10",
+            "--quantity",
+            "90",
+            "--days-supply",
+            "30",
+            "--table",
+            "cdc-2016",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "240");
+    let o = sixbb()
+        .args([
+            "mme",
+            "--drug",
+            "fentanyl",
+            "--route",
+            "transdermal",
+            "--unit",
+            "mcg/hr",
+            "--strength",
+            "100",
+            "--quantity",
+            "10",
+            "--days-supply",
+            "30",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "240");
 }

@@ -11,7 +11,14 @@ fn sample_run() -> &'static Path {
     let r = RUN.get_or_init(|| {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("out");
-        let o = sixbb().arg("run").arg(repo().join("pipelines/monthly.toml")).arg("--out").arg(&out).arg("--quiet").output().unwrap();
+        let o = sixbb()
+            .arg("run")
+            .arg(repo().join("pipelines/monthly.toml"))
+            .arg("--out")
+            .arg(&out)
+            .arg("--quiet")
+            .output()
+            .unwrap();
         assert!(o.status.code() == Some(1) || o.status.code() == Some(0), "{}", String::from_utf8_lossy(&o.stderr));
         (tmp, out)
     });
@@ -44,7 +51,12 @@ fn clinic_reports_show_the_headline_numbers_of_clinic_month() {
         }
         let full = pdf_text(&pdf);
         // The headline table only (chart titles repeat some labels).
-        let text: String = full.lines().skip_while(|l| !l.contains("This month at a glance")).take_while(|l| !l.contains("Changes are in")).collect::<Vec<_>>().join("\n");
+        let text: String = full
+            .lines()
+            .skip_while(|l| !l.contains("This month at a glance"))
+            .take_while(|l| !l.contains("Changes are in"))
+            .collect::<Vec<_>>()
+            .join("\n");
         let name = &clinics.iter().find(|c| &c[0] == id).unwrap()[1];
         assert!(full.contains(name.as_str()), "{id}: clinic name");
         let ltot: u32 = col(r, "ltot_patients").parse().unwrap();
@@ -54,7 +66,9 @@ fn clinic_reports_show_the_headline_numbers_of_clinic_month() {
             let mme = col(r, "mean_daily_mme");
             let l = text.lines().find(|l| l.contains("Mean daily MME of LTOT")).unwrap();
             assert!(l.contains(&mme), "{id}: MME {mme} in '{l}'");
-            for (stem, label) in [("high_dose_50", "High dose (≥ 50"), ("udt", "Urine drug test"), ("pdmp", "PDMP check")] {
+            for (stem, label) in
+                [("high_dose_50", "High dose (≥ 50"), ("udt", "Urine drug test"), ("pdmp", "PDMP check")]
+            {
                 let n: u32 = col(r, &format!("{stem}_n")).parse().unwrap();
                 let l = text.lines().find(|l| l.contains(label)).unwrap();
                 if n >= 11 && ltot >= 11 {
@@ -76,15 +90,26 @@ fn clinic_reports_show_the_headline_numbers_of_clinic_month() {
 fn small_counts_never_appear_in_a_clinic_report() {
     let out = sample_run();
     let (h, rows) = read_csv(&out.join("metrics/clinic_month.csv"));
-    let counts: Vec<usize> = h.iter().enumerate().filter(|(_, c)| c.ends_with("_n") || c.ends_with("_patients")).map(|(i, _)| i).collect();
+    let counts: Vec<usize> =
+        h.iter().enumerate().filter(|(_, c)| c.ends_with("_n") || c.ends_with("_patients")).map(|(i, _)| i).collect();
     for r in rows.iter().filter(|r| r[1] == "2024-06") {
         let text = pdf_text(&out.join(format!("reports/clinic-{}.pdf", r[0])));
-        let headline: String = text.lines().skip_while(|l| !l.contains("This month at a glance")).take_while(|l| !l.contains("Changes are in")).collect::<Vec<_>>().join("\n");
+        let headline: String = text
+            .lines()
+            .skip_while(|l| !l.contains("This month at a glance"))
+            .take_while(|l| !l.contains("Changes are in"))
+            .collect::<Vec<_>>()
+            .join("\n");
         for &i in &counts {
             let n: u32 = r[i].parse().unwrap();
             if (1..11).contains(&n) {
                 // The "Patients" column prints counts as "n of d": a small n must be "<11".
-                assert!(!headline.contains(&format!(" {n} of ")) && !headline.contains(&format!("of {n} ")), "{}: count {n} ({}) shown:\n{headline}", r[0], h[i]);
+                assert!(
+                    !headline.contains(&format!(" {n} of ")) && !headline.contains(&format!("of {n} ")),
+                    "{}: count {n} ({}) shown:\n{headline}",
+                    r[0],
+                    h[i]
+                );
             }
         }
     }

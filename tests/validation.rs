@@ -85,7 +85,10 @@ fn drug_route_unit_without_factor_is_rejected() {
 
 #[test]
 fn benzodiazepine_and_buprenorphine_need_no_strength() {
-    let c = issues_after(RX, "r2,A,p1,d1,2024-04-01,Alprazolam,,,,,30\nr3,A,p2,d1,2024-04-01,buprenorphine,sublingual,,,,30");
+    let c = issues_after(
+        RX,
+        "r2,A,p1,d1,2024-04-01,Alprazolam,,,,,30\nr3,A,p2,d1,2024-04-01,buprenorphine,sublingual,,,,30",
+    );
     assert_eq!(c.lines().count(), 1, "{c}");
 }
 
@@ -183,7 +186,8 @@ fn every_row_is_used_or_listed() {
     f.append(RX, "r2,A,p1,d1,2024-13-01,oxycodone,oral,30,mg,30,30\nr3,A,p1,d1,2024-07-01,oxycodone,oral,30,mg,30,30\nr4,A,p2,d1,2024-04-01,morphine,oral,15,mg,60,30\n");
     let v = validate(&f.config()).unwrap();
     for (t, c) in &v.summary.tables {
-        let listed = v.issues.iter().filter(|i| i.table == *t).map(|i| i.row).collect::<std::collections::BTreeSet<_>>().len();
+        let listed =
+            v.issues.iter().filter(|i| i.table == *t).map(|i| i.row).collect::<std::collections::BTreeSet<_>>().len();
         let excluded = if t.as_str() == "milestones" { 0 } else { c.after_report_month };
         assert_eq!(c.read, c.used + c.rejected + excluded, "{t:?}");
         assert!(listed >= c.rejected + excluded, "{t:?}");
@@ -194,7 +198,10 @@ fn every_row_is_used_or_listed() {
 #[test]
 fn identifier_like_column_stops_the_run_naming_file_and_column() {
     let f = Fixture::new();
-    f.write("care_events.csv", "clinic_id,patient_id,event_date,event_type,Date of Birth\nA,p1,2024-05-02,pdmp_check,1970-01-01\n");
+    f.write(
+        "care_events.csv",
+        "clinic_id,patient_id,event_date,event_type,Date of Birth\nA,p1,2024-05-02,pdmp_check,1970-01-01\n",
+    );
     let out = sixbb().arg("run").arg(f.pipeline_path()).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -246,7 +253,10 @@ fn unparseable_csv_names_the_line() {
 #[test]
 fn extra_columns_are_ignored_with_a_note_and_case_is_ignored() {
     let f = Fixture::new();
-    f.write("care_events.csv", "clinic_id,patient_id,event_date,event_type,source_system\nA,p1,2024-05-02, URINE_Drug_Test \n");
+    f.write(
+        "care_events.csv",
+        "clinic_id,patient_id,event_date,event_type,source_system\nA,p1,2024-05-02, URINE_Drug_Test \n",
+    );
     let v = validate(&f.config()).unwrap();
     assert_eq!(v.data.care_events.len(), 1);
     assert!(v.summary.notes.iter().any(|n| n.contains("source_system")));
@@ -256,7 +266,10 @@ fn extra_columns_are_ignored_with_a_note_and_case_is_ignored() {
 fn parquet_inputs_give_the_same_data_as_csv() {
     use polars::prelude::*;
     let f = Fixture::new();
-    f.append(RX, "r2,A,p2,,2024-04-03,fentanyl,transdermal,25,mcg/hr,10,30\nr3,A,p2,,2024-04-03,gabapentin,oral,1,mg,1,30\n");
+    f.append(
+        RX,
+        "r2,A,p2,,2024-04-03,fentanyl,transdermal,25,mcg/hr,10,30\nr3,A,p2,,2024-04-03,gabapentin,oral,1,mg,1,30\n",
+    );
     let csv = validate(&f.config()).unwrap();
     // Rewrite prescriptions as Parquet with typed columns (dates as Date, numbers as numbers).
     let p = f.path().join("data/prescriptions.csv");

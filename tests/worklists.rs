@@ -7,7 +7,14 @@ use sixbb::batch::{run_batch, RunOptions};
 fn worklist_rows_and_gaps_match_clinic_month() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("o");
-    let o = sixbb().arg("run").arg(repo().join("pipelines/monthly.toml")).arg("--out").arg(&out).arg("-q").output().unwrap();
+    let o = sixbb()
+        .arg("run")
+        .arg(repo().join("pipelines/monthly.toml"))
+        .arg("--out")
+        .arg(&out)
+        .arg("-q")
+        .output()
+        .unwrap();
     assert!(o.status.code() == Some(1), "{}", String::from_utf8_lossy(&o.stderr));
     let cm = out.join("metrics/clinic_month.csv");
     for (id, _) in [("C0001", 0), ("C0002", 0), ("C0005", 0), ("C0008", 0)] {
@@ -35,7 +42,8 @@ fn a_clinic_without_ltot_patients_gets_an_empty_list_and_a_message() {
     let (h, rows) = read_csv(&f.out().join("worklists/clinic-B.csv"));
     assert!(h.contains(&"gaps".to_string()));
     assert!(rows.is_empty());
-    let text = std::process::Command::new("pdftotext").arg(f.out().join("reports/worklist-B.pdf")).arg("-").output().unwrap();
+    let text =
+        std::process::Command::new("pdftotext").arg(f.out().join("reports/worklist-B.pdf")).arg("-").output().unwrap();
     assert!(String::from_utf8_lossy(&text.stdout).contains("No patients met the long-term opioid therapy definition"));
 }
 
@@ -59,7 +67,10 @@ fn a_list_of_200_patients_breaks_across_pages_with_the_header_repeated() {
     let (_, rows) = read_csv(&f.out().join("worklists/clinic-A.csv"));
     assert_eq!(rows.len(), 200);
     let pdf = f.out().join("reports/worklist-A.pdf");
-    let text = String::from_utf8_lossy(&std::process::Command::new("pdftotext").arg("-layout").arg(&pdf).arg("-").output().unwrap().stdout).to_string();
+    let text = String::from_utf8_lossy(
+        &std::process::Command::new("pdftotext").arg("-layout").arg(&pdf).arg("-").output().unwrap().stdout,
+    )
+    .to_string();
     let pages: Vec<&str> = text.split('\u{c}').filter(|p| !p.trim().is_empty()).collect();
     assert!(pages.len() >= 3, "{} pages", pages.len());
     for p in &pages[..pages.len() - 1] {

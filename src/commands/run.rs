@@ -10,7 +10,9 @@ pub fn run(a: RunArgs) -> Result<i32> {
     let cfg = Config::load(&a.pipeline, &Overrides { month: a.month.clone(), out: a.out.clone() })?;
     let shard = match &a.shard {
         None => None,
-        Some(s) => Some(parse_shard(s).ok_or_else(|| Error::Usage(format!("--shard {s}: expected I/N with 1 ≤ I ≤ N")))?),
+        Some(s) => {
+            Some(parse_shard(s).ok_or_else(|| Error::Usage(format!("--shard {s}: expected I/N with 1 ≤ I ≤ N")))?)
+        }
     };
     let opts = RunOptions {
         shard,

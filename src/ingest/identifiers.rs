@@ -2,8 +2,27 @@
 
 /// Single words that make a column name identifier-like.
 const WORDS: [&str; 21] = [
-    "dob", "birth", "birthdate", "dateofbirth", "mrn", "ssn", "address", "street", "city", "zip", "zipcode", "postal",
-    "phone", "telephone", "fax", "email", "ip", "url", "account", "license", "licence",
+    "dob",
+    "birth",
+    "birthdate",
+    "dateofbirth",
+    "mrn",
+    "ssn",
+    "address",
+    "street",
+    "city",
+    "zip",
+    "zipcode",
+    "postal",
+    "phone",
+    "telephone",
+    "fax",
+    "email",
+    "ip",
+    "url",
+    "account",
+    "license",
+    "licence",
 ];
 
 /// Adjacent word pairs that make a column name identifier-like.
@@ -23,12 +42,8 @@ const PAIRS: [(&str, &str); 9] = [
 /// hyphens turned into `_`, split on `_`; `name` alone, or a listed word or
 /// word pair among its parts. `clinic_name` and `milestone` pass.
 pub fn is_identifier_column(name: &str) -> bool {
-    let norm: String = name
-        .trim()
-        .to_lowercase()
-        .chars()
-        .map(|c| if c == ' ' || c == '.' || c == '-' { '_' } else { c })
-        .collect();
+    let norm: String =
+        name.trim().to_lowercase().chars().map(|c| if c == ' ' || c == '.' || c == '-' { '_' } else { c }).collect();
     let parts: Vec<&str> = norm.split('_').filter(|p| !p.is_empty()).collect();
     if parts == ["name"] {
         return true;
@@ -47,8 +62,7 @@ pub fn is_identifier_value(v: &str) -> bool {
 
 fn is_ssn(v: &str) -> bool {
     let b = v.as_bytes();
-    b.len() == 11
-        && b.iter().enumerate().all(|(i, c)| if i == 3 || i == 6 { *c == b'-' } else { c.is_ascii_digit() })
+    b.len() == 11 && b.iter().enumerate().all(|(i, c)| if i == 3 || i == 6 { *c == b'-' } else { c.is_ascii_digit() })
 }
 
 fn is_email(v: &str) -> bool {
@@ -68,13 +82,46 @@ mod tests {
     #[test]
     fn spec_examples_of_column_names() {
         for bad in [
-            "patient_city", "Date of Birth", "name", "Name", "first_name", "last.name", "patient-name", "MRN",
-            "medical_record_number", "ssn", "social security", "home_address", "zip", "zipcode", "phone", "email", "e-mail",
-            "ip", "url", "account_no", "license", "insurance_id", "member id", "dob", "birthdate", "fax",
+            "patient_city",
+            "Date of Birth",
+            "name",
+            "Name",
+            "first_name",
+            "last.name",
+            "patient-name",
+            "MRN",
+            "medical_record_number",
+            "ssn",
+            "social security",
+            "home_address",
+            "zip",
+            "zipcode",
+            "phone",
+            "email",
+            "e-mail",
+            "ip",
+            "url",
+            "account_no",
+            "license",
+            "insurance_id",
+            "member id",
+            "dob",
+            "birthdate",
+            "fax",
         ] {
             assert!(is_identifier_column(bad), "{bad} should be refused");
         }
-        for ok in ["ethnicity", "clinic_name", "milestone", "patient_id", "prescriber_id", "drug", "hours", "zipper_count", "nickname"] {
+        for ok in [
+            "ethnicity",
+            "clinic_name",
+            "milestone",
+            "patient_id",
+            "prescriber_id",
+            "drug",
+            "hours",
+            "zipper_count",
+            "nickname",
+        ] {
             assert!(!is_identifier_column(ok), "{ok} should pass");
         }
     }

@@ -109,13 +109,14 @@ pub struct TableSource {
 impl TableSource {
     /// Read rows `offset .. offset + len` as text columns.
     pub fn batch(&self, offset: usize, len: usize) -> Result<RawTable> {
-        let df = self.lf.clone().slice(offset as i64, len.min(IdxSize::MAX as usize) as IdxSize).collect().map_err(|e| {
-            if self.csv_fields > 0 {
-                diagnose_csv(&self.path, self.csv_fields, e)
-            } else {
-                Error::input(&self.path, None, None, format!("cannot read as Parquet: {e}"))
-            }
-        })?;
+        let df =
+            self.lf.clone().slice(offset as i64, len.min(IdxSize::MAX as usize) as IdxSize).collect().map_err(|e| {
+                if self.csv_fields > 0 {
+                    diagnose_csv(&self.path, self.csv_fields, e)
+                } else {
+                    Error::input(&self.path, None, None, format!("cannot read as Parquet: {e}"))
+                }
+            })?;
         Ok(RawTable::new(&self.path, offset, df, self.extra_columns.clone()))
     }
 
@@ -134,7 +135,11 @@ impl TableSource {
         let lf = self
             .lf
             .clone()
-            .sink_batches(PlanCallback::new(move |df: DataFrame| Ok(tx.send(df).is_err())), true, std::num::NonZeroUsize::new(batch_rows))
+            .sink_batches(
+                PlanCallback::new(move |df: DataFrame| Ok(tx.send(df).is_err())),
+                true,
+                std::num::NonZeroUsize::new(batch_rows),
+            )
             .map_err(fail)?;
         let reader = std::thread::spawn(move || lf.collect_with_engine(Engine::Streaming).map(|_| ()));
         let mut offset = 0;
@@ -151,7 +156,8 @@ impl TableSource {
             }
         }
         drop(rx);
-        let read = reader.join().unwrap_or_else(|_| Err(PolarsError::ComputeError("the reader thread panicked".into())));
+        let read =
+            reader.join().unwrap_or_else(|_| Err(PolarsError::ComputeError("the reader thread panicked".into())));
         result?;
         read.map_err(fail)
     }
@@ -174,7 +180,12 @@ pub fn read_table(path: &Path, spec: &[ColumnSpec]) -> Result<RawTable> {
 
 /// Match the file's header names to the spec; fail on identifiers and on a
 /// missing required column. Returns (spec name → file name) and the extras.
-fn match_header(path: &Path, header: &[String], spec: &[ColumnSpec], line: Option<usize>) -> Result<(Vec<(&'static str, String)>, Vec<String>)> {
+fn match_header(
+    path: &Path,
+    header: &[String],
+    spec: &[ColumnSpec],
+    line: Option<usize>,
+) -> Result<(Vec<(&'static str, String)>, Vec<String>)> {
     for h in header {
         if is_identifier_column(h) {
             return Err(Error::input(
@@ -196,11 +207,7 @@ fn match_header(path: &Path, header: &[String], spec: &[ColumnSpec], line: Optio
             None => {}
         }
     }
-    let extra = header
-        .iter()
-        .filter(|h| !spec.iter().any(|c| norm(h) == c.name))
-        .cloned()
-        .collect();
+    let extra = header.iter().filter(|h| !spec.iter().any(|c| norm(h) == c.name)).cloned().collect();
     Ok((found, extra))
 }
 
@@ -208,9 +215,7 @@ fn open_csv(path: &Path, spec: &[ColumnSpec]) -> Result<TableSource> {
     use std::io::BufRead;
     let file = std::fs::File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
     let mut first = Vec::new();
-    std::io::BufReader::new(file)
-        .read_until(b'\n', &mut first)
-        .map_err(|e| Error::io("cannot read", path, e))?;
+    std::io::BufReader::new(file).read_until(b'\n', &mut first).map_err(|e| Error::io("cannot read", path, e))?;
     let first = std::str::from_utf8(&first)
         .map_err(|_| Error::input(path, Some(1), None, "the header row is not valid UTF-8"))?;
     let first = first.strip_prefix('\u{feff}').unwrap_or(first);
@@ -220,7 +225,8 @@ fn open_csv(path: &Path, spec: &[ColumnSpec]) -> Result<TableSource> {
     let header = split_csv_line(first.trim_end_matches('\n'));
     let (found, extra) = match_header(path, &header, spec, Some(1))?;
     let schema: Schema = header.iter().map(|h| Field::new(h.as_str().into(), DataType::String)).collect();
-    let pl_path = PlRefPath::try_from_pathbuf(path.to_path_buf()).map_err(|e| Error::input(path, None, None, e.to_string()))?;
+    let pl_path =
+        PlRefPath::try_from_pathbuf(path.to_path_buf()).map_err(|e| Error::input(path, None, None, e.to_string()))?;
     let exprs: Vec<Expr> = found.iter().map(|(name, h)| col(h.as_str()).alias(*name)).collect();
     let lf = LazyCsvReader::new(pl_path)
         .with_has_header(true)
@@ -261,10 +267,7 @@ fn open_parquet(path: &Path, spec: &[ColumnSpec]) -> Result<TableSource> {
     let schema = lf.collect_schema().map_err(fail)?;
     let header: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
     let (found, extra) = match_header(path, &header, spec, None)?;
-    let exprs: Vec<Expr> = found
-        .iter()
-        .map(|(name, h)| col(h.as_str()).cast(DataType::String).alias(*name))
-        .collect();
+    let exprs: Vec<Expr> = found.iter().map(|(name, h)| col(h.as_str()).cast(DataType::String).alias(*name)).collect();
     Ok(TableSource { path: path.to_path_buf(), lf: lf.select(exprs), csv_fields: 0, extra_columns: extra })
 }
 

@@ -3,6 +3,7 @@
 
 use super::identifiers::is_identifier_value;
 use super::issues::{Issue, Severity, Summary, TableCounts};
+use super::read::TextArray;
 use super::read::{self, open_table, RawTable, TableSource};
 use crate::config::{Config, TableName};
 use crate::dates::{parse_date, Day};
@@ -10,7 +11,6 @@ use crate::error::{Error, Result};
 use crate::mme::daily_mme_with;
 use crate::model::*;
 use crate::reference::{classify, DrugClass, FactorRow, Route, Unit};
-use super::read::TextArray;
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -67,7 +67,14 @@ impl<'a> Row<'a> {
     fn error(&mut self, column: &str, value: Option<&str>, rule: &'static str) {
         self.push(column, value, rule, Severity::Error, "rejected");
     }
-    fn push(&mut self, column: &str, value: Option<&str>, rule: &'static str, severity: Severity, action: &'static str) {
+    fn push(
+        &mut self,
+        column: &str,
+        value: Option<&str>,
+        rule: &'static str,
+        severity: Severity,
+        action: &'static str,
+    ) {
         self.found.push(Issue {
             table: self.table,
             row: self.row,
@@ -143,7 +150,8 @@ impl Collector {
         let rejected = row.has_error();
         if rejected {
             counts.rejected += 1;
-            let mut rules: Vec<&str> = row.found.iter().filter(|i| i.severity == Severity::Error).map(|i| i.rule).collect();
+            let mut rules: Vec<&str> =
+                row.found.iter().filter(|i| i.severity == Severity::Error).map(|i| i.rule).collect();
             rules.dedup();
             for r in rules {
                 *counts.rejected_by_rule.entry(r.to_string()).or_default() += 1;
@@ -176,7 +184,12 @@ pub fn validate(cfg: &Config) -> Result<Validated> {
         match cfg.table_path(t)? {
             Some(p) => {
                 if !p.exists() {
-                    return Err(Error::input(&p, None, None, format!("required table {} is missing: no such file", t.as_str())));
+                    return Err(Error::input(
+                        &p,
+                        None,
+                        None,
+                        format!("required table {} is missing: no such file", t.as_str()),
+                    ));
                 }
                 let raw = open_table(&p, spec)?;
                 for e in &raw.extra_columns {
@@ -189,7 +202,10 @@ pub fn validate(cfg: &Config) -> Result<Validated> {
                 cfg.data_folder.join(format!("{}.csv", t.as_str())),
                 None,
                 None,
-                format!("required table {} is missing (looked for {0}.csv and {0}.parquet in the data folder)", t.as_str()),
+                format!(
+                    "required table {} is missing (looked for {0}.csv and {0}.parquet in the data folder)",
+                    t.as_str()
+                ),
             )),
             None => {
                 notes.push(format!("optional table {} not found: its measures are empty", t.as_str()));
@@ -220,7 +236,9 @@ pub fn validate(cfg: &Config) -> Result<Validated> {
     drop(clinics);
     let rx = timed(TableName::Prescriptions, read::PRESCRIPTIONS, &mut notes)?.unwrap();
     let mut rx_ids = RxIds::default();
-    rx.for_each_batch(BATCH_ROWS, |t| validate_prescriptions(t, cfg, month_end, &clinic_ids, &mut rx_ids, &mut data, &mut col))?;
+    rx.for_each_batch(BATCH_ROWS, |t| {
+        validate_prescriptions(t, cfg, month_end, &clinic_ids, &mut rx_ids, &mut data, &mut col)
+    })?;
     drop(rx_ids);
     if let Some(ev) = timed(TableName::CareEvents, read::CARE_EVENTS, &mut notes)? {
         ev.for_each_batch(BATCH_ROWS, |t| validate_care_events(t, month_end, &clinic_ids, &mut data, &mut col))?;
@@ -268,8 +286,15 @@ fn validate_clinics(t: &RawTable, data: &mut Dataset, col: &mut Collector) -> Fx
         t.iter("program_start"),
     );
     for i in 0..t.height() {
-        let (id, name, org, arm, rur, fac, start) =
-            (it.0.next().flatten(), it.1.next().flatten(), it.2.next().flatten(), it.3.next().flatten(), it.4.next().flatten(), it.5.next().flatten(), it.6.next().flatten());
+        let (id, name, org, arm, rur, fac, start) = (
+            it.0.next().flatten(),
+            it.1.next().flatten(),
+            it.2.next().flatten(),
+            it.3.next().flatten(),
+            it.4.next().flatten(),
+            it.5.next().flatten(),
+            it.6.next().flatten(),
+        );
         let mut r = Row::new(TableName::Clinics, t.offset + i + 1);
         let id = r.required("clinic_id", id);
         r.clinic_id = id;
@@ -413,7 +438,19 @@ fn validate_prescriptions(
         .par_iter()
         .map(|&from| {
             let len = ROW_CHUNK.min(n - from);
-            let names = ["rx_id", "clinic_id", "patient_id", "prescriber_id", "written_date", "drug", "route", "strength", "strength_unit", "quantity", "days_supply"];
+            let names = [
+                "rx_id",
+                "clinic_id",
+                "patient_id",
+                "prescriber_id",
+                "written_date",
+                "drug",
+                "route",
+                "strength",
+                "strength_unit",
+                "quantity",
+                "days_supply",
+            ];
             let arrays: Vec<Option<&TextArray>> = names.iter().map(|c| t.array(c)).collect();
             let mut drug_cache: FxHashMap<&str, Option<(DrugClass, u16)>> = FxHashMap::default();
             let mut factor_cache: FxHashMap<(u16, Route, Unit), Option<&'static FactorRow>> = FxHashMap::default();
@@ -423,7 +460,17 @@ fn validate_prescriptions(
                 for (k, a) in arrays.iter().enumerate() {
                     v[k] = a.and_then(|a| a.get(i));
                 }
-                out.push(check_rx_row(t, t.offset + i + 1, v, table, month_end, clinic_ids, &drugs, &mut drug_cache, &mut factor_cache)?);
+                out.push(check_rx_row(
+                    t,
+                    t.offset + i + 1,
+                    v,
+                    table,
+                    month_end,
+                    clinic_ids,
+                    &drugs,
+                    &mut drug_cache,
+                    &mut factor_cache,
+                )?);
             }
             Ok(out)
         })
@@ -565,7 +612,19 @@ fn check_rx_row<'a>(
         daily_mme: dmme,
     });
     // A rejected row still claims its rx_id for the duplicate check.
-    let draft = draft.or_else(|| rx_id.map(|id| RxDraft { rx_id: Some(id), clinic: 0, patient: "", prescriber: None, start: 0, days: 0, class: DrugClass::Opioid, drug: 0, daily_mme: 0.0 }));
+    let draft = draft.or_else(|| {
+        rx_id.map(|id| RxDraft {
+            rx_id: Some(id),
+            clinic: 0,
+            patient: "",
+            prescriber: None,
+            start: 0,
+            days: 0,
+            class: DrugClass::Opioid,
+            drug: 0,
+            daily_mme: 0.0,
+        })
+    });
     Ok((r, draft))
 }
 
@@ -580,7 +639,8 @@ fn validate_care_events(
     counts.read += t.height();
     let mut c = [t.iter("clinic_id"), t.iter("patient_id"), t.iter("event_date"), t.iter("event_type")];
     for i in 0..t.height() {
-        let [clinic, patient, date, kind] = [c[0].next().flatten(), c[1].next().flatten(), c[2].next().flatten(), c[3].next().flatten()];
+        let [clinic, patient, date, kind] =
+            [c[0].next().flatten(), c[1].next().flatten(), c[2].next().flatten(), c[3].next().flatten()];
         guard_id(t, t.offset + i + 1, "patient_id", patient)?;
         let mut r = Row::new(TableName::CareEvents, t.offset + i + 1);
         let clinic = clinic_ref(&mut r, clinic, clinic_ids);
@@ -612,13 +672,25 @@ fn validate_care_events(
     Ok(())
 }
 
-fn validate_milestones(t: &RawTable, month_end: Day, clinic_ids: &FxHashMap<String, u32>, data: &mut Dataset, col: &mut Collector) {
+fn validate_milestones(
+    t: &RawTable,
+    month_end: Day,
+    clinic_ids: &FxHashMap<String, u32>,
+    data: &mut Dataset,
+    col: &mut Collector,
+) {
     let mut counts = col.summary.tables.remove(&TableName::Milestones).unwrap_or_default();
     counts.read += t.height();
-    let mut c = [t.iter("clinic_id"), t.iter("block"), t.iter("milestone"), t.iter("due_date"), t.iter("completed_date")];
+    let mut c =
+        [t.iter("clinic_id"), t.iter("block"), t.iter("milestone"), t.iter("due_date"), t.iter("completed_date")];
     for i in 0..t.height() {
-        let [clinic, block, name, due, done] =
-            [c[0].next().flatten(), c[1].next().flatten(), c[2].next().flatten(), c[3].next().flatten(), c[4].next().flatten()];
+        let [clinic, block, name, due, done] = [
+            c[0].next().flatten(),
+            c[1].next().flatten(),
+            c[2].next().flatten(),
+            c[3].next().flatten(),
+            c[4].next().flatten(),
+        ];
         let mut r = Row::new(TableName::Milestones, t.offset + i + 1);
         let clinic = clinic_ref(&mut r, clinic, clinic_ids);
         let b = r.number("block", block).and_then(|b| {
@@ -653,13 +725,24 @@ fn validate_milestones(t: &RawTable, month_end: Day, clinic_ids: &FxHashMap<Stri
     col.summary.tables.insert(TableName::Milestones, counts);
 }
 
-fn validate_facilitation(t: &RawTable, month_end: Day, clinic_ids: &FxHashMap<String, u32>, data: &mut Dataset, col: &mut Collector) {
+fn validate_facilitation(
+    t: &RawTable,
+    month_end: Day,
+    clinic_ids: &FxHashMap<String, u32>,
+    data: &mut Dataset,
+    col: &mut Collector,
+) {
     let mut counts = col.summary.tables.remove(&TableName::Facilitation).unwrap_or_default();
     counts.read += t.height();
     let mut c = [t.iter("clinic_id"), t.iter("facilitator_id"), t.iter("date"), t.iter("activity"), t.iter("hours")];
     for i in 0..t.height() {
-        let [clinic, fac, date, activity, hours] =
-            [c[0].next().flatten(), c[1].next().flatten(), c[2].next().flatten(), c[3].next().flatten(), c[4].next().flatten()];
+        let [clinic, fac, date, activity, hours] = [
+            c[0].next().flatten(),
+            c[1].next().flatten(),
+            c[2].next().flatten(),
+            c[3].next().flatten(),
+            c[4].next().flatten(),
+        ];
         let mut r = Row::new(TableName::Facilitation, t.offset + i + 1);
         let clinic = clinic_ref(&mut r, clinic, clinic_ids);
         let d = r.date("date", date);

@@ -118,7 +118,10 @@ impl<'a> ByClinic<'a> {
     }
     /// Milestone counts of clinic `c` (optionally one block) at day `end`.
     pub fn counts(&self, c: u32, block: Option<u8>, end: Day) -> MilestoneCounts {
-        MilestoneCounts::at(self.milestones[c as usize].iter().copied().filter(|m| block.is_none_or(|b| m.block == b)), end)
+        MilestoneCounts::at(
+            self.milestones[c as usize].iter().copied().filter(|m| block.is_none_or(|b| m.block == b)),
+            end,
+        )
     }
 }
 
@@ -164,7 +167,17 @@ pub fn clinic_month_table(data: &Dataset, months: &[Month]) -> Table {
         }
     }
     let int = |f: fn(&MilestoneCounts) -> u32| Col::Int(counts.iter().map(|c| Some(f(c) as i64)).collect());
-    let pc = |f: fn(&MilestoneCounts) -> (u32, u32)| Col::Float(counts.iter().map(|c| { let (n, d) = f(c); pct(n, d) }).collect());
+    let pc = |f: fn(&MilestoneCounts) -> (u32, u32)| {
+        Col::Float(
+            counts
+                .iter()
+                .map(|c| {
+                    let (n, d) = f(c);
+                    pct(n, d)
+                })
+                .collect(),
+        )
+    };
     let mut t = Table::default();
     t.push("clinic_id", Col::Str(ids));
     t.push("month", Col::Str(mon));
@@ -229,7 +242,8 @@ pub fn block_complete(by: &ByClinic, c: u32, b: u8, end: Day) -> bool {
 /// `metrics/fidelity_study_month`: intervention clinics per month: clinics
 /// with each block complete, median % of milestones done, facilitation hours.
 pub fn study_table(data: &Dataset, months: &[Month]) -> Table {
-    let clinics: Vec<u32> = (0..data.clinics.len() as u32).filter(|&c| data.clinics[c as usize].arm == Arm::Intervention).collect();
+    let clinics: Vec<u32> =
+        (0..data.clinics.len() as u32).filter(|&c| data.clinics[c as usize].arm == Arm::Intervention).collect();
     let by = ByClinic::new(data);
     let mut t = Table::default();
     t.push("month", Col::Str(months.iter().map(|m| m.to_string()).collect()));
@@ -266,7 +280,12 @@ pub fn study_table(data: &Dataset, months: &[Month]) -> Table {
     );
     t.push(
         "facilitation_hours",
-        Col::Float(months.iter().map(|&m| hours(data.facilitation.iter().filter(|f| Month::of_day(f.date) == m).map(|f| f.hours).sum())).collect()),
+        Col::Float(
+            months
+                .iter()
+                .map(|&m| hours(data.facilitation.iter().filter(|f| Month::of_day(f.date) == m).map(|f| f.hours).sum()))
+                .collect(),
+        ),
     );
     t
 }
@@ -297,7 +316,13 @@ pub fn flags(data: &Dataset, report: Month) -> Vec<Flag> {
                 out.push(Flag {
                     clinic: ci,
                     flag: "milestone_overdue_60d",
-                    detail: format!("block {} '{}' due {}, {} days overdue", m.block, m.name, fmt_day(m.due), end - m.due),
+                    detail: format!(
+                        "block {} '{}' due {}, {} days overdue",
+                        m.block,
+                        m.name,
+                        fmt_day(m.due),
+                        end - m.due
+                    ),
                 });
             }
         }
@@ -310,7 +335,12 @@ pub fn flags(data: &Dataset, report: Month) -> Vec<Flag> {
                     clinic: ci,
                     flag: "no_contact_60d",
                     detail: match last {
-                        Some(d) => format!("last facilitation contact {}, {} days before the end of {}", fmt_day(d), end - d, report),
+                        Some(d) => format!(
+                            "last facilitation contact {}, {} days before the end of {}",
+                            fmt_day(d),
+                            end - d,
+                            report
+                        ),
                         None => "no facilitation contact recorded".into(),
                     },
                 });
@@ -344,4 +374,82 @@ pub fn flags_table(data: &Dataset, flags: &[Flag]) -> Table {
     t.push("flag", Col::Str(flags.iter().map(|f| f.flag.to_string()).collect()));
     t.push("detail", Col::Str(flags.iter().map(|f| f.detail.clone()).collect()));
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dates::parse_date;
+
+    fn d(s: &str) -> Day {
+        parse_date(s).unwrap()
+    }
+
+    fn dataset(start: &str) -> Dataset {
+        let mut data = Dataset::default();
+        data.clinics = vec![Clinic {
+            id: "A".into(),
+            name: "A".into(),
+            organization: None,
+            arm: Arm::Intervention,
+            rurality: None,
+            facilitator_id: None,
+            program_start: Some(d(start)),
+        }];
+        data
+    }
+
+    #[test]
+    fn phases_follow_program_months() {
+        let data = dataset("2023-03-20");
+        let c = &data.clinics[0];
+        let p = |m: &str| phase(c, Month::parse(m).unwrap());
+        assert_eq!(p("2023-02"), Phase::Baseline);
+        assert_eq!(p("2023-03"), Phase::PrepareLaunch); // program month 1
+        assert_eq!(p("2023-05"), Phase::PrepareLaunch); // month 3
+        assert_eq!(p("2023-06"), Phase::DesignImplement); // month 4
+        assert_eq!(p("2024-04"), Phase::DesignImplement); // month 14
+        assert_eq!(p("2024-05"), Phase::Sustain); // month 15
+    }
+
+    #[test]
+    fn flags_for_the_facilitator_meeting() {
+        let mut data = dataset("2023-01-10");
+        let ms = |block: u8, due: &str, done: Option<&str>| Milestone {
+            clinic: 0,
+            block,
+            name: format!("m{block}"),
+            due: d(due),
+            completed: done.map(d),
+        };
+        data.milestones = vec![
+            ms(1, "2024-04-30", None),               // 61 days before 2024-06-30: flagged
+            ms(2, "2024-05-01", None),               // 60 days: not yet
+            ms(3, "2024-01-01", Some("2024-02-01")), // done
+        ];
+        data.facilitation = vec![Facilitation {
+            clinic: 0,
+            facilitator: None,
+            date: d("2024-05-01"),
+            activity: Activity::SiteVisit,
+            hours: 2.0,
+        }];
+        let f = flags(&data, Month::parse("2024-06").unwrap());
+        let kinds: Vec<&str> = f.iter().map(|x| x.flag).collect();
+        // 2024-05-01 is 60 days before June 30: outside the 60 days ending June 30 (from May 2).
+        assert_eq!(
+            kinds,
+            [
+                "milestone_overdue_60d",
+                "no_contact_60d",
+                "incomplete_block_after_month_15",
+                "incomplete_block_after_month_15"
+            ]
+        );
+        assert!(f[0].detail.contains("61 days overdue"), "{}", f[0].detail);
+        // A contact on May 2 is inside the 60 days.
+        data.facilitation[0].date = d("2024-05-02");
+        let f = flags(&data, Month::parse("2024-06").unwrap());
+        assert!(!f.iter().any(|x| x.flag == "no_contact_60d"));
+    }
 }

@@ -39,7 +39,10 @@ pub fn outcomes(cfg: &MetricsConfig) -> Vec<Outcome> {
         v.push(Outcome {
             name: format!("high_dose_{label}_pct"),
             label: format!("% of LTOT patients ≥ {label} MME/day"),
-            value: Box::new(move |c: &Cell| (c.ltot_patients > 0).then(|| (100.0 * c.high_dose[k] as f64 / c.ltot_patients as f64, c.ltot_patients as f64))),
+            value: Box::new(move |c: &Cell| {
+                (c.ltot_patients > 0)
+                    .then(|| (100.0 * c.high_dose[k] as f64 / c.ltot_patients as f64, c.ltot_patients as f64))
+            }),
             pool: Box::new(move |cs: &[&Cell]| {
                 let d: u32 = cs.iter().map(|c| c.ltot_patients).sum();
                 (d > 0).then(|| 100.0 * cs.iter().map(|c| c.high_dose[k]).sum::<u32>() as f64 / d as f64)
@@ -49,7 +52,10 @@ pub fn outcomes(cfg: &MetricsConfig) -> Vec<Outcome> {
     v.push(Outcome {
         name: "benzo_overlap_pct".into(),
         label: "% of LTOT patients with benzodiazepine overlap".into(),
-        value: Box::new(|c: &Cell| (c.ltot_patients > 0).then(|| (100.0 * c.benzo_overlap as f64 / c.ltot_patients as f64, c.ltot_patients as f64))),
+        value: Box::new(|c: &Cell| {
+            (c.ltot_patients > 0)
+                .then(|| (100.0 * c.benzo_overlap as f64 / c.ltot_patients as f64, c.ltot_patients as f64))
+        }),
         pool: Box::new(|cs: &[&Cell]| {
             let d: u32 = cs.iter().map(|c| c.ltot_patients).sum();
             (d > 0).then(|| 100.0 * cs.iter().map(|c| c.benzo_overlap).sum::<u32>() as f64 / d as f64)
@@ -68,7 +74,9 @@ pub fn outcomes(cfg: &MetricsConfig) -> Vec<Outcome> {
         name: "ltot_patients".into(),
         label: "LTOT patients per clinic".into(),
         value: Box::new(|c: &Cell| Some((c.ltot_patients as f64, 1.0))),
-        pool: Box::new(|cs: &[&Cell]| (!cs.is_empty()).then(|| cs.iter().map(|c| c.ltot_patients as f64).sum::<f64>() / cs.len() as f64)),
+        pool: Box::new(|cs: &[&Cell]| {
+            (!cs.is_empty()).then(|| cs.iter().map(|c| c.ltot_patients as f64).sum::<f64>() / cs.len() as f64)
+        }),
     });
     v
 }
@@ -243,7 +251,9 @@ pub fn its(x: &[Vec<f64>], y: &[f64], w: &[f64], g: &[usize]) -> Result<crate::s
 
 /// `metrics/outcomes.csv`.
 pub fn outcomes_table(r: &OutcomeResults) -> Table {
-    let f = |g: fn(&Coef) -> f64| Col::Float(r.rows.iter().map(|x| x.coef.as_ref().map(|c| (g(c) * 1e6).round() / 1e6)).collect());
+    let f = |g: fn(&Coef) -> f64| {
+        Col::Float(r.rows.iter().map(|x| x.coef.as_ref().map(|c| (g(c) * 1e6).round() / 1e6)).collect())
+    };
     let mut t = Table::default();
     t.push("outcome", Col::Str(r.rows.iter().map(|x| x.outcome.clone()).collect()));
     t.push("model", Col::Str(r.rows.iter().map(|x| x.model.to_string()).collect()));
@@ -324,7 +334,12 @@ mod tests {
         let (x, y, w, g): (Vec<_>, Vec<_>, Vec<_>, Vec<_>) = {
             let (x, y, w, g) = design(5, |_, k| truth(k));
             let keep: Vec<usize> = (0..x.len()).filter(|&i| x[i][1] < 2.0).collect();
-            (keep.iter().map(|&i| x[i].clone()).collect(), keep.iter().map(|&i| y[i]).collect(), keep.iter().map(|&i| w[i]).collect(), keep.iter().map(|&i| g[i]).collect())
+            (
+                keep.iter().map(|&i| x[i].clone()).collect(),
+                keep.iter().map(|&i| y[i]).collect(),
+                keep.iter().map(|&i| w[i]).collect(),
+                keep.iter().map(|&i| g[i]).collect(),
+            )
         };
         let e = its(&x, &y, &w, &g).unwrap_err();
         assert!(e.contains("2 from the start"), "{e}");

@@ -58,7 +58,8 @@ impl<'a> Coverage<'a> {
     /// Build coverage from a patient's valid rows.
     pub fn new(rows: &PatientRows<'a>) -> Self {
         let spans = |c: DrugClass| merge(rows.rx.iter().filter(|r| r.class == c).map(|r| (r.start, r.end())).collect());
-        let mut opioids: Vec<&Prescription> = rows.rx.iter().copied().filter(|r| r.class == DrugClass::Opioid).collect();
+        let mut opioids: Vec<&Prescription> =
+            rows.rx.iter().copied().filter(|r| r.class == DrugClass::Opioid).collect();
         opioids.sort_by_key(|r| r.start);
         let mut events: [Vec<Day>; 5] = Default::default();
         for e in &rows.events {
@@ -423,7 +424,15 @@ mod tests {
     }
 
     fn clinic(id: &str) -> Clinic {
-        Clinic { id: id.into(), name: id.into(), organization: None, arm: Arm::Comparison, rurality: None, facilitator_id: None, program_start: None }
+        Clinic {
+            id: id.into(),
+            name: id.into(),
+            organization: None,
+            arm: Arm::Comparison,
+            rurality: None,
+            facilitator_id: None,
+            program_start: None,
+        }
     }
 
     #[test]
@@ -431,7 +440,11 @@ mod tests {
         let mut data = Dataset::default();
         data.clinics = vec![clinic("A")];
         data.patients.intern("p1");
-        data.prescriptions = vec![op("2024-01-01", 90, 60.0), op("2024-04-01", 30, 40.0), rx(0, "2024-03-20", 30, DrugClass::Benzodiazepine, 0.0)];
+        data.prescriptions = vec![
+            op("2024-01-01", 90, 60.0),
+            op("2024-04-01", 30, 40.0),
+            rx(0, "2024-03-20", 30, DrugClass::Benzodiazepine, 0.0),
+        ];
         let cfg = MetricsConfig::default();
         let long = compute(&data, &m("2024-06").window(12), &cfg).tail(4);
         let short = compute(&data, &m("2024-06").window(4), &cfg);

@@ -41,7 +41,13 @@ pub fn measures(cfg: &MetricsConfig, i50: usize) -> Vec<Measure> {
         ("functional", "Functional assessment (90 days)", "% function", |c| c.functional),
     ];
     for (stem, label, short, f) in simple {
-        v.push(Measure { stem: stem.into(), label: label.into(), short: short.into(), num: Box::new(f), den: Box::new(ltot) });
+        v.push(Measure {
+            stem: stem.into(),
+            label: label.into(),
+            short: short.into(),
+            num: Box::new(f),
+            den: Box::new(ltot),
+        });
     }
     v.push(Measure {
         stem: "naloxone".into(),
@@ -113,10 +119,8 @@ pub fn quartiles(cells: &[&Cell], m: &Measure) -> [Option<f64>; 3] {
 /// `metrics/study_month`: per arm and month, pooled sums and clinic quartiles.
 pub fn study_month_table(data: &Dataset, pm: &PrescribingMetrics, cfg: &MetricsConfig) -> Table {
     let ms = measures(cfg, pm.i50);
-    let arms: Vec<Arm> = [Arm::Intervention, Arm::Comparison]
-        .into_iter()
-        .filter(|a| data.clinics.iter().any(|c| c.arm == *a))
-        .collect();
+    let arms: Vec<Arm> =
+        [Arm::Intervention, Arm::Comparison].into_iter().filter(|a| data.clinics.iter().any(|c| c.arm == *a)).collect();
     let mut keys = Vec::new();
     for &a in &arms {
         for k in 0..pm.months.len() {
@@ -149,7 +153,10 @@ pub fn study_month_table(data: &Dataset, pm: &PrescribingMetrics, cfg: &MetricsC
     );
     for m in &ms {
         t.push(format!("{}_n", m.stem), int(&*m.num));
-        t.push(format!("{}_pct", m.stem), Col::Float(groups.iter().map(|g| pct(sum(g, &*m.num), sum(g, &*m.den))).collect()));
+        t.push(
+            format!("{}_pct", m.stem),
+            Col::Float(groups.iter().map(|g| pct(sum(g, &*m.num), sum(g, &*m.den))).collect()),
+        );
         let q: Vec<[Option<f64>; 3]> = groups.iter().map(|g| quartiles(g, m)).collect();
         for (j, suffix) in ["q1", "median", "q3"].iter().enumerate() {
             t.push(format!("{}_pct_{suffix}", m.stem), Col::Float(q.iter().map(|x| x[j].map(round1)).collect()));

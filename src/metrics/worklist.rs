@@ -6,8 +6,8 @@
 //! matching `_n` (agreement, UDT, PDMP, functional assessment; naloxone among
 //! patients at ≥ 50 MME/day). Benzodiazepine overlap is listed as a gap too.
 
-use super::prescribing::{attributed_clinics, Coverage, PatientRows};
 use super::prescribing::group_by_patient;
+use super::prescribing::{attributed_clinics, Coverage, PatientRows};
 use crate::config::MetricsConfig;
 use crate::dates::{window_start, Day, Month};
 use crate::mme::round6;
@@ -67,13 +67,15 @@ pub fn compute(data: &Dataset, window: &[Month], cfg: &MetricsConfig) -> Vec<Vec
         .into_par_iter()
         .with_min_len(1024)
         .map(|p| {
-            let mut rx: Vec<&Prescription> = rx_perm[rx_off[p]..rx_off[p + 1]].iter().map(|&i| &data.prescriptions[i as usize]).collect();
+            let mut rx: Vec<&Prescription> =
+                rx_perm[rx_off[p]..rx_off[p + 1]].iter().map(|&i| &data.prescriptions[i as usize]).collect();
             let clinics = attributed_clinics(&rx, me, cfg.attribution_days);
             if clinics.is_empty() {
                 return Vec::new();
             }
             rx.sort_by_key(|r| r.start);
-            let events: Vec<&CareEvent> = ev_perm[ev_off[p]..ev_off[p + 1]].iter().map(|&i| &data.care_events[i as usize]).collect();
+            let events: Vec<&CareEvent> =
+                ev_perm[ev_off[p]..ev_off[p + 1]].iter().map(|&i| &data.care_events[i as usize]).collect();
             let rows = PatientRows { rx, events };
             let cov = Coverage::new(&rows);
             let now = cov.month(report, cfg);
@@ -99,7 +101,8 @@ pub fn compute(data: &Dataset, window: &[Month], cfg: &MetricsConfig) -> Vec<Vec
                 due[k] = if *t == EventType::Naloxone { now.high_dose[i50] && recent } else { recent };
             }
             let from90 = window_start(me, 90);
-            let recent_opioids: Vec<&&Prescription> = rows.rx.iter().filter(|r| r.class == DrugClass::Opioid && r.start >= from90 && r.start <= me).collect();
+            let recent_opioids: Vec<&&Prescription> =
+                rows.rx.iter().filter(|r| r.class == DrugClass::Opioid && r.start >= from90 && r.start <= me).collect();
             let mut prescribers: Vec<u32> = recent_opioids.iter().filter_map(|r| r.prescriber).collect();
             prescribers.sort_unstable();
             prescribers.dedup();
@@ -198,9 +201,19 @@ pub fn csv(list: &[Entry], cfg: &MetricsConfig) -> String {
         }
         s.push_str(&format!(",{}", e.benzo_days));
         for k in 0..5 {
-            s.push_str(&format!(",{},{}", e.last_event[k].map(fmt_day).unwrap_or_default(), if e.due[k] { "yes" } else { "no" }));
+            s.push_str(&format!(
+                ",{},{}",
+                e.last_event[k].map(fmt_day).unwrap_or_default(),
+                if e.due[k] { "yes" } else { "no" }
+            ));
         }
-        s.push_str(&format!(",{},{},{},{}\n", e.prescribers_90d, e.clinics_90d, csv_field(e.prescriber.as_deref().unwrap_or("")), e.gaps.join(";")));
+        s.push_str(&format!(
+            ",{},{},{},{}\n",
+            e.prescribers_90d,
+            e.clinics_90d,
+            csv_field(e.prescriber.as_deref().unwrap_or("")),
+            e.gaps.join(";")
+        ));
     }
     s
 }
@@ -215,7 +228,15 @@ mod tests {
         parse_date(s).unwrap()
     }
     fn clinic(id: &str) -> Clinic {
-        Clinic { id: id.into(), name: id.into(), organization: None, arm: Arm::Comparison, rurality: None, facilitator_id: None, program_start: None }
+        Clinic {
+            id: id.into(),
+            name: id.into(),
+            organization: None,
+            arm: Arm::Comparison,
+            rurality: None,
+            facilitator_id: None,
+            program_start: None,
+        }
     }
     /// One LTOT patient at clinic 0 (Apr 1 – Jun 30 2024 at `mme`), plus extras.
     fn data(mme: f64, extra_rx: Vec<Prescription>, events: Vec<(&str, EventType)>) -> Dataset {
@@ -225,10 +246,20 @@ mod tests {
         data.prescribers.intern("d1");
         data.drugs.intern("oxycodone");
         data.drugs.intern("alprazolam");
-        let rx = |start: &str, days: u16, class, m| Prescription { clinic: 0, patient: 0, prescriber: Some(0), start: d(start), days, class, drug: 0, daily_mme: m };
+        let rx = |start: &str, days: u16, class, m| Prescription {
+            clinic: 0,
+            patient: 0,
+            prescriber: Some(0),
+            start: d(start),
+            days,
+            class,
+            drug: 0,
+            daily_mme: m,
+        };
         data.prescriptions = vec![rx("2024-04-01", 91, DrugClass::Opioid, mme)];
         data.prescriptions.extend(extra_rx);
-        data.care_events = events.into_iter().map(|(s, k)| CareEvent { clinic: 0, patient: 0, date: d(s), kind: k }).collect();
+        data.care_events =
+            events.into_iter().map(|(s, k)| CareEvent { clinic: 0, patient: 0, date: d(s), kind: k }).collect();
         data
     }
     fn june() -> Vec<Month> {
@@ -239,22 +270,30 @@ mod tests {
     fn gaps_open_and_close_exactly_at_their_boundary_days() {
         let cfg = MetricsConfig::default();
         // 365 days ending 2024-06-30 start 2023-07-02; 90 days start 2024-04-02.
-        let inside = data(60.0, vec![], vec![
-            ("2023-07-02", EventType::PatientAgreement),
-            ("2023-07-02", EventType::UrineDrugTest),
-            ("2024-04-02", EventType::PdmpCheck),
-            ("2024-04-02", EventType::FunctionalAssessment),
-            ("2023-07-02", EventType::Naloxone),
-        ]);
+        let inside = data(
+            60.0,
+            vec![],
+            vec![
+                ("2023-07-02", EventType::PatientAgreement),
+                ("2023-07-02", EventType::UrineDrugTest),
+                ("2024-04-02", EventType::PdmpCheck),
+                ("2024-04-02", EventType::FunctionalAssessment),
+                ("2023-07-02", EventType::Naloxone),
+            ],
+        );
         let e = &compute(&inside, &june(), &cfg)[0][0];
         assert!(e.gaps.is_empty(), "{:?}", e.gaps);
-        let outside = data(60.0, vec![], vec![
-            ("2023-07-01", EventType::PatientAgreement),
-            ("2023-07-01", EventType::UrineDrugTest),
-            ("2024-04-01", EventType::PdmpCheck),
-            ("2024-04-01", EventType::FunctionalAssessment),
-            ("2023-07-01", EventType::Naloxone),
-        ]);
+        let outside = data(
+            60.0,
+            vec![],
+            vec![
+                ("2023-07-01", EventType::PatientAgreement),
+                ("2023-07-01", EventType::UrineDrugTest),
+                ("2024-04-01", EventType::PdmpCheck),
+                ("2024-04-01", EventType::FunctionalAssessment),
+                ("2023-07-01", EventType::Naloxone),
+            ],
+        );
         let e = &compute(&outside, &june(), &cfg)[0][0];
         assert_eq!(e.gaps, vec!["naloxone", "agreement", "udt", "pdmp", "functional"]);
         assert_eq!(e.last_event[2], Some(d("2024-04-01")));
@@ -272,7 +311,16 @@ mod tests {
     #[test]
     fn benzodiazepine_overlap_of_one_day_is_a_gap() {
         let cfg = MetricsConfig::default();
-        let bz = Prescription { clinic: 0, patient: 0, prescriber: Some(0), start: d("2024-06-30"), days: 30, class: DrugClass::Benzodiazepine, drug: 1, daily_mme: 0.0 };
+        let bz = Prescription {
+            clinic: 0,
+            patient: 0,
+            prescriber: Some(0),
+            start: d("2024-06-30"),
+            days: 30,
+            class: DrugClass::Benzodiazepine,
+            drug: 1,
+            daily_mme: 0.0,
+        };
         let e = &compute(&data(20.0, vec![bz.clone()], vec![]), &june(), &cfg)[0][0];
         assert_eq!(e.benzo_days, 1);
         assert_eq!(e.gaps[0], "benzo_overlap");
@@ -287,8 +335,26 @@ mod tests {
         let cfg = MetricsConfig::default();
         // Clinic A's order of April 1 is 91 days before June 30: outside the
         // 90 days; its refill of May 15 and clinic B's order of June 10 are inside.
-        let b = Prescription { clinic: 1, patient: 0, prescriber: None, start: d("2024-06-10"), days: 10, class: DrugClass::Opioid, drug: 0, daily_mme: 10.0 };
-        let a = Prescription { clinic: 0, patient: 0, prescriber: Some(0), start: d("2024-05-15"), days: 5, class: DrugClass::Opioid, drug: 0, daily_mme: 10.0 };
+        let b = Prescription {
+            clinic: 1,
+            patient: 0,
+            prescriber: None,
+            start: d("2024-06-10"),
+            days: 10,
+            class: DrugClass::Opioid,
+            drug: 0,
+            daily_mme: 10.0,
+        };
+        let a = Prescription {
+            clinic: 0,
+            patient: 0,
+            prescriber: Some(0),
+            start: d("2024-05-15"),
+            days: 5,
+            class: DrugClass::Opioid,
+            drug: 0,
+            daily_mme: 10.0,
+        };
         let lists = compute(&data(30.0, vec![b.clone()], vec![]), &june(), &cfg);
         assert_eq!(lists[0][0].clinics_90d, 1);
         let lists = compute(&data(30.0, vec![b, a], vec![]), &june(), &cfg);
@@ -307,9 +373,27 @@ mod tests {
         // p2: high dose; p3: high dose with benzodiazepine; p4: low dose with every gap but naloxone.
         for (id, m, benzo) in [("p2", 95.0, false), ("p3", 60.0, true), ("p4", 10.0, false)] {
             let p = data.patients.intern(id);
-            data.prescriptions.push(Prescription { clinic: 0, patient: p, prescriber: None, start: d("2024-04-01"), days: 91, class: DrugClass::Opioid, drug: 0, daily_mme: m });
+            data.prescriptions.push(Prescription {
+                clinic: 0,
+                patient: p,
+                prescriber: None,
+                start: d("2024-04-01"),
+                days: 91,
+                class: DrugClass::Opioid,
+                drug: 0,
+                daily_mme: m,
+            });
             if benzo {
-                data.prescriptions.push(Prescription { clinic: 0, patient: p, prescriber: None, start: d("2024-06-01"), days: 30, class: DrugClass::Benzodiazepine, drug: 1, daily_mme: 0.0 });
+                data.prescriptions.push(Prescription {
+                    clinic: 0,
+                    patient: p,
+                    prescriber: None,
+                    start: d("2024-06-01"),
+                    days: 30,
+                    class: DrugClass::Benzodiazepine,
+                    drug: 1,
+                    daily_mme: 0.0,
+                });
             }
         }
         data.care_events.push(CareEvent { clinic: 0, patient: 0, date: d("2024-06-01"), kind: EventType::PdmpCheck });

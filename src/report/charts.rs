@@ -73,9 +73,18 @@ fn month_label(m: Month) -> String {
 }
 
 /// A chart area over f64 × f64.
-type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>;
+type Chart<'a, 'b> = ChartContext<
+    'a,
+    SVGBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
 
-fn build<'a, 'b>(root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>, x: std::ops::Range<f64>, ymax: f64, x_area: u32) -> Result<Chart<'a, 'b>, String> {
+fn build<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+    x: std::ops::Range<f64>,
+    ymax: f64,
+    x_area: u32,
+) -> Result<Chart<'a, 'b>, String> {
     ChartBuilder::on(root)
         .margin_top(8)
         .margin_right(22)
@@ -87,7 +96,14 @@ fn build<'a, 'b>(root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>, 
 }
 
 /// Axes, labels and the horizontal grid in the house style.
-fn draw_mesh(chart: &mut Chart, x_labels: usize, x_fmt: &dyn Fn(&f64) -> String, y_fmt: &dyn Fn(&f64) -> String, x_desc: Option<&str>, y_desc: &str) -> Result<(), String> {
+fn draw_mesh(
+    chart: &mut Chart,
+    x_labels: usize,
+    x_fmt: &dyn Fn(&f64) -> String,
+    y_fmt: &dyn Fn(&f64) -> String,
+    x_desc: Option<&str>,
+    y_desc: &str,
+) -> Result<(), String> {
     let mut mesh = chart.configure_mesh();
     mesh.x_labels(x_labels)
         .x_label_formatter(x_fmt)
@@ -124,7 +140,11 @@ fn draw_legend<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>, pos: SeriesLabelPosition) 
 fn month_ticks(months: &[Month]) -> impl Fn(&f64) -> String + '_ {
     move |x: &f64| {
         let i = x.round() as i64;
-        if (x - i as f64).abs() < 1e-6 && i >= 0 && (i as usize) < months.len() && (i as usize) % 3 == (months.len() - 1) % 3 {
+        if (x - i as f64).abs() < 1e-6
+            && i >= 0
+            && (i as usize) < months.len()
+            && (i as usize) % 3 == (months.len() - 1) % 3
+        {
             month_label(months[i as usize])
         } else {
             String::new()
@@ -135,7 +155,11 @@ fn month_ticks(months: &[Month]) -> impl Fn(&f64) -> String + '_ {
 fn y_format(percent: bool) -> impl Fn(&f64) -> String {
     move |y: &f64| {
         if percent {
-            if *y <= 100.0 { format!("{y}%") } else { String::new() }
+            if *y <= 100.0 {
+                format!("{y}%")
+            } else {
+                String::new()
+            }
         } else if y.fract() == 0.0 {
             format!("{y:.0}")
         } else {
@@ -189,7 +213,11 @@ pub fn trend_svg(c: &TrendChart) -> Result<String, String> {
             .flatten()
             .fold(0.0f64, |a, b| a.max(*b));
         // Head-room above the data keeps the legend clear of the lines.
-        let ymax = if c.percent { nice_max((all * 1.4).max(5.0)).min(if all > 70.0 { 140.0 } else { 100.0 }) } else { nice_max(all * 1.4) };
+        let ymax = if c.percent {
+            nice_max((all * 1.4).max(5.0)).min(if all > 70.0 { 140.0 } else { 100.0 })
+        } else {
+            nice_max(all * 1.4)
+        };
         let mut chart = build(&root, -0.6f64..(n as f64 - 0.4), ymax, 28)?;
         draw_mesh(&mut chart, n, &month_ticks(&c.months), &y_format(c.percent), None, &c.y_label)?;
         if let Some((i, label)) = &c.marker {
@@ -199,7 +227,11 @@ pub fn trend_svg(c: &TrendChart) -> Result<String, String> {
                 .draw_series(DashedLineSeries::new(vec![(x, 0.0), (x, ymax)], 4, 3, col.stroke_width(1)))
                 .map_err(|e| e.to_string())?;
             chart
-                .draw_series(std::iter::once(Text::new(label.clone(), (x + 0.2, ymax * 0.06), (FONT, 11).into_font().color(&col))))
+                .draw_series(std::iter::once(Text::new(
+                    label.clone(),
+                    (x + 0.2, ymax * 0.06),
+                    (FONT, 11).into_font().color(&col),
+                )))
                 .map_err(|e| e.to_string())?;
         }
         for b in &c.bands {
@@ -218,9 +250,12 @@ pub fn trend_svg(c: &TrendChart) -> Result<String, String> {
                 }
                 let mut pts: Vec<(f64, f64)> = (i..j).map(|k| (k as f64, pairs[k].unwrap().1)).collect();
                 pts.extend((i..j).rev().map(|k| (k as f64, pairs[k].unwrap().0)));
-                let s = chart.draw_series(std::iter::once(Polygon::new(pts, col.mix(0.15).filled()))).map_err(|e| e.to_string())?;
+                let s = chart
+                    .draw_series(std::iter::once(Polygon::new(pts, col.mix(0.15).filled())))
+                    .map_err(|e| e.to_string())?;
                 if first {
-                    s.label(b.label.clone()).legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 16, y + 5)], col.mix(0.25).filled()));
+                    s.label(b.label.clone())
+                        .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 16, y + 5)], col.mix(0.25).filled()));
                     first = false;
                 }
                 i = j;
@@ -242,7 +277,9 @@ pub fn trend_svg(c: &TrendChart) -> Result<String, String> {
                 }
                 // Markers only where a point stands alone (a line needs two).
                 if pts.len() == 1 {
-                    chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 3, col.filled()))).map_err(|e| e.to_string())?;
+                    chart
+                        .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, col.filled())))
+                        .map_err(|e| e.to_string())?;
                 }
             }
         }
@@ -255,7 +292,12 @@ pub fn trend_svg(c: &TrendChart) -> Result<String, String> {
 }
 
 /// Stacked monthly bars (e.g. facilitation hours by activity).
-pub fn stacked_bars_svg(months: &[Month], stacks: &[(String, Vec<f64>)], y_label: &str, size: (u32, u32)) -> Result<String, String> {
+pub fn stacked_bars_svg(
+    months: &[Month],
+    stacks: &[(String, Vec<f64>)],
+    y_label: &str,
+    size: (u32, u32),
+) -> Result<String, String> {
     register_fonts();
     let mut svg = String::new();
     {
@@ -293,7 +335,13 @@ pub fn stacked_bars_svg(months: &[Month], stacks: &[(String, Vec<f64>)], y_label
 
 /// Event-time chart: pooled values by months from program start, with the
 /// fitted pre and post segments of the interrupted time series.
-pub fn event_svg(points: &[(i32, f64)], fit: Option<[f64; 4]>, y_label: &str, percent: bool, size: (u32, u32)) -> Result<String, String> {
+pub fn event_svg(
+    points: &[(i32, f64)],
+    fit: Option<[f64; 4]>,
+    y_label: &str,
+    percent: bool,
+    size: (u32, u32),
+) -> Result<String, String> {
     register_fonts();
     let mut svg = String::new();
     {
@@ -303,7 +351,14 @@ pub fn event_svg(points: &[(i32, f64)], fit: Option<[f64; 4]>, y_label: &str, pe
         let ymax_data = points.iter().map(|p| p.1).fold(0.0, f64::max);
         let ymax = if percent { nice_max((ymax_data * 1.3).max(5.0)).min(100.0) } else { nice_max(ymax_data * 1.3) };
         let mut chart = build(&root, (lo as f64 - 0.5)..(hi as f64 + 0.5), ymax, 34)?;
-        draw_mesh(&mut chart, 10, &|x: &f64| format!("{:.0}", x), &y_format(percent), Some("Months from program start"), y_label)?;
+        draw_mesh(
+            &mut chart,
+            10,
+            &|x: &f64| format!("{:.0}", x),
+            &y_format(percent),
+            Some("Months from program start"),
+            y_label,
+        )?;
         let grey = RGBColor(120, 120, 120);
         chart
             .draw_series(DashedLineSeries::new(vec![(-0.5, 0.0), (-0.5, ymax)], 4, 3, grey.stroke_width(1)))

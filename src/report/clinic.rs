@@ -29,7 +29,9 @@ fn position(v: Option<f64>, q: &[Option<f64>; 3]) -> &'static str {
 
 fn iqr_text(q: &[Option<f64>; 3], unit: &str) -> (String, String) {
     match q {
-        [Some(a), Some(m), Some(b)] => (format!("{}{unit}", f1(Some(*m))), format!("{}–{}{unit}", f1(Some(*a)), f1(Some(*b)))),
+        [Some(a), Some(m), Some(b)] => {
+            (format!("{}{unit}", f1(Some(*m))), format!("{}–{}{unit}", f1(Some(*a)), f1(Some(*b))))
+        }
         _ => ("–".into(), "–".into()),
     }
 }
@@ -54,9 +56,11 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared, c: usize) -> Re
         let v = |k: usize| sup.count_value(cells[k].ltot_patients);
         let ch = |b: Option<usize>| signed(b.and_then(|b| Some(v(cur)? - v(b)?)));
         let (med, iqr) = iqr_text(&peers.ltot[cur], "");
-        rows.push(json!({"label": "LTOT patients (long-term opioid therapy)", "value": sup.count(cells[cur].ltot_patients),
+        rows.push(
+            json!({"label": "LTOT patients (long-term opioid therapy)", "value": sup.count(cells[cur].ltot_patients),
             "ch3": ch(back(3)), "ch12": ch(back(12)), "median": med, "iqr": iqr,
-            "position": position(v(cur), &peers.ltot[cur]), "unit": "patients"}));
+            "position": position(v(cur), &peers.ltot[cur]), "unit": "patients"}),
+        );
         let mv = |k: usize| if sup.small(cells[k].ltot_patients) { None } else { cells[k].mean_daily_mme() };
         let ch = |b: Option<usize>| signed(b.and_then(|b| Some(mv(cur)? - mv(b)?)));
         let (med, iqr) = iqr_text(&peers.mme[cur], "");
@@ -82,9 +86,16 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared, c: usize) -> Re
         if let (Some(v), [Some(q1), _, Some(q3)]) = (s[cur], peers.pct[mi][cur]) {
             let name = m.label.split(" (").next().unwrap_or(&m.label).to_lowercase();
             if lower_is_better && v > q3 {
-                attention.push(format!("The share of LTOT patients with {name} ({}%) is higher than at most clinics.", f1(Some(v))));
+                attention.push(format!(
+                    "The share of LTOT patients with {name} ({}%) is higher than at most clinics.",
+                    f1(Some(v))
+                ));
             } else if !lower_is_better && v < q1 {
-                attention.push(format!("{}: {}% of LTOT patients, lower than at most clinics.", m.label.split(" (").next().unwrap_or(&m.label), f1(Some(v))));
+                attention.push(format!(
+                    "{}: {}% of LTOT patients, lower than at most clinics.",
+                    m.label.split(" (").next().unwrap_or(&m.label),
+                    f1(Some(v))
+                ));
             }
         }
         rows.push(json!({"label": m.label, "value": value,
@@ -106,7 +117,9 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared, c: usize) -> Re
         high: q.iter().map(|x| x[2]).collect(),
         color: 6,
     };
-    let note_gaps = |v: &Vec<Option<f64>>, dens: &dyn Fn(usize) -> u32| v.iter().enumerate().any(|(k, x)| x.is_none() && dens(k) > 0);
+    let note_gaps = |v: &Vec<Option<f64>>, dens: &dyn Fn(usize) -> u32| {
+        v.iter().enumerate().any(|(k, x)| x.is_none() && dens(k) > 0)
+    };
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let mut chart = |name: &str, tc: TrendChart| -> Result<String> {
         let path = format!("/charts/{name}.svg");
@@ -123,7 +136,11 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared, c: usize) -> Re
         "title": "Patients on long-term opioid therapy"}));
     let nt = cfg.metrics.high_dose_thresholds.len();
     let hd: Vec<Series> = (0..nt)
-        .map(|t| Series { label: format!("≥ {} MME/day", cfg.metrics.threshold_labels()[t]), values: pct_series[t].clone(), color: t })
+        .map(|t| Series {
+            label: format!("≥ {} MME/day", cfg.metrics.threshold_labels()[t]),
+            values: pct_series[t].clone(),
+            color: t,
+        })
         .collect();
     for (t, s) in hd.iter().enumerate() {
         suppressed_any |= note_gaps(&s.values, &|k| (ms[t].den)(cells[k]));
@@ -131,19 +148,26 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared, c: usize) -> Re
     charts.push(json!({"file": chart("high_dose", TrendChart { months: pm.months.clone(), y_label: "% of LTOT patients".into(),
         series: hd, bands: vec![band("Study median and IQR, ≥ 50", &peers.pct[pm.i50])], marker: marker.clone(), percent: true, size })?,
         "title": "LTOT patients at high dose"}));
-    let mme_vals: Vec<Option<f64>> = (0..w).map(|k| if sup.small(cells[k].ltot_patients) { None } else { cells[k].mean_daily_mme() }).collect();
+    let mme_vals: Vec<Option<f64>> =
+        (0..w).map(|k| if sup.small(cells[k].ltot_patients) { None } else { cells[k].mean_daily_mme() }).collect();
     charts.push(json!({"file": chart("mme", TrendChart { months: pm.months.clone(), y_label: "MME/day".into(),
         series: vec![Series { label: "This clinic".into(), values: mme_vals, color: 0 }],
         bands: vec![band("Study median and IQR", &peers.mme)], marker: marker.clone(), percent: false, size })?,
         "title": "Mean daily dose of LTOT patients"}));
     let bz = nt;
     suppressed_any |= note_gaps(&pct_series[bz], &|k| (ms[bz].den)(cells[k]));
-    charts.push(json!({"file": chart("benzo", TrendChart { months: pm.months.clone(), y_label: "% of LTOT patients".into(),
+    charts.push(
+        json!({"file": chart("benzo", TrendChart { months: pm.months.clone(), y_label: "% of LTOT patients".into(),
         series: vec![Series { label: "This clinic".into(), values: pct_series[bz].clone(), color: 1 }],
         bands: vec![band("Study median and IQR", &peers.pct[bz])], marker: marker.clone(), percent: true, size })?,
-        "title": "Opioid and benzodiazepine overlap"}));
+        "title": "Opioid and benzodiazepine overlap"}),
+    );
     let care: Vec<Series> = (nt + 1..ms.len())
-        .map(|i| Series { label: ms[i].label.split(" (").next().unwrap().to_string(), values: pct_series[i].clone(), color: i - nt - 1 })
+        .map(|i| Series {
+            label: ms[i].label.split(" (").next().unwrap().to_string(),
+            values: pct_series[i].clone(),
+            color: i - nt - 1,
+        })
         .collect();
     charts.push(json!({"file": chart("care", TrendChart { months: pm.months.clone(), y_label: "% of patients".into(),
         series: care, bands: vec![], marker: marker.clone(), percent: true, size: (640, 260) })?,
@@ -167,7 +191,11 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared, c: usize) -> Re
         .collect();
     let total = by.counts(c as u32, None, end);
     if total.overdue > 0 {
-        let oldest = open.iter().find(|m| m.due < end).map(|m| format!(" (the oldest: \"{}\", due {})", m.name, fmt_day(m.due))).unwrap_or_default();
+        let oldest = open
+            .iter()
+            .find(|m| m.due < end)
+            .map(|m| format!(" (the oldest: \"{}\", due {})", m.name, fmt_day(m.due)))
+            .unwrap_or_default();
         attention.push(format!("{} implementation milestones are past their due date{oldest}.", total.overdue));
     }
     for f in inp.flags.iter().filter(|f| f.clinic == c as u32 && f.flag == "no_contact_60d") {
@@ -178,12 +206,17 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared, c: usize) -> Re
     let stacks: Vec<(String, Vec<f64>)> = Activity::ALL
         .iter()
         .enumerate()
-        .map(|(ai, a)| (a.label().to_string(), pm.months.iter().map(|&m| effort(&by.facilitation[c], m).by_activity[ai]).collect()))
+        .map(|(ai, a)| {
+            (a.label().to_string(), pm.months.iter().map(|&m| effort(&by.facilitation[c], m).by_activity[ai]).collect())
+        })
         .collect();
     let e_now = effort(&by.facilitation[c], cfg.report_month);
     let last12: f64 = (0..12.min(w)).map(|k| effort(&by.facilitation[c], pm.months[cur - k]).hours).sum();
     let fac_chart = "/charts/facilitation.svg".to_string();
-    files.push((fac_chart.clone(), stacked_bars_svg(&pm.months, &stacks, "Hours", (640, 230)).map_err(chart_err)?.into_bytes()));
+    files.push((
+        fac_chart.clone(),
+        stacked_bars_svg(&pm.months, &stacks, "Hours", (640, 230)).map_err(chart_err)?.into_bytes(),
+    ));
     let last_contact = by.facilitation[c].iter().filter(|f| f.date <= end).map(|f| f.date).max();
 
     // Data quality for this clinic.
@@ -192,7 +225,9 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared, c: usize) -> Re
     for i in sh.issues_by_clinic.get(clinic.id.as_str()).map(|v| v.as_slice()).unwrap_or(&[]) {
         {
             match i.severity {
-                Severity::Error => *rejected.entry((i.table.as_str().to_string(), i.rule.to_string())).or_default() += 1,
+                Severity::Error => {
+                    *rejected.entry((i.table.as_str().to_string(), i.rule.to_string())).or_default() += 1
+                }
                 Severity::Info => after += 1,
                 _ => {}
             }
@@ -211,11 +246,19 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared, c: usize) -> Re
     if rejected.is_empty() {
         dq.push_str(" No rows from this clinic were rejected.");
     } else {
-        let parts: Vec<String> = rejected.iter().map(|((t, r), n)| format!("{} {t} rows ({})", rc(*n), r.replace('_', " "))).collect();
-        dq.push_str(&format!(" Rows left out because of data problems: {}; the study team has the row-level list.", parts.join(", ")));
+        let parts: Vec<String> =
+            rejected.iter().map(|((t, r), n)| format!("{} {t} rows ({})", rc(*n), r.replace('_', " "))).collect();
+        dq.push_str(&format!(
+            " Rows left out because of data problems: {}; the study team has the row-level list.",
+            parts.join(", ")
+        ));
     }
     if after > 0 {
-        dq.push_str(&format!(" {} rows dated after {} wait for next month's report.", rc(after), month_name(cfg.report_month)));
+        dq.push_str(&format!(
+            " {} rows dated after {} wait for next month's report.",
+            rc(after),
+            month_name(cfg.report_month)
+        ));
     }
 
     let ph = phase(clinic, cfg.report_month);

@@ -5,8 +5,8 @@ pub mod charts;
 pub mod clinic;
 pub mod study;
 pub mod suppress;
-pub mod world;
 pub mod worklist;
+pub mod world;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -61,12 +61,12 @@ impl Peers {
     pub fn new(pm: &PrescribingMetrics, ms: &[Measure], n_clinics: usize) -> Peers {
         let w = pm.months.len();
         let month_cells = |k: usize| -> Vec<&Cell> { (0..n_clinics).map(|c| pm.cell(c, k)).collect() };
-        let pct = ms
-            .iter()
-            .map(|m| (0..w).map(|k| crate::metrics::study::quartiles(&month_cells(k), m)).collect())
-            .collect();
+        let pct =
+            ms.iter().map(|m| (0..w).map(|k| crate::metrics::study::quartiles(&month_cells(k), m)).collect()).collect();
         let ltot = (0..w)
-            .map(|k| q3(month_cells(k).iter().filter(|c| c.opioid_patients > 0).map(|c| c.ltot_patients as f64).collect()))
+            .map(|k| {
+                q3(month_cells(k).iter().filter(|c| c.opioid_patients > 0).map(|c| c.ltot_patients as f64).collect())
+            })
             .collect();
         let mme = (0..w).map(|k| q3(month_cells(k).iter().filter_map(|c| c.mean_daily_mme()).collect())).collect();
         Peers { pct, ltot, mme }
@@ -119,16 +119,30 @@ pub fn report_date(cfg: &Config) -> (i32, u8, u8) {
 }
 
 /// Render the selected clinic reports (in parallel) and the study report.
-pub fn render_all(inp: &ReportInputs, selected: &[usize], dir: &Path, jobs: Option<usize>, verbosity: u8) -> Result<RenderStats> {
+pub fn render_all(
+    inp: &ReportInputs,
+    selected: &[usize],
+    dir: &Path,
+    jobs: Option<usize>,
+    verbosity: u8,
+) -> Result<RenderStats> {
     let engine = Engine::new();
     render_with(&engine, inp, selected, dir, jobs, verbosity)
 }
 
 /// Render with a given engine (tests use one with broken templates).
-pub fn render_with(engine: &Engine, inp: &ReportInputs, selected: &[usize], dir: &Path, jobs: Option<usize>, verbosity: u8) -> Result<RenderStats> {
+pub fn render_with(
+    engine: &Engine,
+    inp: &ReportInputs,
+    selected: &[usize],
+    dir: &Path,
+    jobs: Option<usize>,
+    verbosity: u8,
+) -> Result<RenderStats> {
     let ms = measures(&inp.cfg.metrics, inp.pm.i50);
     let shared = Shared::new(inp, &ms);
-    let jobs = jobs.filter(|j| *j > 0).unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let jobs =
+        jobs.filter(|j| *j > 0).unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let bar = (verbosity >= 1 && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
         let b = indicatif::ProgressBar::new(selected.len() as u64);
         b.set_style(indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({eta})").unwrap());
@@ -163,16 +177,27 @@ pub fn render_with(engine: &Engine, inp: &ReportInputs, selected: &[usize], dir:
             let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             match &bar {
                 Some(b) => b.inc(1),
-                None if verbosity >= 2 || (verbosity >= 1 && n % 100 == 0) => eprintln!("rendered {n}/{} clinic reports", selected.len()),
+                None if verbosity >= 2 || (verbosity >= 1 && n % 100 == 0) => {
+                    eprintln!("rendered {n}/{} clinic reports", selected.len())
+                }
                 None => {}
             }
         }
     };
     let results: Vec<Result<(f64, f64)>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..jobs.min(selected.len()).max(1))
-            .map(|_| std::thread::Builder::new().stack_size(64 << 20).spawn_scoped(s, &work).expect("spawn report worker"))
+            .map(|_| {
+                std::thread::Builder::new().stack_size(64 << 20).spawn_scoped(s, &work).expect("spawn report worker")
+            })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(Error::Report { what: "worker".into(), message: "a report worker panicked".into() }))).collect()
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(Error::Report { what: "worker".into(), message: "a report worker panicked".into() })
+                })
+            })
+            .collect()
     });
     if let Some(b) = bar {
         b.finish_and_clear();
@@ -190,7 +215,9 @@ pub fn render_with(engine: &Engine, inp: &ReportInputs, selected: &[usize], dir:
             .spawn_scoped(s, || engine.compile_pdf("study.typ", files, &ident, report_date(inp.cfg)))
             .expect("spawn")
             .join()
-            .unwrap_or_else(|_| Err(Error::Report { what: "study report".into(), message: "the compiler panicked".into() }))
+            .unwrap_or_else(|_| {
+                Err(Error::Report { what: "study report".into(), message: "the compiler panicked".into() })
+            })
     })?;
     let p = dir.join("study.pdf");
     std::fs::write(&p, pdf).map_err(|e| Error::io("cannot write", &p, e))?;
@@ -218,8 +245,20 @@ pub fn signed(x: Option<f64>) -> String {
 
 /// Month label: `June 2024`.
 pub fn month_name(m: crate::dates::Month) -> String {
-    const N: [&str; 12] =
-        ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
+    const N: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
     format!("{} {}", N[m.month() as usize - 1], m.year())
 }
 

@@ -38,8 +38,11 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared) -> Result<(Vec<
         })
         .collect();
 
-    let arms: Vec<Arm> = [Arm::Intervention, Arm::Comparison].into_iter().filter(|a| data.clinics.iter().any(|c| c.arm == *a)).collect();
-    let arm_cells = |a: Arm, k: usize| -> Vec<&Cell> { (0..data.clinics.len()).filter(|&c| data.clinics[c].arm == a).map(|c| pm.cell(c, k)).collect() };
+    let arms: Vec<Arm> =
+        [Arm::Intervention, Arm::Comparison].into_iter().filter(|a| data.clinics.iter().any(|c| c.arm == *a)).collect();
+    let arm_cells = |a: Arm, k: usize| -> Vec<&Cell> {
+        (0..data.clinics.len()).filter(|&c| data.clinics[c].arm == a).map(|c| pm.cell(c, k)).collect()
+    };
     let pooled = |cells: &[&Cell], m: &Measure| {
         let (n, d): (u32, u32) = cells.iter().fold((0, 0), |(n, d), c| (n + (m.num)(c), d + (m.den)(c)));
         raw_pct(n, d)
@@ -71,17 +74,39 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared) -> Result<(Vec<
         let series = arms
             .iter()
             .enumerate()
-            .map(|(ai, &a)| Series { label: format!("{} (pooled)", a.as_str()), values: (0..w).map(|k| pooled(&arm_cells(a, k), m)).collect(), color: ai })
+            .map(|(ai, &a)| Series {
+                label: format!("{} (pooled)", a.as_str()),
+                values: (0..w).map(|k| pooled(&arm_cells(a, k), m)).collect(),
+                color: ai,
+            })
             .collect();
         let bands = arms
             .iter()
             .enumerate()
             .map(|(ai, &a)| {
                 let q: Vec<[Option<f64>; 3]> = (0..w).map(|k| quartiles(&arm_cells(a, k), m)).collect();
-                Band { label: format!("{} clinic IQR", a.as_str()), low: q.iter().map(|x| x[0]).collect(), mid: q.iter().map(|x| x[1]).collect(), high: q.iter().map(|x| x[2]).collect(), color: ai }
+                Band {
+                    label: format!("{} clinic IQR", a.as_str()),
+                    low: q.iter().map(|x| x[0]).collect(),
+                    mid: q.iter().map(|x| x[1]).collect(),
+                    high: q.iter().map(|x| x[2]).collect(),
+                    color: ai,
+                }
             })
             .collect();
-        add(&m.stem, m.label.clone(), TrendChart { months: pm.months.clone(), y_label: "% of LTOT patients".into(), series, bands, marker: None, percent: true, size: (400, 250) })?;
+        add(
+            &m.stem,
+            m.label.clone(),
+            TrendChart {
+                months: pm.months.clone(),
+                y_label: "% of LTOT patients".into(),
+                series,
+                bands,
+                marker: None,
+                percent: true,
+                size: (400, 250),
+            },
+        )?;
     }
     let mme_series = arms
         .iter()
@@ -98,13 +123,41 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared) -> Result<(Vec<
             color: ai,
         })
         .collect();
-    add("mme", "Mean daily dose of LTOT patients".into(), TrendChart { months: pm.months.clone(), y_label: "MME/day".into(), series: mme_series, bands: vec![], marker: None, percent: false, size: (400, 250) })?;
+    add(
+        "mme",
+        "Mean daily dose of LTOT patients".into(),
+        TrendChart {
+            months: pm.months.clone(),
+            y_label: "MME/day".into(),
+            series: mme_series,
+            bands: vec![],
+            marker: None,
+            percent: false,
+            size: (400, 250),
+        },
+    )?;
     let ltot_series = arms
         .iter()
         .enumerate()
-        .map(|(ai, &a)| Series { label: a.as_str().to_string(), values: (0..w).map(|k| Some(arm_cells(a, k).iter().map(|c| c.ltot_patients as f64).sum())).collect(), color: ai })
+        .map(|(ai, &a)| Series {
+            label: a.as_str().to_string(),
+            values: (0..w).map(|k| Some(arm_cells(a, k).iter().map(|c| c.ltot_patients as f64).sum())).collect(),
+            color: ai,
+        })
         .collect();
-    add("ltot", "Patients on long-term opioid therapy (sum over clinics)".into(), TrendChart { months: pm.months.clone(), y_label: "LTOT patients".into(), series: ltot_series, bands: vec![], marker: None, percent: false, size: (400, 250) })?;
+    add(
+        "ltot",
+        "Patients on long-term opioid therapy (sum over clinics)".into(),
+        TrendChart {
+            months: pm.months.clone(),
+            y_label: "LTOT patients".into(),
+            series: ltot_series,
+            bands: vec![],
+            marker: None,
+            percent: false,
+            size: (400, 250),
+        },
+    )?;
 
     // Fidelity heat map: % of each block's milestones done at the report month.
     let heat: Vec<Value> = order
@@ -114,7 +167,11 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared) -> Result<(Vec<
             let cells: Vec<Value> = (1..=6u8)
                 .map(|b| {
                     let k = sh.by.counts(c as u32, Some(b), end);
-                    if k.total == 0 { Value::Null } else { json!((100 * k.done / k.total) as u32) }
+                    if k.total == 0 {
+                        Value::Null
+                    } else {
+                        json!((100 * k.done / k.total) as u32)
+                    }
                 })
                 .collect();
             json!({"name": data.clinics[c].name, "cells": cells})
@@ -138,9 +195,15 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared) -> Result<(Vec<
 
     let mut dq: BTreeMap<(String, String, String), usize> = BTreeMap::new();
     for i in inp.validated.issues.iter().filter(|i| i.severity == Severity::Error) {
-        *dq.entry((i.clinic_id.clone().unwrap_or_else(|| "(none)".into()), i.table.as_str().to_string(), i.rule.to_string())).or_default() += 1;
+        *dq.entry((
+            i.clinic_id.clone().unwrap_or_else(|| "(none)".into()),
+            i.table.as_str().to_string(),
+            i.rule.to_string(),
+        ))
+        .or_default() += 1;
     }
-    let dq_rows: Vec<Value> = dq.iter().map(|((c, t, r), n)| json!({"clinic": c, "table": t, "rule": r, "n": n})).collect();
+    let dq_rows: Vec<Value> =
+        dq.iter().map(|((c, t, r), n)| json!({"clinic": c, "table": t, "rule": r, "n": n})).collect();
     let tables: Vec<Value> = inp
         .validated
         .summary
@@ -158,9 +221,13 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared) -> Result<(Vec<
         };
         per_clinic.entry(f.clinic).or_default()[k] += 1;
     }
-    let mut flags: Vec<(String, [usize; 3])> = per_clinic.into_iter().map(|(c, n)| (data.clinics[c as usize].name.clone(), n)).collect();
+    let mut flags: Vec<(String, [usize; 3])> =
+        per_clinic.into_iter().map(|(c, n)| (data.clinics[c as usize].name.clone(), n)).collect();
     flags.sort_by(|a, b| a.0.cmp(&b.0));
-    let flags: Vec<Value> = flags.into_iter().map(|(name, n)| json!({"clinic": name, "overdue": n[0], "quiet": n[1] > 0, "blocks": n[2]})).collect();
+    let flags: Vec<Value> = flags
+        .into_iter()
+        .map(|(name, n)| json!({"clinic": name, "overdue": n[0], "quiet": n[1] > 0, "blocks": n[2]}))
+        .collect();
 
     // Outcome models.
     let fmt = |x: f64| if x.abs() >= 100.0 { format!("{x:.1}") } else { format!("{x:.2}") };
@@ -183,8 +250,15 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared) -> Result<(Vec<
         }
         let path = format!("/charts/event-{}.svg", es.outcome);
         let percent = es.outcome.ends_with("_pct");
-        let y = if percent { "% of LTOT patients" } else if es.outcome == "mean_daily_mme" { "MME/day" } else { "LTOT patients per clinic" };
-        let svg = super::charts::event_svg(&es.points, es.fit, y, percent, (400, 250)).map_err(|e| Error::Report { what: "chart".into(), message: e })?;
+        let y = if percent {
+            "% of LTOT patients"
+        } else if es.outcome == "mean_daily_mme" {
+            "MME/day"
+        } else {
+            "LTOT patients per clinic"
+        };
+        let svg = super::charts::event_svg(&es.points, es.fit, y, percent, (400, 250))
+            .map_err(|e| Error::Report { what: "chart".into(), message: e })?;
         files.push((path.clone(), svg.into_bytes()));
         event_charts.push(json!({"file": path, "title": es.label}));
     }

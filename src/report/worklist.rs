@@ -54,7 +54,8 @@ pub fn document(inp: &ReportInputs, list: &[Entry], c: usize) -> (Vec<(String, V
     for e in list {
         by_prescriber.entry(e.prescriber.clone().unwrap_or_else(|| "(not recorded)".into())).or_default().push(e);
     }
-    let share = |es: &[&Entry], k: usize| 100.0 * es.iter().filter(|e| e.high_dose[k]).count() as f64 / es.len().max(1) as f64;
+    let share =
+        |es: &[&Entry], k: usize| 100.0 * es.iter().filter(|e| e.high_dose[k]).count() as f64 / es.len().max(1) as f64;
     let nt = labels.len();
     let medians: Vec<String> = (0..nt)
         .map(|k| {
@@ -95,5 +96,8 @@ pub fn document(inp: &ReportInputs, list: &[Entry], c: usize) -> (Vec<(String, V
         ),
         "version": crate::VERSION,
     });
-    (vec![("/data.json".into(), serde_json::to_vec(&doc).expect("json"))], format!("sixbb-worklist-{}-{}", clinic.id, cfg.report_month))
+    (
+        vec![("/data.json".into(), serde_json::to_vec(&doc).expect("json"))],
+        format!("sixbb-worklist-{}-{}", clinic.id, cfg.report_month),
+    )
 }

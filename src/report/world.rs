@@ -38,7 +38,10 @@ pub struct Engine {
 impl Engine {
     /// An engine with the built-in templates.
     pub fn new() -> Engine {
-        let t = BUILTIN_TEMPLATES.iter().map(|(n, s)| (n.to_string(), s.to_string(), format!("report-templates/{n}"))).collect();
+        let t = BUILTIN_TEMPLATES
+            .iter()
+            .map(|(n, s)| (n.to_string(), s.to_string(), format!("report-templates/{n}")))
+            .collect();
         Engine::with_templates(t)
     }
 
@@ -58,7 +61,12 @@ impl Engine {
         for data in typst_assets::fonts() {
             fonts.extend(Font::iter(Bytes::new(data)));
         }
-        for data in [super::charts::INTER_REGULAR, super::charts::INTER_BOLD, super::charts::INTER_SEMIBOLD, super::charts::INTER_ITALIC] {
+        for data in [
+            super::charts::INTER_REGULAR,
+            super::charts::INTER_BOLD,
+            super::charts::INTER_SEMIBOLD,
+            super::charts::INTER_ITALIC,
+        ] {
             fonts.extend(Font::iter(Bytes::new(data)));
         }
         let book = FontBook::from_fonts(&fonts);
@@ -74,7 +82,13 @@ impl Engine {
 
     /// Compile template `main` (e.g. `clinic.typ`) with the given virtual
     /// files into PDF bytes. `ident` and `date` make the output reproducible.
-    pub fn compile_pdf(&self, main: &str, files: Vec<(String, Vec<u8>)>, ident: &str, date: (i32, u8, u8)) -> Result<Vec<u8>> {
+    pub fn compile_pdf(
+        &self,
+        main: &str,
+        files: Vec<(String, Vec<u8>)>,
+        ident: &str,
+        date: (i32, u8, u8),
+    ) -> Result<Vec<u8>> {
         let world = DocWorld {
             engine: self,
             main: file_id(&format!("/{main}")),
@@ -100,7 +114,11 @@ impl Engine {
         };
         let r = typst_pdf::pdf(&doc, &opts).map_err(|diags| self.diagnostic(world, &diags));
         if std::env::var_os("SIXBB_TIME_TYPST").is_some() {
-            eprintln!("typst compile {:.1} ms, pdf {:.1} ms", t1.as_secs_f64() * 1e3, (t0.elapsed() - t1).as_secs_f64() * 1e3);
+            eprintln!(
+                "typst compile {:.1} ms, pdf {:.1} ms",
+                t1.as_secs_f64() * 1e3,
+                (t0.elapsed() - t1).as_secs_f64() * 1e3
+            );
         }
         r
     }

@@ -14,7 +14,8 @@ pub const CLINICS: &str = "clinic_id,clinic_name,organization,arm,rurality,facil
 A,Alder Family Medicine,Org,intervention,rural,F1,2023-07-10
 B,Birch Primary Care,Org,comparison,urban,,
 ";
-pub const PRESCRIPTIONS: &str = "rx_id,clinic_id,patient_id,prescriber_id,written_date,drug,route,strength,strength_unit,quantity,days_supply
+pub const PRESCRIPTIONS: &str =
+    "rx_id,clinic_id,patient_id,prescriber_id,written_date,drug,route,strength,strength_unit,quantity,days_supply
 r1,A,p1,d1,2024-04-01,oxycodone,oral,30,mg,30,30
 ";
 pub const CARE_EVENTS: &str = "clinic_id,patient_id,event_date,event_type
