@@ -294,13 +294,8 @@ pub fn generate(opts: &SynthOptions) -> Result<SynthCounts> {
                 let mut events_last: [Day; 5] = [Day::MIN / 2; 5];
                 let mut n = 0u32;
                 while day <= stop {
-                    let days_supply = if reg.unit == "mcg/hr" {
-                        30
-                    } else if rng.random_bool(0.8) {
-                        30
-                    } else {
-                        28
-                    };
+                    // Patches come in 30-day boxes; tablets mostly 30, sometimes 28 days.
+                    let days_supply = if reg.unit != "mcg/hr" && !rng.random_bool(0.8) { 28 } else { 30 };
                     let e = effect(day);
                     if e > 0.0 && reg.strength * reg.per_day * dose_scale > 20.0 && rng.random_bool(0.3 * e) {
                         dose_scale *= 0.8; // taper after program start

@@ -61,9 +61,6 @@ pub struct Summary {
     pub tables: BTreeMap<TableName, TableCounts>,
     /// Extra columns ignored, optional tables missing, and similar notes.
     pub notes: Vec<String>,
-    /// Seconds spent reading the files (not part of the manifest: timings live apart).
-    #[serde(skip)]
-    pub read_seconds: f64,
 }
 
 impl Summary {

@@ -152,6 +152,7 @@ impl Collector {
             counts.rejected += 1;
             let mut rules: Vec<&str> =
                 row.found.iter().filter(|i| i.severity == Severity::Error).map(|i| i.rule).collect();
+            rules.sort_unstable();
             rules.dedup();
             for r in rules {
                 *counts.rejected_by_rule.entry(r.to_string()).or_default() += 1;
@@ -221,41 +222,31 @@ pub fn validate(cfg: &Config) -> Result<Validated> {
     }
     // Then table by table, each frame dropped once its rows are checked
     // (nothing is written before validation has finished).
-    let t_read = std::time::Instant::now();
-    let mut read_seconds = 0.0;
     let mut notes = Vec::new();
-    let mut timed = |t: TableName, spec: &[read::ColumnSpec], notes: &mut Vec<String>| {
-        let t0 = std::time::Instant::now();
-        let r = load(t, spec, notes);
-        read_seconds += t0.elapsed().as_secs_f64();
-        r
-    };
     let all = usize::MAX >> 1;
-    let clinics = timed(TableName::Clinics, read::CLINICS, &mut notes)?.unwrap().batch(0, all)?;
+    let clinics = load(TableName::Clinics, read::CLINICS, &mut notes)?.unwrap().batch(0, all)?;
     let clinic_ids = validate_clinics(&clinics, &mut data, &mut col);
     drop(clinics);
-    let rx = timed(TableName::Prescriptions, read::PRESCRIPTIONS, &mut notes)?.unwrap();
+    let rx = load(TableName::Prescriptions, read::PRESCRIPTIONS, &mut notes)?.unwrap();
     let mut rx_ids = RxIds::default();
     rx.for_each_batch(BATCH_ROWS, |t| {
         validate_prescriptions(t, cfg, month_end, &clinic_ids, &mut rx_ids, &mut data, &mut col)
     })?;
     drop(rx_ids);
-    if let Some(ev) = timed(TableName::CareEvents, read::CARE_EVENTS, &mut notes)? {
+    if let Some(ev) = load(TableName::CareEvents, read::CARE_EVENTS, &mut notes)? {
         ev.for_each_batch(BATCH_ROWS, |t| validate_care_events(t, month_end, &clinic_ids, &mut data, &mut col))?;
     }
-    let miles = timed(TableName::Milestones, read::MILESTONES, &mut notes)?.unwrap().batch(0, all)?;
+    let miles = load(TableName::Milestones, read::MILESTONES, &mut notes)?.unwrap().batch(0, all)?;
     validate_milestones(&miles, month_end, &clinic_ids, &mut data, &mut col);
     drop(miles);
-    if let Some(f) = timed(TableName::Facilitation, read::FACILITATION, &mut notes)? {
+    if let Some(f) = load(TableName::Facilitation, read::FACILITATION, &mut notes)? {
         validate_facilitation(&f.batch(0, all)?, month_end, &clinic_ids, &mut data, &mut col);
     }
     // A table with no data rows still gets its (zero) counts.
     for (t, _) in &inputs {
         col.summary.tables.entry(*t).or_default();
     }
-    let _ = t_read;
     col.summary.notes = notes;
-    col.summary.read_seconds = read_seconds;
     Ok(Validated { data, issues: col.issues, summary: col.summary, inputs })
 }
 

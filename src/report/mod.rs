@@ -155,23 +155,36 @@ pub fn render_with(
     // multiplying memory and stack depth.)
     let next = std::sync::atomic::AtomicUsize::new(0);
     let done = std::sync::atomic::AtomicUsize::new(0);
+    // One clinic: its feedback report and, when asked for, its worklist.
+    let render_one = |c: usize| -> Result<f64> {
+        let t = Instant::now();
+        let (files, ident) = clinic::document(inp, &ms, &shared, c)?;
+        let data_s = t.elapsed().as_secs_f64();
+        let pdf = engine.compile_pdf("clinic.typ", files, &ident, report_date(inp.cfg))?;
+        let id = &inp.validated.data.clinics[c].id;
+        let p = dir.join(format!("clinic-{id}.pdf"));
+        std::fs::write(&p, pdf).map_err(|e| Error::io("cannot write", &p, e))?;
+        if let Some(lists) = inp.worklists {
+            let (files, ident) = worklist::document(inp, &lists[c], c);
+            let pdf = engine.compile_pdf("worklist.typ", files, &ident, report_date(inp.cfg))?;
+            let p = dir.join(format!("worklist-{id}.pdf"));
+            std::fs::write(&p, pdf).map_err(|e| Error::io("cannot write", &p, e))?;
+        }
+        Ok(data_s)
+    };
     let work = || -> Result<(f64, f64)> {
         let (mut busy, mut data_s) = (0.0, 0.0);
         loop {
             let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let Some(&c) = selected.get(i) else { return Ok((busy, data_s)) };
             let t = Instant::now();
-            let (files, ident) = clinic::document(inp, &ms, &shared, c)?;
-            data_s += t.elapsed().as_secs_f64();
-            let pdf = engine.compile_pdf("clinic.typ", files, &ident, report_date(inp.cfg))?;
-            let id = &inp.validated.data.clinics[c].id;
-            let p = dir.join(format!("clinic-{id}.pdf"));
-            std::fs::write(&p, pdf).map_err(|e| Error::io("cannot write", &p, e))?;
-            if let Some(lists) = inp.worklists {
-                let (files, ident) = worklist::document(inp, &lists[c], c);
-                let pdf = engine.compile_pdf("worklist.typ", files, &ident, report_date(inp.cfg))?;
-                let p = dir.join(format!("worklist-{id}.pdf"));
-                std::fs::write(&p, pdf).map_err(|e| Error::io("cannot write", &p, e))?;
+            match render_one(c) {
+                Ok(d) => data_s += d,
+                Err(e) => {
+                    // Stop the other workers too: the run has failed.
+                    next.store(selected.len(), std::sync::atomic::Ordering::Relaxed);
+                    return Err(e);
+                }
             }
             busy += t.elapsed().as_secs_f64();
             let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;

@@ -102,25 +102,15 @@ impl Engine {
     }
 
     fn compile_in(&self, world: &DocWorld, ident: &str, date: (i32, u8, u8)) -> Result<Vec<u8>> {
-        let t0 = std::time::Instant::now();
         let warned = typst::compile::<PagedDocument>(world);
         let doc = warned.output.map_err(|diags| self.diagnostic(world, &diags))?;
-        let t1 = t0.elapsed();
         let ts = Datetime::from_ymd_hms(date.0, date.1, date.2, 12, 0, 0).expect("valid date");
         let opts = typst_pdf::PdfOptions {
             ident: Smart::Custom(ident.to_string()),
             timestamp: Some(typst_pdf::Timestamp::new_utc(ts)),
             ..Default::default()
         };
-        let r = typst_pdf::pdf(&doc, &opts).map_err(|diags| self.diagnostic(world, &diags));
-        if std::env::var_os("SIXBB_TIME_TYPST").is_some() {
-            eprintln!(
-                "typst compile {:.1} ms, pdf {:.1} ms",
-                t1.as_secs_f64() * 1e3,
-                (t0.elapsed() - t1).as_secs_f64() * 1e3
-            );
-        }
-        r
+        typst_pdf::pdf(&doc, &opts).map_err(|diags| self.diagnostic(world, &diags))
     }
 
     /// The first error as a template error with file, line and column.
