@@ -52,6 +52,7 @@ pub fn daily_mme(
 }
 
 /// Daily MME with a factor row already looked up.
+#[allow(clippy::neg_cmp_op_on_partial_ord)] // `!(x > 0.0)` also rejects NaN
 pub fn daily_mme_with(row: &FactorRow, strength: f64, quantity: f64, days_supply: u32) -> Result<f64, MmeError> {
     if !(strength > 0.0) {
         return Err(MmeError::BadQuantity("strength"));

@@ -478,7 +478,7 @@ fn write_bad_rows(w: &mut Writers, end: Month, counts: &mut SynthCounts) -> std:
         format!("B000000004,C0001,P000100001,D000101,{last},fentanyl,oral,50,mg/ml,10,30"),
         format!("B000000005,C9999,P000100001,D000101,{last},morphine,oral,15,mg,60,30"),
         format!("B000000005,C0001,P000100001,D000101,{last},morphine,oral,15,mg,60,30"),
-        format!("B000000006,C0001,P000100001,D000101,2024-13-01,morphine,oral,15,mg,60,30"),
+        "B000000006,C0001,P000100001,D000101,2024-13-01,morphine,oral,15,mg,60,30".to_string(),
         format!("B000000007,C0001,,D000101,{last},morphine,oral,15,mg,60,30"),
         format!("B000000008,C0001,P000100001,D000101,{last},morphine,intravenous,15,mg,60,30"),
         format!("B000000009,C0001,P000100001,D000101,{after},morphine,oral,15,mg,60,30"),

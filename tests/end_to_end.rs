@@ -37,14 +37,13 @@ A,F1,2024-06-12,virtual_meeting,1
 ";
 
 fn tiny() -> Fixture {
-    let f = Fixture::with(&[
+    Fixture::with(&[
         ("clinics.csv", crate::common::CLINICS),
         ("prescriptions.csv", RX),
         ("care_events.csv", EVENTS),
         ("milestones.csv", MILESTONES),
         ("facilitation.csv", FAC),
-    ]);
-    f
+    ])
 }
 
 #[test]

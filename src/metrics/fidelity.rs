@@ -377,6 +377,7 @@ pub fn flags_table(data: &Dataset, flags: &[Flag]) -> Table {
 }
 
 #[cfg(test)]
+#[allow(clippy::field_reassign_with_default, clippy::needless_range_loop)]
 mod tests {
     use super::*;
     use crate::dates::parse_date;

@@ -270,6 +270,7 @@ pub fn outcomes_table(r: &OutcomeResults) -> Table {
 }
 
 #[cfg(test)]
+#[allow(clippy::field_reassign_with_default, clippy::needless_range_loop)]
 mod tests {
     use super::*;
 

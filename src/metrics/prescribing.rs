@@ -212,7 +212,7 @@ impl PrescribingMetrics {
     pub fn tail(&self, w: usize) -> PrescribingMetrics {
         let n = self.months.len();
         let w = w.min(n);
-        let clinics = if n == 0 { 0 } else { self.cells.len() / n };
+        let clinics = self.cells.len().checked_div(n).unwrap_or(0);
         let mut cells = Vec::with_capacity(clinics * w);
         for c in 0..clinics {
             cells.extend_from_slice(&self.cells[c * n + (n - w)..(c + 1) * n]);
@@ -294,6 +294,7 @@ pub fn compute(data: &Dataset, months: &[Month], cfg: &MetricsConfig) -> Prescri
 }
 
 #[cfg(test)]
+#[allow(clippy::field_reassign_with_default, clippy::needless_range_loop)]
 mod tests {
     use super::*;
     use crate::dates::parse_date;

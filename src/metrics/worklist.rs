@@ -125,7 +125,7 @@ pub fn compute(data: &Dataset, window: &[Month], cfg: &MetricsConfig) -> Vec<Vec
                 patient_id: data.patients.name(p as u32).to_string(),
                 months_on_ltot,
                 mean_daily_mme: now.value,
-                mme_change_3m: before.opioid.then(|| now.value - before.value),
+                mme_change_3m: before.opioid.then_some(now.value - before.value),
                 active,
                 high_dose: now.high_dose.clone(),
                 benzo_days: now.benzo_days,
@@ -219,6 +219,7 @@ pub fn csv(list: &[Entry], cfg: &MetricsConfig) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::field_reassign_with_default, clippy::needless_range_loop)]
 mod tests {
     use super::*;
     use crate::dates::parse_date;

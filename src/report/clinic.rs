@@ -182,7 +182,7 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared, c: usize) -> Re
             json!({"block": b, "name": BLOCKS[b as usize - 1], "total": k.total, "done": k.done, "due": k.due, "overdue": k.overdue})
         })
         .collect();
-    let mut open: Vec<_> = by.milestones[c].iter().filter(|m| !m.completed.is_some_and(|d| d <= end)).collect();
+    let mut open: Vec<_> = by.milestones[c].iter().filter(|m| m.completed.is_none_or(|d| d > end)).collect();
     open.sort_by_key(|m| (m.due, m.block));
     let next: Vec<Value> = open
         .iter()

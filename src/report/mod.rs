@@ -190,7 +190,7 @@ pub fn render_with(
             let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             match &bar {
                 Some(b) => b.inc(1),
-                None if verbosity >= 2 || (verbosity >= 1 && n % 100 == 0) => {
+                None if verbosity >= 2 || (verbosity >= 1 && n.is_multiple_of(100)) => {
                     eprintln!("rendered {n}/{} clinic reports", selected.len())
                 }
                 None => {}
@@ -200,7 +200,7 @@ pub fn render_with(
     let results: Vec<Result<(f64, f64)>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..jobs.min(selected.len()).max(1))
             .map(|_| {
-                std::thread::Builder::new().stack_size(64 << 20).spawn_scoped(s, &work).expect("spawn report worker")
+                std::thread::Builder::new().stack_size(64 << 20).spawn_scoped(s, work).expect("spawn report worker")
             })
             .collect();
         handles

@@ -167,11 +167,7 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared) -> Result<(Vec<
             let cells: Vec<Value> = (1..=6u8)
                 .map(|b| {
                     let k = sh.by.counts(c as u32, Some(b), end);
-                    if k.total == 0 {
-                        Value::Null
-                    } else {
-                        json!((100 * k.done / k.total) as u32)
-                    }
+                    (100 * k.done).checked_div(k.total).map_or(Value::Null, |p| json!(p))
                 })
                 .collect();
             json!({"name": data.clinics[c].name, "cells": cells})
@@ -185,8 +181,8 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared) -> Result<(Vec<
             let mut h = [0.0; 6];
             for &m in &pm.months {
                 let e = effort(&sh.by.facilitation[c], m);
-                for k in 0..6 {
-                    h[k] += e.by_activity[k];
+                for (hk, v) in h.iter_mut().zip(e.by_activity) {
+                    *hk += v;
                 }
             }
             json!({"name": data.clinics[c].name, "hours": h.iter().map(|x| format!("{x:.1}")).collect::<Vec<_>>(), "total": format!("{:.1}", h.iter().sum::<f64>())})

@@ -34,7 +34,7 @@ pub fn document(inp: &ReportInputs, list: &[Entry], c: usize) -> (Vec<(String, V
                 "mme": r1(e.mean_daily_mme),
                 "change": e.mme_change_3m.map(|d| super::signed(Some(d))).unwrap_or_else(|| "–".into()),
                 "active": e.active.iter().map(|(d, m)| format!("{d} {}", r1(*m))).collect::<Vec<_>>().join(", "),
-                "high": labels.iter().zip(&e.high_dose).filter(|(_, h)| **h).map(|(l, _)| format!("≥{l}")).last().unwrap_or_default(),
+                "high": labels.iter().zip(&e.high_dose).filter(|(_, h)| **h).map(|(l, _)| format!("≥{l}")).next_back().unwrap_or_default(),
                 "benzo": e.benzo_days,
                 "last": e.last_event.iter().map(|d| d.map(fmt_day).unwrap_or_else(|| "none".into())).collect::<Vec<_>>(),
                 "gaps": e.gaps.iter().map(|g| gap_label(g)).collect::<Vec<_>>().join(", "),
