@@ -54,7 +54,8 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared, c: usize) -> Re
     let mut rows = Vec::new();
     {
         let v = |k: usize| sup.count_value(cells[k].ltot_patients);
-        let ch = |b: Option<usize>| signed(b.and_then(|b| Some(v(cur)? - v(b)?)));
+        // Patient counts change by whole patients.
+        let ch = |b: Option<usize>| signed(b.and_then(|b| Some(v(cur)? - v(b)?))).replace(".0", "");
         let (med, iqr) = iqr_text(&peers.ltot[cur], "");
         rows.push(
             json!({"label": "LTOT patients (long-term opioid therapy)", "value": sup.count(cells[cur].ltot_patients),
