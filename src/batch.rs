@@ -262,11 +262,16 @@ pub fn run_batch(cfg: &Config, opts: &RunOptions) -> Result<Outcome> {
 
     let t = Instant::now();
     let months = cfg.window();
-    // One pass over every month of data up to the report month (at most 60):
-    // the reporting window is its tail, the outcome models use all of it.
+    // One pass over the months of data up to the report month (at most 60):
+    // the reporting window is its tail, the outcome models use all of it
+    // except the first months, whose lookbacks (attribution, care events,
+    // LTOT window) would reach before the first data row.
     let first =
         v.data.prescriptions.iter().map(|r| r.start).min().map(crate::dates::Month::of_day).unwrap_or(cfg.report_month);
-    let span = (cfg.report_month.minus(first) + 1).clamp(cfg.lookback_months as i32, 60) as u32;
+    let m = &cfg.metrics;
+    let warmup = (m.attribution_days.max(365).max(m.ltot_window_days) as i32 + 29) / 30;
+    let complete = (cfg.report_month.minus(first.plus(warmup)) + 1).clamp(1, 60);
+    let span = complete.max(cfg.lookback_months as i32) as u32;
     let pm_all = prescribing::compute(&v.data, &cfg.report_month.window(span), &cfg.metrics);
     let pm = pm_all.tail(months.len());
     let cm = study::clinic_month_table(&v.data, &pm, &cfg.metrics);
@@ -278,7 +283,7 @@ pub fn run_batch(cfg: &Config, opts: &RunOptions) -> Result<Outcome> {
     fidelity::block_table(&v.data, &months).write_csv(&dir.join("metrics/fidelity_block.csv"))?;
     fidelity::study_table(&v.data, &months).write_csv(&dir.join("metrics/fidelity_study_month.csv"))?;
     let flags = fidelity::flags(&v.data, cfg.report_month);
-    let out_res = outcomes::compute(&v.data, &pm_all, &cfg.metrics);
+    let out_res = outcomes::compute(&v.data, &pm_all.tail(complete as usize), &cfg.metrics);
     outcomes::outcomes_table(&out_res).write_csv(&dir.join("metrics/outcomes.csv"))?;
     fidelity::flags_table(&v.data, &flags).write_csv(&dir.join("metrics/fidelity_flags.csv"))?;
     let worklists = (!opts.no_worklists).then(|| worklist::compute(&v.data, &months, &cfg.metrics));
