@@ -197,20 +197,23 @@ pub fn render_with(
             }
         }
     };
-    let results: Vec<Result<(f64, f64)>> = std::thread::scope(|s| {
+    // The study report compiles on its own thread alongside the clinic
+    // workers, so no core idles while it runs at the end.
+    let (files, ident) = study::document(inp, &ms, &shared)?;
+    let panicked = |what: &str| Error::Report { what: what.into(), message: "a report thread panicked".into() };
+    let (results, study_pdf): (Vec<Result<(f64, f64)>>, Result<Vec<u8>>) = std::thread::scope(|s| {
+        let study = std::thread::Builder::new()
+            .stack_size(64 << 20)
+            .spawn_scoped(s, || engine.compile_pdf("study.typ", files, &ident, report_date(inp.cfg)))
+            .expect("spawn study report");
         let handles: Vec<_> = (0..jobs.min(selected.len()).max(1))
             .map(|_| {
                 std::thread::Builder::new().stack_size(64 << 20).spawn_scoped(s, work).expect("spawn report worker")
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(Error::Report { what: "worker".into(), message: "a report worker panicked".into() })
-                })
-            })
-            .collect()
+        let results =
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(panicked("clinic reports")))).collect();
+        (results, study.join().unwrap_or_else(|_| Err(panicked("study report"))))
     });
     if let Some(b) = bar {
         b.finish_and_clear();
@@ -221,17 +224,7 @@ pub fn render_with(
         total += a;
         data_total += b;
     }
-    let (files, ident) = study::document(inp, &ms, &shared)?;
-    let pdf = std::thread::scope(|s| {
-        std::thread::Builder::new()
-            .stack_size(64 << 20)
-            .spawn_scoped(s, || engine.compile_pdf("study.typ", files, &ident, report_date(inp.cfg)))
-            .expect("spawn")
-            .join()
-            .unwrap_or_else(|_| {
-                Err(Error::Report { what: "study report".into(), message: "the compiler panicked".into() })
-            })
-    })?;
+    let pdf = study_pdf?;
     let p = dir.join("study.pdf");
     std::fs::write(&p, pdf).map_err(|e| Error::io("cannot write", &p, e))?;
     Ok(RenderStats {
