@@ -62,10 +62,10 @@ impl Engine {
             fonts.extend(Font::iter(Bytes::new(data)));
         }
         for data in [
-            super::charts::INTER_REGULAR,
-            super::charts::INTER_BOLD,
-            super::charts::INTER_SEMIBOLD,
-            super::charts::INTER_ITALIC,
+            super::charts::SANS_REGULAR,
+            super::charts::SANS_BOLD,
+            super::charts::SANS_SEMIBOLD,
+            super::charts::SANS_ITALIC,
         ] {
             fonts.extend(Font::iter(Bytes::new(data)));
         }
