@@ -33,7 +33,16 @@ pub struct Engine {
     fonts: Vec<Font>,
     /// Template sources by virtual id, with the path shown in errors.
     templates: HashMap<FileId, (Source, String)>,
+    /// Compiles hold it shared; evicting typst's global memo cache holds it
+    /// exclusively, so one thread never empties the cache under another's
+    /// running compile (which made parallel workers redo each other's work).
+    evict_lock: std::sync::RwLock<()>,
+    /// Documents compiled since the last eviction.
+    since_evict: std::sync::atomic::AtomicUsize,
 }
+
+/// Evict typst's memo cache after this many documents (about 3.5 MB each).
+const EVICT_EVERY: usize = 8;
 
 impl Engine {
     /// An engine with the built-in templates.
@@ -77,7 +86,14 @@ impl Engine {
                 (id, (Source::new(id, text), shown))
             })
             .collect();
-        Engine { library: LazyHash::new(Library::builder().build()), book: LazyHash::new(book), fonts, templates }
+        Engine {
+            library: LazyHash::new(Library::builder().build()),
+            book: LazyHash::new(book),
+            fonts,
+            templates,
+            evict_lock: std::sync::RwLock::new(()),
+            since_evict: std::sync::atomic::AtomicUsize::new(0),
+        }
     }
 
     /// Compile template `main` (e.g. `clinic.typ`) with the given virtual
@@ -95,9 +111,20 @@ impl Engine {
             files: files.into_iter().map(|(p, b)| (file_id(&p), Bytes::new(b))).collect(),
             today: Datetime::from_ymd(date.0, date.1, date.2).expect("valid date"),
         };
-        let result = self.compile_in(&world, ident, date);
-        // typst's memo cache is global: evict after every document, failed ones too.
-        typst::comemo::evict(0);
+        let result = {
+            let _shared = self.evict_lock.read().unwrap_or_else(|e| e.into_inner());
+            self.compile_in(&world, ident, date)
+        };
+        // typst's memo cache is global and grows with every document, failed
+        // ones too: empty it every few documents, when no compile is running.
+        use std::sync::atomic::Ordering;
+        if self.since_evict.fetch_add(1, Ordering::AcqRel) + 1 >= EVICT_EVERY {
+            let _exclusive = self.evict_lock.write().unwrap_or_else(|e| e.into_inner());
+            if self.since_evict.load(Ordering::Acquire) >= EVICT_EVERY {
+                typst::comemo::evict(0);
+                self.since_evict.store(0, Ordering::Release);
+            }
+        }
         result
     }
 
