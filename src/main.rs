@@ -3,6 +3,11 @@
 
 use clap::Parser;
 
+// polars and typst allocate and free large buffers batch after batch; the
+// system allocator hands them back to the kernel and pays page faults again.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let cli = sixbb::cli::Cli::parse();
     match sixbb::commands::dispatch(cli.command) {
