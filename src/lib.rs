@@ -11,10 +11,12 @@
 //! | command line (parsed once into high-level args) | [`cli`], [`commands`] |
 //! | pipeline file → resolved configuration | [`config`] |
 //! | reading and validating inputs | [`ingest`] → [`model`] |
+//! | dates and report months | [`dates`] |
+//! | typed errors | [`error`] |
 //! | reference tables and MME | [`reference`], [`mme`] |
-//! | measures | [`metrics`] |
+//! | measures: prescribing, study, fidelity, outcome models, worklists | [`metrics`], [`stats`] |
 //! | charts and PDF reports | [`report`] |
-//! | the whole batch, manifest, outputs | [`batch`] |
+//! | the whole batch, manifest, outputs, shards and merge | [`batch`] |
 //! | synthetic data | [`synth`] |
 
 // Boxed measure closures and polars' nested results read better inline than as aliases.
