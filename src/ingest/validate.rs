@@ -189,7 +189,7 @@ pub fn validate(cfg: &Config) -> Result<Validated> {
                         &p,
                         None,
                         None,
-                        format!("required table {} is missing: no such file", t.as_str()),
+                        format!("table {}: no such file (named in the pipeline file)", t.as_str()),
                     ));
                 }
                 let raw = open_table(&p, spec)?;
