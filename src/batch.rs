@@ -272,7 +272,9 @@ pub fn run_batch(cfg: &Config, opts: &RunOptions) -> Result<Outcome> {
     let warmup = (m.attribution_days.max(365).max(m.ltot_window_days) as i32 + 29) / 30;
     let complete = (cfg.report_month.minus(first.plus(warmup)) + 1).clamp(1, 60);
     let span = complete.max(cfg.lookback_months as i32) as u32;
-    let pm_all = prescribing::compute(&v.data, &cfg.report_month.window(span), &cfg.metrics);
+    // Patients' rows are grouped once for the measures and the worklists.
+    let patients = prescribing::PatientIndex::new(&v.data);
+    let pm_all = prescribing::compute_with(&patients, &cfg.report_month.window(span), &cfg.metrics);
     let pm = pm_all.tail(months.len());
     let cm = study::clinic_month_table(&v.data, &pm, &cfg.metrics);
     cm.write_csv(&dir.join("metrics/clinic_month.csv"))?;
@@ -286,7 +288,7 @@ pub fn run_batch(cfg: &Config, opts: &RunOptions) -> Result<Outcome> {
     let out_res = outcomes::compute(&v.data, &pm_all.tail(complete as usize), &cfg.metrics);
     outcomes::outcomes_table(&out_res).write_csv(&dir.join("metrics/outcomes.csv"))?;
     fidelity::flags_table(&v.data, &flags).write_csv(&dir.join("metrics/fidelity_flags.csv"))?;
-    let worklists = (!opts.no_worklists).then(|| worklist::compute(&v.data, &months, &cfg.metrics));
+    let worklists = (!opts.no_worklists).then(|| worklist::compute_with(&patients, &months, &cfg.metrics));
     if let Some(lists) = &worklists {
         let wdir = dir.join("worklists");
         std::fs::create_dir_all(&wdir).map_err(|e| Error::io("cannot create", &wdir, e))?;

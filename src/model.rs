@@ -69,6 +69,22 @@ impl Prescription {
     }
 }
 
+#[cfg(test)]
+impl Clinic {
+    /// A comparison clinic named by its id (test fixtures).
+    pub(crate) fn comparison(id: &str) -> Clinic {
+        Clinic {
+            id: id.into(),
+            name: id.into(),
+            organization: None,
+            arm: Arm::Comparison,
+            rurality: None,
+            facilitator_id: None,
+            program_start: None,
+        }
+    }
+}
+
 /// Care-process event types (SPEC §1 `care_events`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -206,9 +222,6 @@ impl Interner {
         self.names.push(s.to_string());
         self.map.insert(s.to_string(), i);
         i
-    }
-    pub fn get(&self, s: &str) -> Option<u32> {
-        self.map.get(s).copied()
     }
     pub fn name(&self, i: u32) -> &str {
         &self.names[i as usize]

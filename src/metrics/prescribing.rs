@@ -240,31 +240,72 @@ pub fn group_by_patient<T>(rows: &[T], n_patients: usize, patient: impl Fn(&T) -
     (offs, perm)
 }
 
+/// Every patient's rows from every clinic, grouped once (CSR over row
+/// indices) and shared by the measures and the worklists.
+pub struct PatientIndex<'a> {
+    data: &'a Dataset,
+    rx_off: Vec<usize>,
+    rx_perm: Vec<u32>,
+    ev_off: Vec<usize>,
+    ev_perm: Vec<u32>,
+}
+
+impl<'a> PatientIndex<'a> {
+    /// Group the dataset's prescriptions and care events by patient.
+    pub fn new(data: &'a Dataset) -> Self {
+        let n_p = data.patients.len();
+        let (rx_off, rx_perm) = group_by_patient(&data.prescriptions, n_p, |r| r.patient);
+        let (ev_off, ev_perm) = group_by_patient(&data.care_events, n_p, |e| e.patient);
+        PatientIndex { data, rx_off, rx_perm, ev_off, ev_perm }
+    }
+    /// The dataset indexed.
+    pub fn data(&self) -> &'a Dataset {
+        self.data
+    }
+    /// Number of patients.
+    pub fn len(&self) -> usize {
+        self.data.patients.len()
+    }
+    /// Whether there are no patients.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Patient `p`'s rows, prescriptions sorted by start.
+    pub fn rows(&self, p: usize) -> PatientRows<'a> {
+        let data = self.data;
+        let mut rx: Vec<&Prescription> =
+            self.rx_perm[self.rx_off[p]..self.rx_off[p + 1]].iter().map(|&i| &data.prescriptions[i as usize]).collect();
+        rx.sort_by_key(|r| r.start);
+        let events =
+            self.ev_perm[self.ev_off[p]..self.ev_off[p + 1]].iter().map(|&i| &data.care_events[i as usize]).collect();
+        PatientRows { rx, events }
+    }
+}
+
 /// Patients per parallel chunk (fixed, so sums do not depend on threads).
 const CHUNK: usize = 2048;
 
 /// Compute every clinic × month cell of the window.
 pub fn compute(data: &Dataset, months: &[Month], cfg: &MetricsConfig) -> PrescribingMetrics {
-    let n_p = data.patients.len();
+    compute_with(&PatientIndex::new(data), months, cfg)
+}
+
+/// [`compute`] over an existing patient index.
+pub fn compute_with(index: &PatientIndex, months: &[Month], cfg: &MetricsConfig) -> PrescribingMetrics {
+    let data = index.data();
     let nt = cfg.high_dose_thresholds.len();
     let i50 = cfg.high_dose_thresholds.iter().position(|t| *t == 50.0).expect("50 is always a threshold");
-    let (rx_off, rx_perm) = group_by_patient(&data.prescriptions, n_p, |r| r.patient);
-    let (ev_off, ev_perm) = group_by_patient(&data.care_events, n_p, |e| e.patient);
     let w = months.len();
-    let patients: Vec<usize> = (0..n_p).collect();
+    let patients: Vec<usize> = (0..index.len()).collect();
     let partials: Vec<HashMap<(u32, usize), Cell>> = patients
         .par_chunks(CHUNK)
         .map(|chunk| {
             let mut acc: HashMap<(u32, usize), Cell> = HashMap::new();
             for &p in chunk {
-                let mut rx: Vec<&Prescription> =
-                    rx_perm[rx_off[p]..rx_off[p + 1]].iter().map(|&i| &data.prescriptions[i as usize]).collect();
-                if rx.is_empty() {
+                let rows = index.rows(p);
+                if rows.rx.is_empty() {
                     continue;
                 }
-                rx.sort_by_key(|r| r.start);
-                let events = ev_perm[ev_off[p]..ev_off[p + 1]].iter().map(|&i| &data.care_events[i as usize]).collect();
-                let rows = PatientRows { rx, events };
                 let cov = Coverage::new(&rows);
                 for (k, m) in months.iter().enumerate() {
                     let clinics = attributed_clinics(&rows.rx, m.last_day(), cfg.attribution_days);
@@ -298,7 +339,7 @@ pub fn compute(data: &Dataset, months: &[Month], cfg: &MetricsConfig) -> Prescri
 mod tests {
     use super::*;
     use crate::dates::parse_date;
-    use crate::model::{Arm, Clinic};
+    use crate::model::Clinic;
 
     fn d(s: &str) -> Day {
         parse_date(s).unwrap()
@@ -424,22 +465,10 @@ mod tests {
         assert_eq!(attributed_clinics(&rows, d("2024-01-30"), 365), vec![1, 2]);
     }
 
-    fn clinic(id: &str) -> Clinic {
-        Clinic {
-            id: id.into(),
-            name: id.into(),
-            organization: None,
-            arm: Arm::Comparison,
-            rurality: None,
-            facilitator_id: None,
-            program_start: None,
-        }
-    }
-
     #[test]
     fn the_tail_of_a_longer_run_equals_the_window_run() {
         let mut data = Dataset::default();
-        data.clinics = vec![clinic("A")];
+        data.clinics = vec![Clinic::comparison("A")];
         data.patients.intern("p1");
         data.prescriptions = vec![
             op("2024-01-01", 90, 60.0),
@@ -456,7 +485,7 @@ mod tests {
     #[test]
     fn a_patient_of_two_clinics_is_counted_in_each() {
         let mut data = Dataset::default();
-        data.clinics = vec![clinic("A"), clinic("B")];
+        data.clinics = vec![Clinic::comparison("A"), Clinic::comparison("B")];
         data.patients.intern("p1");
         let mut a = rx(0, "2024-01-01", 31, DrugClass::Opioid, 100.0);
         let mut b = rx(1, "2024-02-01", 29, DrugClass::Opioid, 20.0);

@@ -6,12 +6,11 @@
 //! matching `_n` (agreement, UDT, PDMP, functional assessment; naloxone among
 //! patients at ≥ 50 MME/day). Benzodiazepine overlap is listed as a gap too.
 
-use super::prescribing::group_by_patient;
-use super::prescribing::{attributed_clinics, Coverage, PatientRows};
+use super::prescribing::{attributed_clinics, Coverage, PatientIndex};
 use crate::config::MetricsConfig;
 use crate::dates::{window_start, Day, Month};
 use crate::mme::round6;
-use crate::model::{CareEvent, Dataset, EventType, Prescription};
+use crate::model::{Dataset, EventType, Prescription};
 use crate::reference::DrugClass;
 use rayon::prelude::*;
 
@@ -57,26 +56,24 @@ pub const GAP_NAMES: [&str; 6] = ["benzo_overlap", "naloxone", "agreement", "udt
 
 /// Worklists of every clinic (index = clinic), sorted by risk.
 pub fn compute(data: &Dataset, window: &[Month], cfg: &MetricsConfig) -> Vec<Vec<Entry>> {
+    compute_with(&PatientIndex::new(data), window, cfg)
+}
+
+/// [`compute`] over an existing patient index.
+pub fn compute_with(index: &PatientIndex, window: &[Month], cfg: &MetricsConfig) -> Vec<Vec<Entry>> {
+    let data = index.data();
     let report = *window.last().expect("a window");
     let me = report.last_day();
     let i50 = cfg.high_dose_thresholds.iter().position(|t| *t == 50.0).unwrap();
-    let n_p = data.patients.len();
-    let (rx_off, rx_perm) = group_by_patient(&data.prescriptions, n_p, |r| r.patient);
-    let (ev_off, ev_perm) = group_by_patient(&data.care_events, n_p, |e| e.patient);
-    let per_patient: Vec<Vec<(u32, Entry)>> = (0..n_p)
+    let per_patient: Vec<Vec<(u32, Entry)>> = (0..index.len())
         .into_par_iter()
         .with_min_len(1024)
         .map(|p| {
-            let mut rx: Vec<&Prescription> =
-                rx_perm[rx_off[p]..rx_off[p + 1]].iter().map(|&i| &data.prescriptions[i as usize]).collect();
-            let clinics = attributed_clinics(&rx, me, cfg.attribution_days);
+            let rows = index.rows(p);
+            let clinics = attributed_clinics(&rows.rx, me, cfg.attribution_days);
             if clinics.is_empty() {
                 return Vec::new();
             }
-            rx.sort_by_key(|r| r.start);
-            let events: Vec<&CareEvent> =
-                ev_perm[ev_off[p]..ev_off[p + 1]].iter().map(|&i| &data.care_events[i as usize]).collect();
-            let rows = PatientRows { rx, events };
             let cov = Coverage::new(&rows);
             let now = cov.month(report, cfg);
             if !now.ltot {
@@ -223,26 +220,15 @@ pub fn csv(list: &[Entry], cfg: &MetricsConfig) -> String {
 mod tests {
     use super::*;
     use crate::dates::parse_date;
-    use crate::model::{Arm, Clinic};
+    use crate::model::{CareEvent, Clinic};
 
     fn d(s: &str) -> Day {
         parse_date(s).unwrap()
     }
-    fn clinic(id: &str) -> Clinic {
-        Clinic {
-            id: id.into(),
-            name: id.into(),
-            organization: None,
-            arm: Arm::Comparison,
-            rurality: None,
-            facilitator_id: None,
-            program_start: None,
-        }
-    }
     /// One LTOT patient at clinic 0 (Apr 1 – Jun 30 2024 at `mme`), plus extras.
     fn data(mme: f64, extra_rx: Vec<Prescription>, events: Vec<(&str, EventType)>) -> Dataset {
         let mut data = Dataset::default();
-        data.clinics = vec![clinic("A"), clinic("B")];
+        data.clinics = vec![Clinic::comparison("A"), Clinic::comparison("B")];
         data.patients.intern("p1");
         data.prescribers.intern("d1");
         data.drugs.intern("oxycodone");
