@@ -173,11 +173,6 @@ pub fn open_table(path: &Path, spec: &[ColumnSpec]) -> Result<TableSource> {
     }
 }
 
-/// Read a whole table at once.
-pub fn read_table(path: &Path, spec: &[ColumnSpec]) -> Result<RawTable> {
-    open_table(path, spec)?.batch(0, usize::MAX >> 1)
-}
-
 /// Match the file's header names to the spec; fail on identifiers and on a
 /// missing required column. Returns (spec name → file name) and the extras.
 fn match_header(

@@ -75,6 +75,22 @@ fn month_label(m: Month) -> String {
     format!("{} {}", N[m.month() as usize - 1], m.year() % 100)
 }
 
+/// Draw onto a white SVG canvas of `size` and return the SVG text.
+fn draw_svg(
+    size: (u32, u32),
+    draw: impl FnOnce(&DrawingArea<SVGBackend, plotters::coord::Shift>) -> Result<(), String>,
+) -> Result<String, String> {
+    register_fonts();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        draw(&root)?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    Ok(svg)
+}
+
 /// A chart area over f64 × f64.
 type Chart<'a, 'b> = ChartContext<
     'a,
@@ -202,11 +218,7 @@ fn nice_max(m: f64) -> f64 {
 
 /// Draw a trend chart as SVG text.
 pub fn trend_svg(c: &TrendChart) -> Result<String, String> {
-    register_fonts();
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, c.size).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
+    draw_svg(c.size, |root| {
         let n = c.months.len().max(2);
         let all = c
             .series
@@ -221,7 +233,7 @@ pub fn trend_svg(c: &TrendChart) -> Result<String, String> {
         } else {
             nice_max(all * 1.4)
         };
-        let mut chart = build(&root, -0.6f64..(n as f64 - 0.4), ymax, 28)?;
+        let mut chart = build(root, -0.6f64..(n as f64 - 0.4), ymax, 28)?;
         draw_mesh(&mut chart, n, &month_ticks(&c.months), &y_format(c.percent), None, &c.y_label)?;
         if let Some((i, label)) = &c.marker {
             let x = *i as f64 - 0.5;
@@ -289,9 +301,8 @@ pub fn trend_svg(c: &TrendChart) -> Result<String, String> {
         if !c.series.is_empty() || !c.bands.is_empty() {
             draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         }
-        root.present().map_err(|e| e.to_string())?;
-    }
-    Ok(svg)
+        Ok(())
+    })
 }
 
 /// Stacked monthly bars (e.g. facilitation hours by activity).
@@ -301,15 +312,11 @@ pub fn stacked_bars_svg(
     y_label: &str,
     size: (u32, u32),
 ) -> Result<String, String> {
-    register_fonts();
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
+    draw_svg(size, |root| {
         let n = months.len().max(1);
         let totals: Vec<f64> = (0..months.len()).map(|k| stacks.iter().map(|(_, v)| v[k]).sum()).collect();
         let ymax = nice_max(totals.iter().cloned().fold(0.0, f64::max).max(1.0));
-        let mut chart = build(&root, -0.6f64..(n as f64 - 0.4), ymax, 28)?;
+        let mut chart = build(root, -0.6f64..(n as f64 - 0.4), ymax, 28)?;
         draw_mesh(&mut chart, n, &month_ticks(months), &y_format(false), None, y_label)?;
         let mut base = vec![0.0; months.len()];
         for (si, (label, v)) in stacks.iter().enumerate() {
@@ -331,9 +338,8 @@ pub fn stacked_bars_svg(
                 .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], col.filled()));
         }
         draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
-        root.present().map_err(|e| e.to_string())?;
-    }
-    Ok(svg)
+        Ok(())
+    })
 }
 
 /// Event-time chart: pooled values by months from program start, with the
@@ -345,15 +351,11 @@ pub fn event_svg(
     percent: bool,
     size: (u32, u32),
 ) -> Result<String, String> {
-    register_fonts();
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
+    draw_svg(size, |root| {
         let (lo, hi) = points.iter().fold((0i32, 1i32), |(a, b), (e, _)| (a.min(*e), b.max(*e)));
         let ymax_data = points.iter().map(|p| p.1).fold(0.0, f64::max);
         let ymax = if percent { nice_max((ymax_data * 1.3).max(5.0)).min(100.0) } else { nice_max(ymax_data * 1.3) };
-        let mut chart = build(&root, (lo as f64 - 0.5)..(hi as f64 + 0.5), ymax, 34)?;
+        let mut chart = build(root, (lo as f64 - 0.5)..(hi as f64 + 0.5), ymax, 34)?;
         draw_mesh(
             &mut chart,
             10,
@@ -388,7 +390,6 @@ pub fn event_svg(
             chart.draw_series(LineSeries::new(post, orange.stroke_width(2))).map_err(|e| e.to_string())?;
         }
         draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
-        root.present().map_err(|e| e.to_string())?;
-    }
-    Ok(svg)
+        Ok(())
+    })
 }

@@ -203,16 +203,15 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared, c: usize) -> Re
         attention.push(format!("No practice-facilitation contact in the last 60 days ({}).", f.detail));
     }
 
-    // Facilitation.
+    // Facilitation: each month's effort once, then sliced by activity.
+    let efforts: Vec<_> = pm.months.iter().map(|&m| effort(&by.facilitation[c], m)).collect();
     let stacks: Vec<(String, Vec<f64>)> = Activity::ALL
         .iter()
         .enumerate()
-        .map(|(ai, a)| {
-            (a.label().to_string(), pm.months.iter().map(|&m| effort(&by.facilitation[c], m).by_activity[ai]).collect())
-        })
+        .map(|(ai, a)| (a.label().to_string(), efforts.iter().map(|e| e.by_activity[ai]).collect()))
         .collect();
-    let e_now = effort(&by.facilitation[c], cfg.report_month);
-    let last12: f64 = (0..12.min(w)).map(|k| effort(&by.facilitation[c], pm.months[cur - k]).hours).sum();
+    let e_now = &efforts[cur];
+    let last12: f64 = efforts[w - 12.min(w)..].iter().map(|e| e.hours).sum();
     let fac_chart = "/charts/facilitation.svg".to_string();
     files.push((
         fac_chart.clone(),
