@@ -4,10 +4,10 @@
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ingest::{issues::issues_csv, validate, Validated};
-use crate::metrics::{fidelity, outcomes, prescribing, study, worklist};
+use crate::dates::Month;
+use crate::metrics::{facilitators, fidelity, outcomes, patient_month, prescribing, study, trends, worklist};
 use crate::report::{self, ReportInputs};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -26,6 +26,8 @@ pub struct RunOptions {
     pub shard: Option<(u32, u32)>,
     /// Skip the care-gap worklists (CSV and PDF).
     pub no_worklists: bool,
+    /// Skip the facilitator portfolio PDFs.
+    pub no_facilitator_reports: bool,
     /// Fail after the metrics stage (to test that a failed run leaves nothing).
     pub fail_after_metrics: bool,
 }
@@ -100,9 +102,7 @@ pub fn merge(shards: &[PathBuf], out: &Path, force: bool) -> Result<Vec<OutputEn
     if shards.is_empty() {
         return Err(Error::Usage("merge: name at least one shard folder".into()));
     }
-    if out.exists() && !force {
-        return Err(Error::Usage(format!("output folder {} exists; use --force to replace it", out.display())));
-    }
+    let out = &check_out_dir(out, force, shards)?;
     let mut manifests = Vec::new();
     for d in shards {
         let p = d.join("manifest.json");
@@ -112,6 +112,7 @@ pub fn merge(shards: &[PathBuf], out: &Path, force: bool) -> Result<Vec<OutputEn
         manifests.push(m);
     }
     let is_clinic_pdf = |p: &str| p.starts_with("reports/clinic-") || p.starts_with("reports/worklist-");
+    // Facilitator reports are study-wide: every shard renders them (identical bytes).
     let mut chosen: std::collections::BTreeMap<String, (String, usize)> = Default::default();
     for (k, m) in manifests.iter().enumerate() {
         if m["inputs"] != manifests[0]["inputs"]
@@ -167,25 +168,12 @@ pub fn merge(shards: &[PathBuf], out: &Path, force: bool) -> Result<Vec<OutputEn
     let json = serde_json::to_string_pretty(&m).expect("json") + "\n";
     let mp = tmp.tmp.join("manifest.json");
     std::fs::write(&mp, json).map_err(|e| Error::io("cannot write", &mp, e))?;
+    check_out_dir(out, force, shards)?;
     tmp.commit(out, force)?;
     Ok(outputs)
 }
 
-/// SHA-256 of a file, hex.
-pub fn sha256_file(p: &Path) -> Result<String> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(p).map_err(|e| Error::io("cannot open", p, e))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf).map_err(|e| Error::io("cannot read", p, e))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(format!("{:x}", h.finalize()))
-}
+pub use crate::ingest::read::sha256_file;
 
 /// A temporary output folder beside the final one, removed unless committed.
 struct TempOut {
@@ -195,10 +183,9 @@ struct TempOut {
 
 impl TempOut {
     fn new(final_dir: &Path) -> Result<Self> {
-        let name = final_dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "out".into());
-        let parent = final_dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let tmp = sibling(final_dir, "partial");
+        let parent = tmp.parent().expect("a sibling has a parent");
         std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
-        let tmp = parent.join(format!(".{name}.partial-{}", std::process::id()));
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp).map_err(|e| Error::io("cannot remove", &tmp, e))?;
         }
@@ -209,16 +196,107 @@ impl TempOut {
         Ok(TempOut { tmp, done: false })
     }
     fn commit(mut self, final_dir: &Path, force: bool) -> Result<()> {
-        if final_dir.exists() {
+        let aside = final_dir.exists().then(|| sibling(final_dir, "replaced"));
+        if let Some(aside) = &aside {
             if !force {
                 return Err(Error::Usage(format!("{} exists; use --force to replace it", final_dir.display())));
             }
-            std::fs::remove_dir_all(final_dir).map_err(|e| Error::io("cannot remove", final_dir, e))?;
+            // Rename the old folder aside first, then the new one in, then
+            // delete the old: a kill at any point leaves one whole month.
+            std::fs::rename(final_dir, aside).map_err(|e| Error::io("cannot move aside", final_dir, e))?;
         }
-        std::fs::rename(&self.tmp, final_dir).map_err(|e| Error::io("cannot rename into place", final_dir, e))?;
+        if let Err(e) = std::fs::rename(&self.tmp, final_dir) {
+            if let Some(aside) = &aside {
+                let _ = std::fs::rename(aside, final_dir);
+            }
+            return Err(Error::io("cannot rename into place", final_dir, e));
+        }
         self.done = true;
+        if let Some(aside) = aside {
+            std::fs::remove_dir_all(&aside).map_err(|e| Error::io("cannot remove", &aside, e))?;
+        }
         Ok(())
     }
+}
+
+/// A hidden sibling of `dir` named after it, for this process.
+fn sibling(dir: &Path, what: &str) -> PathBuf {
+    let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "out".into());
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    parent.join(format!(".{name}.{what}-{}", std::process::id()))
+}
+
+/// Refuse an output folder sixbb may not write or replace: an existing
+/// non-folder; without `force`, any existing folder; with `force`, a folder
+/// that is neither empty nor a sixbb output (with its `manifest.json`), or
+/// one that holds the pipeline file or an input. Returns the folder made
+/// absolute (so `.` and `..` are never renamed).
+pub fn check_out_dir(out: &Path, force: bool, protected: &[PathBuf]) -> Result<PathBuf> {
+    let abs = absolute(out)?;
+    if abs.parent().is_none() {
+        return Err(Error::Usage(format!("output folder {}: refusing to write to the root folder", out.display())));
+    }
+    for p in protected {
+        let p = absolute(p)?;
+        if p.starts_with(&abs) {
+            return Err(Error::Usage(format!(
+                "output folder {} holds {}, an input of this run; choose another --out",
+                out.display(),
+                p.display()
+            )));
+        }
+    }
+    if !abs.exists() {
+        return Ok(abs);
+    }
+    if !abs.is_dir() {
+        return Err(Error::Usage(format!("output folder {} exists and is not a folder", out.display())));
+    }
+    if !force {
+        return Err(Error::Usage(format!("output folder {} exists; use --force to replace it", out.display())));
+    }
+    let empty = std::fs::read_dir(&abs).map_err(|e| Error::io("cannot list", &abs, e))?.next().is_none();
+    if !empty && !is_sixbb_output(&abs) {
+        return Err(Error::Usage(format!(
+            "output folder {} is not a sixbb output (no sixbb manifest.json); --force replaces only an empty \
+             folder or an earlier sixbb run",
+            out.display()
+        )));
+    }
+    Ok(abs)
+}
+
+/// Whether a folder holds a sixbb `manifest.json`.
+fn is_sixbb_output(dir: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(dir.join("manifest.json")) else { return false };
+    serde_json::from_str::<serde_json::Value>(&text).map(|m| m["tool"]["name"] == "sixbb").unwrap_or(false)
+}
+
+/// `p` made absolute and normalized (`.` and `..` resolved; symlinks of the
+/// existing part followed).
+fn absolute(p: &Path) -> Result<PathBuf> {
+    let abs = std::path::absolute(p).map_err(|e| Error::io("cannot resolve", p, e))?;
+    // Canonicalize the longest existing ancestor, then append the rest.
+    let mut base = abs.clone();
+    let mut rest = Vec::new();
+    while !base.exists() {
+        match (base.file_name(), base.parent()) {
+            (Some(n), Some(parent)) => {
+                rest.push(n.to_os_string());
+                base = parent.to_path_buf();
+            }
+            _ => break,
+        }
+    }
+    let mut out = std::fs::canonicalize(&base).unwrap_or(base);
+    for n in rest.into_iter().rev() {
+        if n == ".." {
+            out.pop();
+        } else if n != "." {
+            out.push(n);
+        }
+    }
+    Ok(out)
 }
 
 impl Drop for TempOut {
@@ -229,6 +307,18 @@ impl Drop for TempOut {
     }
 }
 
+/// What an output folder must never contain: the pipeline file, the data
+/// folder and every input table.
+fn protected_paths(cfg: &Config) -> Result<Vec<PathBuf>> {
+    let mut v = vec![cfg.pipeline.clone(), cfg.data_folder.clone()];
+    for t in crate::config::TableName::ALL {
+        if let Some(p) = cfg.table_path(t)? {
+            v.push(p);
+        }
+    }
+    Ok(v)
+}
+
 fn log(opts: &RunOptions, level: u8, msg: impl AsRef<str>) {
     if opts.verbosity >= level {
         eprintln!("{}", msg.as_ref());
@@ -237,9 +327,7 @@ fn log(opts: &RunOptions, level: u8, msg: impl AsRef<str>) {
 
 /// Run the whole batch for a resolved pipeline.
 pub fn run_batch(cfg: &Config, opts: &RunOptions) -> Result<Outcome> {
-    if cfg.out_dir.exists() && !opts.force {
-        return Err(Error::Usage(format!("output folder {} exists; use --force to replace it", cfg.out_dir.display())));
-    }
+    let out_dir = check_out_dir(&cfg.out_dir, opts.force, &protected_paths(cfg)?)?;
     let mut timings = Vec::new();
     let t = Instant::now();
     let v: Validated = validate(cfg)?;
@@ -252,7 +340,7 @@ pub fn run_batch(cfg: &Config, opts: &RunOptions) -> Result<Outcome> {
     log(opts, 1, format!("validated inputs in {:.2} s", t.elapsed().as_secs_f64()));
     log(opts, 2, v.summary.render());
 
-    let tmp = TempOut::new(&cfg.out_dir)?;
+    let tmp = TempOut::new(&out_dir)?;
     let dir = tmp.tmp.clone();
     let write = |rel: &str, text: &str| -> Result<()> {
         let p = dir.join(rel);
@@ -267,20 +355,47 @@ pub fn run_batch(cfg: &Config, opts: &RunOptions) -> Result<Outcome> {
     // except the first months, whose lookbacks (attribution, care events,
     // LTOT window) would reach before the first data row.
     let first =
-        v.data.prescriptions.iter().map(|r| r.start).min().map(crate::dates::Month::of_day).unwrap_or(cfg.report_month);
+        v.data.prescriptions.iter().map(|r| r.start).min().map(Month::of_day).unwrap_or(cfg.report_month);
     let m = &cfg.metrics;
     let warmup = (m.attribution_days.max(365).max(m.ltot_window_days) as i32 + 29) / 30;
     let complete = (cfg.report_month.minus(first.plus(warmup)) + 1).clamp(1, 60);
-    let span = complete.max(cfg.lookback_months as i32) as u32;
+    // Trends need the 15 months up to the report month and each intervention
+    // clinic's 12 months before its start month (months before the first
+    // data row are empty and need no computing; at most 120 months back).
+    let report = cfg.report_month;
+    let needed = v.data.clinics.iter().filter_map(|c| c.program_start).map(|d| Month::of_day(d).plus(-12)).fold(
+        report.plus(-14),
+        |a, b| if b.minus(a) < 0 { b } else { a },
+    );
+    let from = if needed.minus(first) < 0 { first } else { needed };
+    let trend_span = (report.minus(from) + 1).clamp(1, 120);
+    let span = complete.max(trend_span).max(cfg.lookback_months as i32) as u32;
     // Patients' rows are grouped once for the measures and the worklists.
     let patients = prescribing::PatientIndex::new(&v.data);
-    let pm_all = prescribing::compute_with(&patients, &cfg.report_month.window(span), &cfg.metrics);
+    let mut pm_all =
+        prescribing::compute_with(&patients, &cfg.report_month.window(span), &cfg.metrics, months.len());
+    let mut pmf = patient_month::frame(&v.data, &pm_all.rows, &months, &cfg.metrics)?;
+    pm_all.rows = Vec::new();
+    patient_month::write(&mut pmf, &dir.join("metrics/patient_month.parquet"))?;
+    drop(pmf);
     let pm = pm_all.tail(months.len());
     let cm = study::clinic_month_table(&v.data, &pm, &cfg.metrics);
     cm.write_csv(&dir.join("metrics/clinic_month.csv"))?;
     cm.write_parquet(&dir.join("metrics/clinic_month.parquet"))?;
     let sm = study::study_month_table(&v.data, &pm, &cfg.metrics);
     sm.write_csv(&dir.join("metrics/study_month.csv"))?;
+    let trend_rows = trends::clinic_trends(&v.data, &pm_all, cfg);
+    let all = study::all_measures(&cfg.metrics, pm_all.i50);
+    let hd = all.iter().rev().find(|m| m.stem == "high_dose_90").or_else(|| {
+        all.iter().filter(|m| matches!(m.key, crate::measures::MeasureKey::HighDose(_))).next_back()
+    });
+    let udt = all.iter().find(|m| m.key == crate::measures::MeasureKey::Udt);
+    let dose_measures: Vec<&study::Measure> = hd.into_iter().chain(udt).collect();
+    let dose = facilitators::dose_response(&v.data, &pm_all, &dose_measures);
+    let dose_labels: Vec<String> = dose_measures.iter().map(|m| m.label.clone()).collect();
+    trends::trends_table(&v.data, &trend_rows).write_csv(&dir.join("metrics/clinic_trends.csv"))?;
+    trends::benchmarks_table(&v.data, &pm_all, &months, cfg).write_csv(&dir.join("metrics/benchmarks.csv"))?;
+    facilitators::facilitator_month_table(&v.data, &months).write_csv(&dir.join("metrics/facilitator_month.csv"))?;
     fidelity::clinic_month_table(&v.data, &months).write_csv(&dir.join("metrics/fidelity_clinic_month.csv"))?;
     fidelity::block_table(&v.data, &months).write_csv(&dir.join("metrics/fidelity_block.csv"))?;
     fidelity::study_table(&v.data, &months).write_csv(&dir.join("metrics/fidelity_study_month.csv"))?;
@@ -293,7 +408,7 @@ pub fn run_batch(cfg: &Config, opts: &RunOptions) -> Result<Outcome> {
         let wdir = dir.join("worklists");
         std::fs::create_dir_all(&wdir).map_err(|e| Error::io("cannot create", &wdir, e))?;
         for (c, list) in lists.iter().enumerate() {
-            let p = wdir.join(format!("clinic-{}.csv", v.data.clinics[c].id));
+            let p = wdir.join(format!("clinic-{}.csv", report::file_safe(&v.data.clinics[c].id)));
             std::fs::write(&p, worklist::csv(list, &cfg.metrics)).map_err(|e| Error::io("cannot write", &p, e))?;
         }
     }
@@ -305,12 +420,12 @@ pub fn run_batch(cfg: &Config, opts: &RunOptions) -> Result<Outcome> {
 
     let t = Instant::now();
     let mut input_entries = Vec::new();
-    for (table, path) in &v.inputs {
-        let c = &v.summary.tables[table];
+    for f in &v.inputs {
+        let c = &v.summary.tables[&f.table];
         input_entries.push(InputEntry {
-            table: table.as_str().to_string(),
-            path: path.display().to_string(),
-            sha256: sha256_file(path)?,
+            table: f.table.as_str().to_string(),
+            path: f.path.display().to_string(),
+            sha256: f.sha256.clone(),
             read: c.read,
             used: c.used,
             rejected: c.rejected,
@@ -326,6 +441,10 @@ pub fn run_batch(cfg: &Config, opts: &RunOptions) -> Result<Outcome> {
         input_hashes: &hashes,
         outcomes: &out_res,
         worklists: worklists.as_deref(),
+        trends: &trend_rows,
+        dose: &dose,
+        dose_labels: &dose_labels,
+        facilitator_reports: !opts.no_facilitator_reports,
     };
     let mut selected: Vec<usize> = if opts.clinics.is_empty() {
         (0..v.data.clinics.len()).collect()
@@ -365,7 +484,9 @@ pub fn run_batch(cfg: &Config, opts: &RunOptions) -> Result<Outcome> {
     };
     let json = serde_json::to_string_pretty(&manifest).expect("manifest serialises");
     write("manifest.json", &(json + "\n"))?;
-    tmp.commit(&cfg.out_dir, opts.force)?;
+    // Checked again just before replacing: the folder may have changed during the run.
+    check_out_dir(&cfg.out_dir, opts.force, &protected_paths(cfg)?)?;
+    tmp.commit(&out_dir, opts.force)?;
 
     let rejected_rows = v.summary.rejected();
     if opts.verbosity >= 1 {

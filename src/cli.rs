@@ -67,6 +67,9 @@ pub struct RunArgs {
     /// Do not write the care-gap worklists.
     #[arg(long)]
     pub no_worklists: bool,
+    /// Do not render the facilitator portfolio PDFs.
+    #[arg(long)]
+    pub no_facilitator_reports: bool,
     /// Print only errors.
     #[arg(long, short)]
     pub quiet: bool,

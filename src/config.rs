@@ -3,6 +3,7 @@
 
 use crate::dates::Month;
 use crate::error::{Error, Result};
+use crate::model::ExclusionReason;
 use crate::reference::MmeTable;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -16,16 +17,20 @@ pub enum TableName {
     CareEvents,
     Milestones,
     Facilitation,
+    Exclusions,
+    Targets,
 }
 
 impl TableName {
     /// Every table, in the order they are read.
-    pub const ALL: [TableName; 5] = [
+    pub const ALL: [TableName; 7] = [
         TableName::Clinics,
         TableName::Prescriptions,
         TableName::CareEvents,
         TableName::Milestones,
         TableName::Facilitation,
+        TableName::Exclusions,
+        TableName::Targets,
     ];
     /// The table's file stem and name in `issues.csv`.
     pub fn as_str(self) -> &'static str {
@@ -35,11 +40,16 @@ impl TableName {
             TableName::CareEvents => "care_events",
             TableName::Milestones => "milestones",
             TableName::Facilitation => "facilitation",
+            TableName::Exclusions => "exclusions",
+            TableName::Targets => "targets",
         }
     }
     /// Whether a run stops when the table is missing.
     pub fn required(self) -> bool {
-        !matches!(self, TableName::CareEvents | TableName::Facilitation)
+        !matches!(
+            self,
+            TableName::CareEvents | TableName::Facilitation | TableName::Exclusions | TableName::Targets
+        )
     }
 }
 
@@ -52,6 +62,8 @@ struct RawPipeline {
     metrics: RawMetrics,
     #[serde(default)]
     output: RawOutput,
+    #[serde(default)]
+    targets: std::collections::BTreeMap<String, f64>,
 }
 
 #[derive(Deserialize)]
@@ -63,6 +75,8 @@ struct RawData {
     care_events: Option<String>,
     milestones: Option<String>,
     facilitation: Option<String>,
+    exclusions: Option<String>,
+    targets: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -73,6 +87,8 @@ struct RawReport {
     lookback_months: u32,
     #[serde(default = "d_min_cell")]
     min_cell: u32,
+    #[serde(default = "d_min_peer")]
+    min_peer_clinics: i64,
 }
 
 #[derive(Deserialize)]
@@ -90,6 +106,12 @@ struct RawMetrics {
     benzo_overlap_min_days: u32,
     #[serde(default = "d_attr")]
     attribution_days: u32,
+    #[serde(default = "d_reasons")]
+    exclusion_reasons: Vec<String>,
+    #[serde(default = "d_attr")]
+    exclusion_lookback_days: u32,
+    #[serde(default = "d_window")]
+    new_start_lookback_days: u32,
 }
 
 impl Default for RawMetrics {
@@ -101,6 +123,9 @@ impl Default for RawMetrics {
             high_dose_thresholds: d_thresholds(),
             benzo_overlap_min_days: d_one(),
             attribution_days: d_attr(),
+            exclusion_reasons: d_reasons(),
+            exclusion_lookback_days: d_attr(),
+            new_start_lookback_days: d_window(),
         }
     }
 }
@@ -139,6 +164,12 @@ fn d_one() -> u32 {
 fn d_attr() -> u32 {
     365
 }
+fn d_min_peer() -> i64 {
+    5
+}
+fn d_reasons() -> Vec<String> {
+    ExclusionReason::ALL.iter().map(|r| r.as_str().to_string()).collect()
+}
 fn d_out() -> String {
     "../out/{month}".into()
 }
@@ -153,6 +184,10 @@ pub struct MetricsConfig {
     pub high_dose_thresholds: Vec<f64>,
     pub benzo_overlap_min_days: u32,
     pub attribution_days: u32,
+    /// Reasons that exclude a patient (SPEC §6.1); empty disables exclusions.
+    pub exclusion_reasons: Vec<ExclusionReason>,
+    pub exclusion_lookback_days: u32,
+    pub new_start_lookback_days: u32,
 }
 
 impl Default for MetricsConfig {
@@ -164,6 +199,9 @@ impl Default for MetricsConfig {
             high_dose_thresholds: vec![50.0, 90.0],
             benzo_overlap_min_days: 1,
             attribution_days: 365,
+            exclusion_reasons: ExclusionReason::ALL.to_vec(),
+            exclusion_lookback_days: 365,
+            new_start_lookback_days: 90,
         }
     }
 }
@@ -173,6 +211,32 @@ impl MetricsConfig {
     pub fn threshold_labels(&self) -> Vec<String> {
         self.high_dose_thresholds.iter().map(|t| format!("{t}")).collect()
     }
+}
+
+/// Whether `target` is a valid goal for `measure`: finite, 0–100 for a
+/// `_pct` measure, ≥ 0 for mean daily MME.
+pub fn target_in_range(measure: &str, target: f64) -> bool {
+    target.is_finite() && target >= 0.0 && (!measure.ends_with("_pct") || target <= 100.0)
+}
+
+/// Check `[targets]`: every name a clinic_month `_pct` column or
+/// `mean_daily_mme`, every value in range (SPEC §6.1, §6.7.15).
+fn check_targets(
+    raw: &std::collections::BTreeMap<String, f64>,
+    labels: &[String],
+) -> std::result::Result<Vec<(String, f64)>, String> {
+    let names = crate::measures::target_names(labels);
+    let mut out = Vec::new();
+    for (k, v) in raw {
+        if !names.contains(k) {
+            return Err(format!("targets.{k}: unknown measure (expected a clinic_month _pct column or mean_daily_mme)"));
+        }
+        if !target_in_range(k, *v) {
+            return Err(format!("targets.{k} = {v} is out of range (0 to 100 for a _pct measure, ≥ 0 otherwise)"));
+        }
+        out.push((k.clone(), *v));
+    }
+    Ok(out)
 }
 
 /// A resolved pipeline: every path absolute-or-relative-to-cwd, every default
@@ -188,7 +252,11 @@ pub struct Config {
     pub report_month: Month,
     pub lookback_months: u32,
     pub min_cell: u32,
+    /// Peer comparators need at least this many clinics (SPEC §6.6).
+    pub min_peer_clinics: u32,
     pub metrics: MetricsConfig,
+    /// `[targets]`: measure name → goal, sorted by name.
+    pub targets: Vec<(String, f64)>,
     /// The output folder (with `{month}` filled in).
     pub out_dir: PathBuf,
 }
@@ -255,6 +323,31 @@ impl Config {
         th.push(50.0);
         th.sort_by(|a, b| a.partial_cmp(b).unwrap());
         th.dedup();
+        let exclusion_reasons = m
+            .exclusion_reasons
+            .iter()
+            .map(|r| {
+                ExclusionReason::parse(r).ok_or_else(|| {
+                    err(format!(
+                        "metrics.exclusion_reasons: \"{r}\" is not one of cancer, hospice, palliative, sickle_cell"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        for (key, v) in [
+            ("metrics.exclusion_lookback_days", m.exclusion_lookback_days),
+            ("metrics.new_start_lookback_days", m.new_start_lookback_days),
+        ] {
+            if v == 0 || v > 3660 {
+                return Err(err(format!("{key} = {v} must be from 1 to 3660")));
+            }
+        }
+        let min_peer = raw.report.min_peer_clinics;
+        if min_peer < 1 || min_peer > u32::MAX as i64 {
+            return Err(err(format!("report.min_peer_clinics = {min_peer} must be an integer of at least 1")));
+        }
+        let labels: Vec<String> = th.iter().map(|t| format!("{t}")).collect();
+        let targets = check_targets(&raw.targets, &labels).map_err(err)?;
         let mut table_overrides = Vec::new();
         for (t, p) in [
             (TableName::Clinics, &raw.data.clinics),
@@ -262,6 +355,8 @@ impl Config {
             (TableName::CareEvents, &raw.data.care_events),
             (TableName::Milestones, &raw.data.milestones),
             (TableName::Facilitation, &raw.data.facilitation),
+            (TableName::Exclusions, &raw.data.exclusions),
+            (TableName::Targets, &raw.data.targets),
         ] {
             if let Some(p) = p {
                 table_overrides.push((t, resolve(p)));
@@ -278,6 +373,8 @@ impl Config {
             report_month,
             lookback_months: raw.report.lookback_months,
             min_cell: raw.report.min_cell,
+            min_peer_clinics: min_peer as u32,
+            targets,
             metrics: MetricsConfig {
                 mme_table: m.mme_table,
                 ltot_window_days: m.ltot_window_days,
@@ -285,6 +382,9 @@ impl Config {
                 high_dose_thresholds: th,
                 benzo_overlap_min_days: m.benzo_overlap_min_days,
                 attribution_days: m.attribution_days,
+                exclusion_reasons,
+                exclusion_lookback_days: m.exclusion_lookback_days,
+                new_start_lookback_days: m.new_start_lookback_days,
             },
             out_dir,
         })
@@ -341,6 +441,11 @@ mod tests {
         assert_eq!(c.metrics.high_dose_thresholds, vec![50.0, 90.0]);
         assert_eq!(c.metrics.benzo_overlap_min_days, 1);
         assert_eq!(c.metrics.attribution_days, 365);
+        assert_eq!(c.metrics.exclusion_reasons.len(), 4);
+        assert_eq!(c.metrics.exclusion_lookback_days, 365);
+        assert_eq!(c.metrics.new_start_lookback_days, 90);
+        assert_eq!(c.min_peer_clinics, 5);
+        assert!(c.targets.is_empty());
         assert_eq!(c.data_folder, Path::new("pipelines/../data"));
         assert_eq!(c.out_dir, Path::new("pipelines/../out/2024-06"));
     }
@@ -380,6 +485,27 @@ mod tests {
     fn missing_required_key_is_named() {
         let e = load("[data]\nfolder = \"d\"\n[report]\nlookback_months = 3\n").unwrap_err().to_string();
         assert!(e.contains("month"), "{e}");
+    }
+
+    #[test]
+    fn targets_and_version_2_keys_are_checked() {
+        let base = "[data]\nfolder = \"d\"\n[report]\nmonth = \"2024-06\"\n";
+        let c = load(&format!("{base}[targets]\nhigh_dose_90_pct = 10\nudt_pct = 80\nmean_daily_mme = 60\n")).unwrap();
+        assert_eq!(c.targets.len(), 3);
+        for (bad, named) in [
+            ("[targets]\nhigh_dose_95_pct = 10\n", "high_dose_95_pct"),
+            ("[targets]\nudt_n = 10\n", "udt_n"),
+            ("[targets]\nudt_pct = 101\n", "udt_pct"),
+            ("[targets]\nudt_pct = -1\n", "udt_pct"),
+            ("[metrics]\nexclusion_reasons = [\"cancer\", \"gout\"]\n", "gout"),
+        ] {
+            let e = load(&format!("{base}{bad}")).unwrap_err().to_string();
+            assert!(e.contains(named), "{e}");
+        }
+        let e = load(&base.replace("2024-06\"\n", "2024-06\"\nmin_peer_clinics = 0\n")).unwrap_err().to_string();
+        assert!(e.contains("min_peer_clinics"), "{e}");
+        let c = load(&format!("{base}[metrics]\nexclusion_reasons = []\n")).unwrap();
+        assert!(c.metrics.exclusion_reasons.is_empty());
     }
 
     #[test]

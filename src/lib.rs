@@ -13,6 +13,7 @@
 //! | reading and validating inputs | [`ingest`] → [`model`] |
 //! | dates and report months | [`dates`] |
 //! | typed errors | [`error`] |
+//! | the measure registry (each measure described once) | [`measures`] |
 //! | reference tables and MME | [`reference`], [`mme`] |
 //! | measures: prescribing, study, fidelity, outcome models, worklists | [`metrics`], [`stats`] |
 //! | charts and PDF reports | [`report`] |
@@ -29,6 +30,7 @@ pub mod config;
 pub mod dates;
 pub mod error;
 pub mod ingest;
+pub mod measures;
 pub mod metrics;
 pub mod mme;
 pub mod model;

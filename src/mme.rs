@@ -22,6 +22,9 @@ impl std::fmt::Display for MmeError {
             MmeError::NotAnOpioidWithFactor(DrugClass::Buprenorphine) => {
                 write!(f, "buprenorphine has no MME factor (counted in bup_patients only)")
             }
+            MmeError::NotAnOpioidWithFactor(DrugClass::Sedative) => {
+                write!(f, "a sedative has no MME (counted in sedative_overlap only)")
+            }
             MmeError::NotAnOpioidWithFactor(_) => write!(f, "a benzodiazepine has no MME"),
             MmeError::NoFactor => write!(f, "no MME factor for this drug, route and strength unit"),
             MmeError::BadQuantity(c) => write!(f, "{c} must be a positive number"),
@@ -159,7 +162,11 @@ mod tests {
     fn no_factor_unknown_and_non_opioids() {
         assert_eq!(daily_mme(Cdc2022, "fentanyl", Route::Oral, Unit::MgPerMl, 1.0, 1.0, 1), Err(MmeError::NoFactor));
         assert_eq!(daily_mme(Cdc2022, "oxycodone", Route::Transdermal, Unit::Mg, 1.0, 1.0, 1), Err(MmeError::NoFactor));
-        assert_eq!(daily_mme(Cdc2022, "gabapentin", Route::Oral, Unit::Mg, 1.0, 1.0, 1), Err(MmeError::UnknownDrug));
+        assert_eq!(daily_mme(Cdc2022, "melatonin", Route::Oral, Unit::Mg, 1.0, 1.0, 1), Err(MmeError::UnknownDrug));
+        assert_eq!(
+            daily_mme(Cdc2022, "gabapentin", Route::Oral, Unit::Mg, 300.0, 90.0, 30),
+            Err(MmeError::NotAnOpioidWithFactor(DrugClass::Sedative))
+        );
         assert_eq!(
             daily_mme(Cdc2022, "buprenorphine", Route::Sublingual, Unit::Mg, 8.0, 30.0, 30),
             Err(MmeError::NotAnOpioidWithFactor(DrugClass::Buprenorphine))

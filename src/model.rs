@@ -58,8 +58,10 @@ pub struct Prescription {
     pub class: DrugClass,
     /// Index into [`Dataset::drugs`].
     pub drug: u16,
-    /// Daily MME (unrounded); 0 for buprenorphine and benzodiazepines.
+    /// Daily MME (unrounded); 0 for buprenorphine, benzodiazepines and sedatives.
     pub daily_mme: f64,
+    /// Long-acting (SPEC §6.1): `release = er`, methadone or transdermal fentanyl.
+    pub long_acting: bool,
 }
 
 impl Prescription {
@@ -205,6 +207,52 @@ pub struct Facilitation {
     pub hours: f64,
 }
 
+/// Why the opioid measures do not apply to a patient (SPEC §6.1 `exclusions`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExclusionReason {
+    Cancer,
+    Hospice,
+    Palliative,
+    SickleCell,
+}
+
+impl ExclusionReason {
+    pub const ALL: [ExclusionReason; 4] =
+        [ExclusionReason::Cancer, ExclusionReason::Hospice, ExclusionReason::Palliative, ExclusionReason::SickleCell];
+    pub fn parse(s: &str) -> Option<ExclusionReason> {
+        let s = s.trim().to_ascii_lowercase();
+        ExclusionReason::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExclusionReason::Cancer => "cancer",
+            ExclusionReason::Hospice => "hospice",
+            ExclusionReason::Palliative => "palliative",
+            ExclusionReason::SickleCell => "sickle_cell",
+        }
+    }
+}
+
+/// A valid exclusion row.
+#[derive(Clone, Debug)]
+pub struct Exclusion {
+    pub patient: u32,
+    pub reason: ExclusionReason,
+    pub start: Day,
+    /// `None`: ongoing.
+    pub end: Option<Day>,
+}
+
+/// A valid per-clinic target row (SPEC §6.1 `targets` table).
+#[derive(Clone, Debug)]
+pub struct ClinicTarget {
+    pub clinic: u32,
+    /// A clinic_month `_pct` column or `mean_daily_mme`.
+    pub measure: String,
+    pub target: f64,
+}
+
 /// String ids interned to dense `u32`s in first-seen order.
 #[derive(Clone, Debug, Default)]
 pub struct Interner {
@@ -246,6 +294,9 @@ pub struct Dataset {
     pub care_events: Vec<CareEvent>,
     pub milestones: Vec<Milestone>,
     pub facilitation: Vec<Facilitation>,
+    pub exclusions: Vec<Exclusion>,
+    /// Per-clinic targets, first row per clinic and measure.
+    pub targets: Vec<ClinicTarget>,
 }
 
 impl Dataset {

@@ -115,6 +115,32 @@ pub fn methadone_2016_factor(daily_mg: f64) -> f64 {
     }
 }
 
+/// Release form of a prescription (SPEC §6.1 `release`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Release {
+    /// Immediate release: the default when the column or value is empty.
+    Ir,
+    /// Extended-release or long-acting.
+    Er,
+}
+
+impl Release {
+    /// Parse a release value (case-insensitive, trimmed); empty is `ir`.
+    pub fn parse(s: &str) -> Option<Release> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "" | "ir" => Some(Release::Ir),
+            "er" => Some(Release::Er),
+            _ => None,
+        }
+    }
+}
+
+/// Whether an opioid order is long-acting: `er`, or transdermal fentanyl or
+/// methadone whatever the column says (SPEC §6.1).
+pub fn is_long_acting(drug: &str, route: Route, release: Release) -> bool {
+    release == Release::Er || drug == "methadone" || (drug == "fentanyl" && route == Route::Transdermal)
+}
+
 /// Route of administration (SPEC §1; empty means oral).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Route {
@@ -199,6 +225,11 @@ pub const BENZODIAZEPINES: [&str; 14] = [
     "triazolam",
 ];
 
+/// The built-in non-benzodiazepine sedative list (SPEC §6.1): gabapentinoids,
+/// Z-drugs, carisoprodol and barbiturates.
+pub const SEDATIVES: [&str; 8] =
+    ["gabapentin", "pregabalin", "zolpidem", "zaleplon", "eszopiclone", "carisoprodol", "butalbital", "phenobarbital"];
+
 /// What kind of drug an ingredient is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DrugClass {
@@ -207,6 +238,8 @@ pub enum DrugClass {
     /// Buprenorphine: counted in `bup_patients` only.
     Buprenorphine,
     Benzodiazepine,
+    /// A non-benzodiazepine sedative: `sedative_overlap` only; never attributes.
+    Sedative,
 }
 
 /// Classify a lower-case, trimmed ingredient name; `None` when it is in no list.
@@ -215,6 +248,8 @@ pub fn classify(drug: &str) -> Option<DrugClass> {
         Some(DrugClass::Buprenorphine)
     } else if BENZODIAZEPINES.contains(&drug) {
         Some(DrugClass::Benzodiazepine)
+    } else if SEDATIVES.contains(&drug) {
+        Some(DrugClass::Sedative)
     } else if MmeTable::Cdc2022.rows().iter().any(|r| r.drug == drug) {
         Some(DrugClass::Opioid)
     } else {
@@ -262,7 +297,9 @@ mod tests {
         assert_eq!(classify("oxycodone"), Some(DrugClass::Opioid));
         assert_eq!(classify("buprenorphine"), Some(DrugClass::Buprenorphine));
         assert_eq!(classify("alprazolam"), Some(DrugClass::Benzodiazepine));
-        assert_eq!(classify("gabapentin"), None);
+        assert_eq!(classify("gabapentin"), Some(DrugClass::Sedative));
+        assert_eq!(classify("zolpidem"), Some(DrugClass::Sedative));
+        assert_eq!(classify("melatonin"), None);
         assert_eq!(Unit::parse(" MG/mL "), Some(Unit::MgPerMl));
         assert_eq!(Route::parse("Transdermal"), Some(Route::Transdermal));
     }

@@ -32,6 +32,7 @@ pub struct SynthCounts {
     pub care_events: u64,
     pub milestones: u64,
     pub facilitation: u64,
+    pub exclusions: u64,
 }
 
 const PLACES: [&str; 30] = [
@@ -125,6 +126,7 @@ struct Writers {
     ev: BufWriter<std::fs::File>,
     ms: BufWriter<std::fs::File>,
     fac: BufWriter<std::fs::File>,
+    ex: BufWriter<std::fs::File>,
 }
 
 fn create(dir: &Path, name: &str, header: &str) -> Result<BufWriter<std::fs::File>> {
@@ -207,6 +209,7 @@ fn pick_regimen(rng: &mut ChaCha8Rng) -> Regimen {
     }
 }
 
+const SEDATIVES: [&str; 4] = ["gabapentin", "pregabalin", "zolpidem", "carisoprodol"];
 const BENZOS: [&str; 5] = ["alprazolam", "clonazepam", "lorazepam", "diazepam", "temazepam"];
 const SHORT: [(&str, f64); 4] = [("hydrocodone", 5.0), ("oxycodone", 5.0), ("tramadol", 50.0), ("codeine", 30.0)];
 
@@ -216,10 +219,11 @@ pub fn generate(opts: &SynthOptions) -> Result<SynthCounts> {
     let d = &opts.out;
     let mut w = Writers {
         clinics: create(d, "clinics.csv", "clinic_id,clinic_name,organization,arm,rurality,facilitator_id,program_start")?,
-        rx: create(d, "prescriptions.csv", "rx_id,clinic_id,patient_id,prescriber_id,written_date,drug,route,strength,strength_unit,quantity,days_supply")?,
+        rx: create(d, "prescriptions.csv", "rx_id,clinic_id,patient_id,prescriber_id,written_date,drug,route,strength,strength_unit,quantity,days_supply,release")?,
         ev: create(d, "care_events.csv", "clinic_id,patient_id,event_date,event_type")?,
         ms: create(d, "milestones.csv", "clinic_id,block,milestone,due_date,completed_date")?,
         fac: create(d, "facilitation.csv", "clinic_id,facilitator_id,date,activity,hours")?,
+        ex: create(d, "exclusions.csv", "patient_id,reason,start_date,end_date")?,
     };
     let io = |e: std::io::Error| Error::io("cannot write", d, e);
     let first_month = opts.end.plus(-(opts.months as i32 - 1));
@@ -265,12 +269,13 @@ pub fn generate(opts: &SynthOptions) -> Result<SynthCounts> {
                            strength: f64,
                            unit: &str,
                            qty: f64,
-                           days: u32|
+                           days: u32,
+                           release: &str|
          -> Result<()> {
             rx_counter += 1;
             writeln!(
                 w.rx,
-                "R{rx_counter:09},{clinic},{patient},D{:04}{prescriber:02},{},{drug},{route},{strength},{unit},{qty},{days}",
+                "R{rx_counter:09},{clinic},{patient},D{:04}{prescriber:02},{},{drug},{route},{strength},{unit},{qty},{days},{release}",
                 i + 1,
                 fmt_day(date)
             )
@@ -279,6 +284,15 @@ pub fn generate(opts: &SynthOptions) -> Result<SynthCounts> {
         for p in 0..n_patients {
             let pid = format!("P{:04}{:05}", i + 1, p + 1);
             let prescriber = rng.random_range(1..=n_prescribers);
+            if rng.random_bool(0.04) {
+                // Cancer treatment, hospice, palliative care or sickle-cell disease.
+                let reason = ["cancer", "hospice", "palliative", "sickle_cell"][rng.random_range(0..4)];
+                let start = d0 + rng.random_range(0..(d_end - d0 + 1));
+                let end = (reason == "cancer" && rng.random_bool(0.5)).then(|| start + rng.random_range(30..400));
+                writeln!(w.ex, "{pid},{reason},{},{}", fmt_day(start), end.map(fmt_day).unwrap_or_default())
+                    .map_err(io)?;
+                counts.exclusions += 1;
+            }
             let kind: f64 = rng.random();
             if kind < 0.40 {
                 // Long-term therapy: monthly refills over a stretch of months.
@@ -287,6 +301,14 @@ pub fn generate(opts: &SynthOptions) -> Result<SynthCounts> {
                 let length_days = rng.random_range(120..(span * 30 + 400));
                 let stop = (begin + length_days).min(d_end);
                 let benzo = rng.random_bool(0.22).then(|| BENZOS[rng.random_range(0..BENZOS.len())]);
+                let sedative = rng.random_bool(0.15).then(|| SEDATIVES[rng.random_range(0..SEDATIVES.len())]);
+                // Extended-release for some morphine and oxycodone; patches and methadone are long-acting anyway.
+                let release = match reg.drug {
+                    "morphine" | "oxycodone" if reg.unit == "mg" && rng.random_bool(0.35) => "er",
+                    "fentanyl" | "methadone" => "",
+                    _ if rng.random_bool(0.5) => "ir",
+                    _ => "",
+                };
                 let other_clinic =
                     (rng.random_bool(0.02) && opts.clinics > 1).then(|| format!("C{:04}", (i + 1) % opts.clinics + 1));
                 let mut day = begin.max(d0 - 400);
@@ -319,12 +341,20 @@ pub fn generate(opts: &SynthOptions) -> Result<SynthCounts> {
                             reg.unit,
                             qty,
                             days_supply,
+                            release,
                         )?;
                         counts.prescriptions += 1;
                         if let Some(b) = benzo {
                             if !rng.random_bool(0.3 * e) {
                                 let bday = day + rng.random_range(0..5);
-                                rx_line(&mut w, &id, &pid, prescriber, bday, b, "oral", 1.0, "mg", 30.0, 30)?;
+                                rx_line(&mut w, &id, &pid, prescriber, bday, b, "oral", 1.0, "mg", 30.0, 30, "")?;
+                                counts.prescriptions += 1;
+                            }
+                        }
+                        if let Some(sd) = sedative {
+                            if !rng.random_bool(0.3 * e) {
+                                let sday = day + rng.random_range(0..5);
+                                rx_line(&mut w, &id, &pid, prescriber, sday, sd, "oral", 300.0, "mg", 90.0, 30, "")?;
                                 counts.prescriptions += 1;
                             }
                         }
@@ -370,10 +400,13 @@ pub fn generate(opts: &SynthOptions) -> Result<SynthCounts> {
                 // Short courses.
                 for _ in 0..rng.random_range(1..4) {
                     let (drug, s) = SHORT[rng.random_range(0..SHORT.len())];
-                    let days = rng.random_range(3..11u32);
-                    let qty = (days * rng.random_range(2..5u32)) as f64;
+                    // New starts of varying length: fewer long first prescriptions once the program runs.
                     let day = d0 + rng.random_range(0..(d_end - d0 + 1));
-                    rx_line(&mut w, &id, &pid, prescriber, day, drug, "oral", s, "mg", qty, days)?;
+                    let long = rng.random_bool(0.5 - 0.3 * effect(day));
+                    let days = if long { rng.random_range(8..31u32) } else { rng.random_range(1..8u32) };
+                    let qty = (days * rng.random_range(2..5u32)) as f64;
+                    let release = if rng.random_bool(0.05) { "er" } else { "ir" };
+                    rx_line(&mut w, &id, &pid, prescriber, day, drug, "oral", s, "mg", qty, days, release)?;
                     counts.prescriptions += 1;
                 }
             } else if kind < 0.96 {
@@ -381,7 +414,7 @@ pub fn generate(opts: &SynthOptions) -> Result<SynthCounts> {
                 let mut day = d0 + rng.random_range(0..(d_end - d0 + 1));
                 let stop = (day + rng.random_range(60..720)).min(d_end);
                 while day <= stop {
-                    rx_line(&mut w, &id, &pid, prescriber, day, "buprenorphine", "sublingual", 8.0, "mg", 60.0, 30)?;
+                    rx_line(&mut w, &id, &pid, prescriber, day, "buprenorphine", "sublingual", 8.0, "mg", 60.0, 30, "")?;
                     counts.prescriptions += 1;
                     day += 30;
                 }
@@ -389,7 +422,7 @@ pub fn generate(opts: &SynthOptions) -> Result<SynthCounts> {
                 // Benzodiazepine only.
                 let b = BENZOS[rng.random_range(0..BENZOS.len())];
                 let day = d0 + rng.random_range(0..(d_end - d0 + 1));
-                rx_line(&mut w, &id, &pid, prescriber, day, b, "oral", 0.5, "mg", 60.0, 30)?;
+                rx_line(&mut w, &id, &pid, prescriber, day, b, "oral", 0.5, "mg", 60.0, 30, "")?;
                 counts.prescriptions += 1;
             }
         }
@@ -459,7 +492,7 @@ pub fn generate(opts: &SynthOptions) -> Result<SynthCounts> {
     if opts.bad_rows {
         write_bad_rows(&mut w, opts.end, &mut counts).map_err(io)?;
     }
-    for f in [&mut w.clinics, &mut w.rx, &mut w.ev, &mut w.ms, &mut w.fac] {
+    for f in [&mut w.clinics, &mut w.rx, &mut w.ev, &mut w.ms, &mut w.fac, &mut w.ex] {
         f.flush().map_err(io)?;
     }
     Ok(counts)
@@ -472,22 +505,29 @@ fn write_bad_rows(w: &mut Writers, end: Month, counts: &mut SynthCounts) -> std:
     writeln!(w.clinics, "C0999,Unstarted Test Clinic,Independent,intervention,urban,F99,")?;
     counts.clinics += 1;
     let rx = [
-        format!("B000000001,C0001,P000100001,D000101,{last},gabapentin,oral,300,mg,90,30"),
-        format!("B000000002,C0001,P000100001,D000101,{last},oxycodone,oral,10,mg,60,0"),
-        format!("B000000003,C0001,P000100001,D000101,{last},oxycodone,oral,10,mg,-5,30"),
-        format!("B000000004,C0001,P000100001,D000101,{last},fentanyl,oral,50,mg/ml,10,30"),
-        format!("B000000005,C9999,P000100001,D000101,{last},morphine,oral,15,mg,60,30"),
-        format!("B000000005,C0001,P000100001,D000101,{last},morphine,oral,15,mg,60,30"),
-        "B000000006,C0001,P000100001,D000101,2024-13-01,morphine,oral,15,mg,60,30".to_string(),
-        format!("B000000007,C0001,,D000101,{last},morphine,oral,15,mg,60,30"),
-        format!("B000000008,C0001,P000100001,D000101,{last},morphine,intravenous,15,mg,60,30"),
-        format!("B000000009,C0001,P000100001,D000101,{after},morphine,oral,15,mg,60,30"),
-        format!("B000000010,C0999,P000100002,D000101,{last},morphine,oral,15,mg,60,30"),
+        format!("B000000001,C0001,P000100001,D000101,{last},melatonin,oral,3,mg,30,30,"),
+        format!("B000000002,C0001,P000100001,D000101,{last},oxycodone,oral,10,mg,60,0,"),
+        format!("B000000003,C0001,P000100001,D000101,{last},oxycodone,oral,10,mg,-5,30,"),
+        format!("B000000004,C0001,P000100001,D000101,{last},fentanyl,oral,50,mg/ml,10,30,"),
+        format!("B000000005,C9999,P000100001,D000101,{last},morphine,oral,15,mg,60,30,"),
+        format!("B000000005,C0001,P000100001,D000101,{last},morphine,oral,15,mg,60,30,"),
+        "B000000006,C0001,P000100001,D000101,2024-13-01,morphine,oral,15,mg,60,30,".to_string(),
+        format!("B000000007,C0001,,D000101,{last},morphine,oral,15,mg,60,30,"),
+        format!("B000000008,C0001,P000100001,D000101,{last},morphine,intravenous,15,mg,60,30,"),
+        format!("B000000009,C0001,P000100001,D000101,{after},morphine,oral,15,mg,60,30,"),
+        format!("B000000010,C0999,P000100002,D000101,{last},morphine,oral,15,mg,60,30,"),
+        format!("B000000011,C0001,P000100001,D000101,{last},morphine,oral,15,mg,60,30,xr"),
+        format!("B000000012,C0001,P000100001,D000101,{last},zolpidem,,,,,30,sustained"),
     ];
     for r in rx {
         writeln!(w.rx, "{r}")?;
         counts.prescriptions += 1;
     }
+    writeln!(w.ex, "P000100001,gout,{last},")?;
+    writeln!(w.ex, "P000100002,hospice,{last},2020-01-01")?;
+    writeln!(w.ex, "P000100003,cancer,,")?;
+    writeln!(w.ex, "P000100004,palliative,{after},")?;
+    counts.exclusions += 4;
     writeln!(w.ev, "C0001,P000100001,{last},colonoscopy")?;
     writeln!(w.ev, "C0001,P000100001,{after},urine_drug_test")?;
     counts.care_events += 2;

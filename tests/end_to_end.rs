@@ -57,7 +57,10 @@ fn clinic_month_cells_match_hand_computed_values() {
         h.join(","),
         "clinic_id,month,opioid_patients,ltot_patients,mean_daily_mme,high_dose_50_n,high_dose_50_pct,high_dose_90_n,high_dose_90_pct,\
 benzo_overlap_n,benzo_overlap_pct,agreement_n,agreement_pct,udt_n,udt_pct,pdmp_n,pdmp_pct,functional_n,functional_pct,\
-naloxone_n,naloxone_pct,bup_patients"
+naloxone_n,naloxone_pct,bup_patients,excluded_patients,sedative_overlap_n,sedative_overlap_pct,at_risk_patients,\
+naloxone_at_risk_n,naloxone_at_risk_pct,new_starts,new_start_short_n,new_start_short_pct,new_start_long_n,\
+new_start_long_pct,new_start_er_la_n,new_start_er_la_pct,new_start_high_dose_n,new_start_high_dose_pct,\
+new_starts_3mo_ago,ltot_transition_n,ltot_transition_pct"
     );
     assert_eq!(rows.len(), 2 * 6, "every clinic × month, also empty ones");
     let a = |col: &str| cell(&cm, &["A", "2024-06"], col);
@@ -170,7 +173,10 @@ fn clinic_option_restricts_reports_but_not_metrics() {
         .map(|e| e.file_name().to_string_lossy().to_string())
         .collect();
     pdfs.sort();
-    assert_eq!(pdfs, vec!["clinic-B.pdf", "study.pdf", "worklist-B.pdf"]);
+    assert_eq!(
+        pdfs,
+        vec!["clinic-B.pdf", "facilitator-F1.pdf", "facilitator-unassigned.pdf", "study.pdf", "worklist-B.pdf"]
+    );
     let (_, rows) = read_csv(&f.out().join("metrics/clinic_month.csv"));
     assert!(rows.iter().any(|r| r[0] == "A"));
 }
@@ -212,7 +218,7 @@ fn the_sample_run_twice_gives_identical_outputs() {
         hashes.push(output_hashes(&out));
         let m: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
-        assert_eq!(m["inputs"].as_array().unwrap().len(), 5);
+        assert_eq!(m["inputs"].as_array().unwrap().len(), 6, "five tables and exclusions");
         assert!(m["inputs"][0]["sha256"].as_str().unwrap().len() == 64);
         assert!(m["timings"].is_array());
     }

@@ -4,4 +4,5 @@ mod common;
 mod end_to_end;
 mod reports;
 mod validation;
+mod version2;
 mod worklists;

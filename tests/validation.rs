@@ -61,8 +61,8 @@ fn strength_not_positive_is_rejected() {
 
 #[test]
 fn unknown_drug_is_a_data_issue_not_a_zero() {
-    let c = issues_after(RX, "r2,A,p1,d1,2024-04-01,gabapentin,oral,300,mg,90,30");
-    assert_line(&c, "prescriptions,2,drug,gabapentin,unknown_drug,error,rejected");
+    let c = issues_after(RX, "r2,A,p1,d1,2024-04-01,melatonin,oral,3,mg,30,30");
+    assert_line(&c, "prescriptions,2,drug,melatonin,unknown_drug,error,rejected");
 }
 
 #[test]
@@ -268,7 +268,7 @@ fn parquet_inputs_give_the_same_data_as_csv() {
     let f = Fixture::new();
     f.append(
         RX,
-        "r2,A,p2,,2024-04-03,fentanyl,transdermal,25,mcg/hr,10,30\nr3,A,p2,,2024-04-03,gabapentin,oral,1,mg,1,30\n",
+        "r2,A,p2,,2024-04-03,fentanyl,transdermal,25,mcg/hr,10,30\nr3,A,p2,,2024-04-03,melatonin,oral,1,mg,1,30\n",
     );
     let csv = validate(&f.config()).unwrap();
     // Rewrite prescriptions as Parquet with typed columns (dates as Date, numbers as numbers).
@@ -297,7 +297,7 @@ fn validate_exit_codes() {
     let out = sixbb().arg("validate").arg(f.pipeline_path()).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("prescriptions"));
-    f.append(RX, "r2,A,p1,d1,2024-04-01,gabapentin,oral,30,mg,30,30\n");
+    f.append(RX, "r2,A,p1,d1,2024-04-01,melatonin,oral,30,mg,30,30\n");
     let out = sixbb().arg("validate").arg(f.pipeline_path()).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     f.pipeline("[data]\nfolder = \"../data\"\n[report]\nmonth = \"2024-06\"\nbogus = 1\n");

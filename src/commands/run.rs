@@ -20,6 +20,7 @@ pub fn run(a: RunArgs) -> Result<i32> {
         jobs: a.jobs,
         force: a.force,
         no_worklists: a.no_worklists,
+        no_facilitator_reports: a.no_facilitator_reports,
         verbosity: if a.quiet { 0 } else { 1 + a.verbose },
         fail_after_metrics: false,
     };

@@ -22,13 +22,14 @@ pub fn run(a: SynthArgs) -> Result<i32> {
     };
     let c = generate(&opts)?;
     println!(
-        "wrote {}: {} clinics, {} prescriptions, {} care events, {} milestones, {} facilitation rows",
+        "wrote {}: {} clinics, {} prescriptions, {} care events, {} milestones, {} facilitation rows, {} exclusions",
         a.out.display(),
         c.clinics,
         c.prescriptions,
         c.care_events,
         c.milestones,
-        c.facilitation
+        c.facilitation,
+        c.exclusions
     );
     Ok(0)
 }

@@ -110,11 +110,41 @@ pub fn issues_csv(issues: &[Issue]) -> String {
     s
 }
 
-/// Quote a CSV field when needed (RFC 4180).
+/// A text value made safe for spreadsheets (SPEC §6.6, OWASP): a value that
+/// starts with `=`, `+`, `-` or `@` and is not a number gets a leading `'`.
+pub fn csv_safe(v: &str) -> std::borrow::Cow<'_, str> {
+    let risky = v.starts_with(['=', '+', '-', '@']);
+    if risky && v.trim().parse::<f64>().is_err() {
+        std::borrow::Cow::Owned(format!("'{v}"))
+    } else {
+        std::borrow::Cow::Borrowed(v)
+    }
+}
+
+/// A text value for a CSV file: made safe ([`csv_safe`]), then quoted when
+/// needed (RFC 4180).
 pub fn csv_field(v: &str) -> String {
+    let v = &*csv_safe(v);
     if v.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", v.replace('"', "\"\""))
     } else {
         v.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_like_text_is_prefixed_but_numbers_are_not() {
+        assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv_field("+1+2"), "'+1+2");
+        assert_eq!(csv_field("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_field("-cmd"), "'-cmd");
+        assert_eq!(csv_field("-3"), "-3");
+        assert_eq!(csv_field("+2.5"), "+2.5");
+        assert_eq!(csv_field("P-001"), "P-001");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
     }
 }

@@ -44,7 +44,12 @@ pub const PRESCRIPTIONS: &[ColumnSpec] = &[
     req("strength_unit"),
     req("quantity"),
     req("days_supply"),
+    opt("release"),
 ];
+/// Columns of `exclusions` (SPEC §6.1).
+pub const EXCLUSIONS: &[ColumnSpec] = &[req("patient_id"), req("reason"), req("start_date"), opt("end_date")];
+/// Columns of `targets` (SPEC §6.1).
+pub const TARGETS: &[ColumnSpec] = &[req("clinic_id"), req("measure"), req("target")];
 /// Columns of `care_events`.
 pub const CARE_EVENTS: &[ColumnSpec] = &[req("clinic_id"), req("patient_id"), req("event_date"), req("event_type")];
 /// Columns of `milestones`.
@@ -264,6 +269,23 @@ fn open_parquet(path: &Path, spec: &[ColumnSpec]) -> Result<TableSource> {
     let (found, extra) = match_header(path, &header, spec, None)?;
     let exprs: Vec<Expr> = found.iter().map(|(name, h)| col(h.as_str()).cast(DataType::String).alias(*name)).collect();
     Ok(TableSource { path: path.to_path_buf(), lf: lf.select(exprs), csv_fields: 0, extra_columns: extra })
+}
+
+/// SHA-256 of a file, hex.
+pub fn sha256_file(p: &Path) -> Result<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(p).map_err(|e| Error::io("cannot open", p, e))?;
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).map_err(|e| Error::io("cannot read", p, e))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(format!("{:x}", h.finalize()))
 }
 
 /// Split one CSV line into fields (RFC 4180 quotes).

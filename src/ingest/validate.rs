@@ -10,7 +10,7 @@ use crate::dates::{parse_date, Day};
 use crate::error::{Error, Result};
 use crate::mme::daily_mme_with;
 use crate::model::*;
-use crate::reference::{classify, DrugClass, FactorRow, Route, Unit};
+use crate::reference::{classify, is_long_acting, DrugClass, FactorRow, Release, Route, Unit};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -22,7 +22,60 @@ pub struct Validated {
     pub issues: Vec<Issue>,
     pub summary: Summary,
     /// Each table read and the file it came from.
-    pub inputs: Vec<(TableName, PathBuf)>,
+    pub inputs: Vec<InputFile>,
+}
+
+/// An input file as it was read: its SHA-256 is taken when the file is
+/// opened, and the file's identity (size, modification time, inode) is
+/// checked again once every row has been read, so the hash is of the bytes
+/// the metrics came from.
+#[derive(Clone, Debug)]
+pub struct InputFile {
+    pub table: TableName,
+    pub path: PathBuf,
+    pub sha256: String,
+    stamp: FileStamp,
+}
+
+/// What changes when a file is rewritten or replaced.
+#[derive(Clone, Debug, PartialEq)]
+struct FileStamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    inode: u64,
+}
+
+impl FileStamp {
+    fn of(p: &std::path::Path) -> Result<FileStamp> {
+        let m = std::fs::metadata(p).map_err(|e| Error::io("cannot read", p, e))?;
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(&m);
+        #[cfg(not(unix))]
+        let inode = 0;
+        Ok(FileStamp { len: m.len(), modified: m.modified().ok(), inode })
+    }
+}
+
+impl InputFile {
+    fn open(table: TableName, path: PathBuf) -> Result<InputFile> {
+        let stamp = FileStamp::of(&path)?;
+        let sha256 = read::sha256_file(&path)?;
+        if FileStamp::of(&path)? != stamp {
+            return Err(changed(&path));
+        }
+        Ok(InputFile { table, path, sha256, stamp })
+    }
+    /// Fails when the file changed since it was opened.
+    fn check_unchanged(&self) -> Result<()> {
+        if FileStamp::of(&self.path)? != self.stamp {
+            return Err(changed(&self.path));
+        }
+        Ok(())
+    }
+}
+
+fn changed(p: &std::path::Path) -> Error {
+    Error::input(p, None, None, "the file changed while sixbb was reading it; run again once the extract is complete")
 }
 
 /// Rule names used in `issues.csv`.
@@ -49,6 +102,12 @@ pub mod rules {
     pub const MISSING_PROGRAM_START: &str = "missing_program_start";
     pub const PROGRAM_START_FOR_COMPARISON: &str = "program_start_for_comparison";
     pub const AFTER_REPORT_MONTH: &str = "after_report_month";
+    pub const UNKNOWN_RELEASE: &str = "unknown_release";
+    pub const UNKNOWN_EXCLUSION_REASON: &str = "unknown_exclusion_reason";
+    pub const END_BEFORE_START: &str = "end_before_start";
+    pub const UNKNOWN_MEASURE: &str = "unknown_measure";
+    pub const TARGET_RANGE: &str = "target_range";
+    pub const DUPLICATE_TARGET: &str = "duplicate_target";
 }
 use rules::*;
 
@@ -192,11 +251,12 @@ pub fn validate(cfg: &Config) -> Result<Validated> {
                         format!("table {}: no such file (named in the pipeline file)", t.as_str()),
                     ));
                 }
+                let file = InputFile::open(t, p.clone())?;
                 let raw = open_table(&p, spec)?;
                 for e in &raw.extra_columns {
                     notes.push(format!("{}: extra column '{}' ignored", p.display(), e));
                 }
-                inputs.push((t, p));
+                inputs.push(file);
                 Ok(Some(raw))
             }
             None if t.required() => Err(Error::input(
@@ -209,7 +269,12 @@ pub fn validate(cfg: &Config) -> Result<Validated> {
                 ),
             )),
             None => {
-                notes.push(format!("optional table {} not found: its measures are empty", t.as_str()));
+                let effect = match t {
+                    TableName::Exclusions => "no patient is excluded",
+                    TableName::Targets => "only the pipeline's [targets] apply",
+                    _ => "its measures are empty",
+                };
+                notes.push(format!("optional table {} not found: {effect}", t.as_str()));
                 Ok(None)
             }
         }
@@ -242,9 +307,17 @@ pub fn validate(cfg: &Config) -> Result<Validated> {
     if let Some(f) = load(TableName::Facilitation, read::FACILITATION, &mut notes)? {
         validate_facilitation(&f.batch(0, all)?, month_end, &clinic_ids, &mut data, &mut col);
     }
+    if let Some(x) = load(TableName::Exclusions, read::EXCLUSIONS, &mut notes)? {
+        x.for_each_batch(BATCH_ROWS, |t| validate_exclusions(t, month_end, &mut data, &mut col))?;
+    }
+    if let Some(x) = load(TableName::Targets, read::TARGETS, &mut notes)? {
+        let names = crate::measures::target_names(&cfg.metrics.threshold_labels());
+        validate_targets(&x.batch(0, all)?, &names, &clinic_ids, &mut data, &mut col);
+    }
     // A table with no data rows still gets its (zero) counts.
-    for (t, _) in &inputs {
-        col.summary.tables.entry(*t).or_default();
+    for f in &inputs {
+        f.check_unchanged()?;
+        col.summary.tables.entry(f.table).or_default();
     }
     col.summary.notes = notes;
     Ok(Validated { data, issues: col.issues, summary: col.summary, inputs })
@@ -362,6 +435,7 @@ fn known_drugs() -> Vec<&'static str> {
     }
     v.push("buprenorphine");
     v.extend(crate::reference::BENZODIAZEPINES);
+    v.extend(crate::reference::SEDATIVES);
     v
 }
 
@@ -376,6 +450,7 @@ struct RxDraft<'a> {
     class: DrugClass,
     drug: u16,
     daily_mme: f64,
+    long_acting: bool,
 }
 
 /// Rows read per batch: bounds the memory of the text frames.
@@ -441,13 +516,14 @@ fn validate_prescriptions(
                 "strength_unit",
                 "quantity",
                 "days_supply",
+                "release",
             ];
             let arrays: Vec<Option<&TextArray>> = names.iter().map(|c| t.array(c)).collect();
             let mut drug_cache: FxHashMap<&str, Option<(DrugClass, u16)>> = FxHashMap::default();
             let mut factor_cache: FxHashMap<(u16, Route, Unit), Option<&'static FactorRow>> = FxHashMap::default();
             let mut out = Vec::with_capacity(len);
             for i in from..from + len {
-                let mut v: [Option<&str>; 11] = Default::default();
+                let mut v: [Option<&str>; 12] = Default::default();
                 for (k, a) in arrays.iter().enumerate() {
                     v[k] = a.and_then(|a| a.get(i));
                 }
@@ -488,6 +564,7 @@ fn validate_prescriptions(
                     class: d.class,
                     drug: d.drug,
                     daily_mme: d.daily_mme,
+                    long_acting: d.long_acting,
                 });
             }
         }
@@ -500,7 +577,7 @@ fn validate_prescriptions(
 fn check_rx_row<'a>(
     t: &RawTable,
     row: usize,
-    v: [Option<&'a str>; 11],
+    v: [Option<&'a str>; 12],
     table: crate::reference::MmeTable,
     month_end: Day,
     clinic_ids: &FxHashMap<String, u32>,
@@ -508,7 +585,7 @@ fn check_rx_row<'a>(
     drug_cache: &mut FxHashMap<&'a str, Option<(DrugClass, u16)>>,
     factor_cache: &mut FxHashMap<(u16, Route, Unit), Option<&'static FactorRow>>,
 ) -> Result<(Row<'a>, Option<RxDraft<'a>>)> {
-    let [rx_id, clinic, patient, prescriber, written, drug, route, strength, unit, quantity, days] = v;
+    let [rx_id, clinic, patient, prescriber, written, drug, route, strength, unit, quantity, days, release] = v;
     guard_id(t, row, "patient_id", patient)?;
     guard_id(t, row, "prescriber_id", prescriber)?;
     let mut r = Row::new(TableName::Prescriptions, row);
@@ -526,15 +603,25 @@ fn check_rx_row<'a>(
         }
         v
     });
+    let release_v = Release::parse(release.unwrap_or(""));
+    if release_v.is_none() {
+        r.error("release", release, UNKNOWN_RELEASE);
+    }
+    let is_opioid = matches!(drug_v, Some((DrugClass::Opioid, _)));
+    // Route, strength, unit and quantity matter for opioids with a factor only (SPEC §6.7.4).
     let route_v = match non_empty(route) {
         None => Some(Route::Oral),
         Some(s) => {
             let p = Route::parse(s);
-            if p.is_none() {
+            if p.is_none() && is_opioid {
                 r.error("route", Some(s), UNKNOWN_ROUTE);
             }
             p
         }
+    };
+    let long_acting = match (drug_v, route_v, release_v) {
+        (Some((DrugClass::Opioid, di)), Some(rt), Some(rel)) => is_long_acting(drugs[di as usize], rt, rel),
+        _ => false,
     };
     let days_v = r.number("days_supply", days).and_then(|d| {
         if d.fract() != 0.0 || !(1.0..=365.0).contains(&d) {
@@ -601,6 +688,7 @@ fn check_rx_row<'a>(
         class: drug_v.unwrap().0,
         drug: drug_v.unwrap().1,
         daily_mme: dmme,
+        long_acting,
     });
     // A rejected row still claims its rx_id for the duplicate check.
     let draft = draft.or_else(|| {
@@ -614,6 +702,7 @@ fn check_rx_row<'a>(
             class: DrugClass::Opioid,
             drug: 0,
             daily_mme: 0.0,
+            long_acting: false,
         })
     });
     Ok((r, draft))
@@ -769,4 +858,88 @@ fn validate_facilitation(
         }
     }
     col.summary.tables.insert(TableName::Facilitation, counts);
+}
+
+fn validate_exclusions(t: &RawTable, month_end: Day, data: &mut Dataset, col: &mut Collector) -> Result<()> {
+    let mut counts = col.summary.tables.remove(&TableName::Exclusions).unwrap_or_default();
+    counts.read += t.height();
+    let mut c = [t.iter("patient_id"), t.iter("reason"), t.iter("start_date"), t.iter("end_date")];
+    for i in 0..t.height() {
+        let [patient, reason, start, end] =
+            [c[0].next().flatten(), c[1].next().flatten(), c[2].next().flatten(), c[3].next().flatten()];
+        guard_id(t, t.offset + i + 1, "patient_id", patient)?;
+        let mut r = Row::new(TableName::Exclusions, t.offset + i + 1);
+        let patient = r.required("patient_id", patient);
+        let reason_v = r.required("reason", reason).and_then(|s| {
+            let p = ExclusionReason::parse(s);
+            if p.is_none() {
+                r.error("reason", Some(s), UNKNOWN_EXCLUSION_REASON);
+            }
+            p
+        });
+        let start_d = r.date("start_date", start);
+        let end_d = r.optional_date("end_date", end).ok().flatten();
+        if let (Some(s), Some(e)) = (start_d, end_d) {
+            if e < s {
+                r.error("end_date", end, END_BEFORE_START);
+            }
+        }
+        if let Some(s) = start_d {
+            if !r.has_error() && s > month_end {
+                r.push("start_date", start, AFTER_REPORT_MONTH, Severity::Info, AFTER_REPORT_MONTH);
+            }
+        }
+        let ok = !r.has_error();
+        if col.finish(r, &mut counts, true) && ok {
+            data.exclusions.push(Exclusion {
+                patient: data.patients.intern(patient.unwrap()),
+                reason: reason_v.unwrap(),
+                start: start_d.unwrap(),
+                end: end_d,
+            });
+        }
+    }
+    col.summary.tables.insert(TableName::Exclusions, counts);
+    Ok(())
+}
+
+fn validate_targets(
+    t: &RawTable,
+    measures: &[String],
+    clinic_ids: &FxHashMap<String, u32>,
+    data: &mut Dataset,
+    col: &mut Collector,
+) {
+    let mut counts = col.summary.tables.remove(&TableName::Targets).unwrap_or_default();
+    counts.read += t.height();
+    let mut seen: HashSet<(String, String)> = HashSet::new();
+    let mut c = [t.iter("clinic_id"), t.iter("measure"), t.iter("target")];
+    for i in 0..t.height() {
+        let [clinic, measure, target] = [c[0].next().flatten(), c[1].next().flatten(), c[2].next().flatten()];
+        let mut r = Row::new(TableName::Targets, t.offset + i + 1);
+        let clinic_raw = non_empty(clinic);
+        let clinic = clinic_ref(&mut r, clinic, clinic_ids);
+        let m = r.required("measure", measure).map(str::to_ascii_lowercase);
+        let m_ok = m.as_ref().is_some_and(|m| measures.contains(m));
+        if m.is_some() && !m_ok {
+            r.error("measure", measure, UNKNOWN_MEASURE);
+        }
+        let v = r.number("target", target);
+        if let (Some(v), Some(m)) = (v, &m) {
+            if m_ok && !crate::config::target_in_range(m, v) {
+                r.error("target", target, TARGET_RANGE);
+            }
+        }
+        // The first row naming a clinic and measure claims it (as for rx_id).
+        if let (Some(c), Some(m)) = (clinic_raw, &m) {
+            if !seen.insert((c.to_string(), m.clone())) {
+                r.error("measure", measure, DUPLICATE_TARGET);
+            }
+        }
+        let ok = !r.has_error();
+        if col.finish(r, &mut counts, true) && ok {
+            data.targets.push(ClinicTarget { clinic: clinic.unwrap(), measure: m.unwrap(), target: v.unwrap() });
+        }
+    }
+    col.summary.tables.insert(TableName::Targets, counts);
 }

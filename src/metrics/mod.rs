@@ -1,9 +1,12 @@
 //! Metrics: the prescribing measures (SPEC §3) and program fidelity.
 
+pub mod facilitators;
 pub mod fidelity;
 pub mod intervals;
 pub mod outcomes;
+pub mod patient_month;
 pub mod prescribing;
 pub mod study;
 pub mod table;
+pub mod trends;
 pub mod worklist;

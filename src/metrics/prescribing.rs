@@ -11,12 +11,14 @@ use super::intervals::{covered, covered_by_both, merge, overlap, Span};
 use crate::config::MetricsConfig;
 use crate::dates::{window_start, Day, Month};
 use crate::mme::round6;
-use crate::model::{CareEvent, Dataset, EventType, Prescription};
+use crate::measures::{Denominator, MeasureKey};
+use crate::model::{CareEvent, Dataset, EventType, Exclusion, Prescription};
 use crate::reference::DrugClass;
 use rayon::prelude::*;
 use std::collections::HashMap;
 
-/// One patient's measures in one month.
+/// One patient's measures in one month: the patient's facts, whatever the
+/// exclusions say (the clinic sums filter on `excluded`).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PatientMonth {
     /// ≥ 1 opioid-covered day in the month.
@@ -29,18 +31,37 @@ pub struct PatientMonth {
     pub high_dose: Vec<bool>,
     /// Days of the month covered by an opioid and a benzodiazepine.
     pub benzo_days: u32,
+    /// Days of the month covered by an opioid and a sedative (SPEC §6.1).
+    pub sedative_days: u32,
     /// Per [`EventType::ALL`]: an event in its lookback ending at month end.
     pub events: [bool; 5],
     /// ≥ 1 buprenorphine-covered day in the month.
     pub bup: bool,
     /// Distinct opioid-covered days in the LTOT window.
     pub ltot_days: u32,
+    /// An exclusion covers a day of the exclusion lookback (SPEC §6.2).
+    pub excluded: bool,
 }
 
 /// A patient's rows, sorted by start (prescriptions) or date (events).
 pub struct PatientRows<'a> {
     pub rx: Vec<&'a Prescription>,
     pub events: Vec<&'a CareEvent>,
+    pub exclusions: Vec<&'a Exclusion>,
+}
+
+/// A patient's new start at one clinic in one month (SPEC §6.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NewStart {
+    pub clinic: u32,
+    /// Every index prescription has days_supply ≤ 3.
+    pub short: bool,
+    /// An index prescription has days_supply > 7.
+    pub long: bool,
+    /// An index prescription is long-acting.
+    pub er_la: bool,
+    /// Σ index daily MME (rounded to 6 decimals) ≥ 50.
+    pub high_dose: bool,
 }
 
 /// Coverage of one patient, computed once for every month.
@@ -49,14 +70,17 @@ pub struct Coverage<'a> {
     opioids: Vec<&'a Prescription>,
     op: Vec<Span>,
     bz: Vec<Span>,
+    sed: Vec<Span>,
     bup: Vec<Span>,
     /// Event dates per type, ascending.
     events: [Vec<Day>; 5],
+    /// Exclusion spans with a configured reason (open end = `Day::MAX`).
+    excl: Vec<Span>,
 }
 
 impl<'a> Coverage<'a> {
     /// Build coverage from a patient's valid rows.
-    pub fn new(rows: &PatientRows<'a>) -> Self {
+    pub fn new(rows: &PatientRows<'a>, cfg: &MetricsConfig) -> Self {
         let spans = |c: DrugClass| merge(rows.rx.iter().filter(|r| r.class == c).map(|r| (r.start, r.end())).collect());
         let mut opioids: Vec<&Prescription> =
             rows.rx.iter().copied().filter(|r| r.class == DrugClass::Opioid).collect();
@@ -69,13 +93,29 @@ impl<'a> Coverage<'a> {
         for v in &mut events {
             v.sort_unstable();
         }
+        let excl = rows
+            .exclusions
+            .iter()
+            .filter(|x| cfg.exclusion_reasons.contains(&x.reason))
+            .map(|x| (x.start, x.end.unwrap_or(Day::MAX)))
+            .collect();
         Coverage {
             opioids,
             op: spans(DrugClass::Opioid),
             bz: spans(DrugClass::Benzodiazepine),
+            sed: spans(DrugClass::Sedative),
             bup: spans(DrugClass::Buprenorphine),
             events,
+            excl,
         }
+    }
+
+    /// Whether the patient is excluded in month `m`: an exclusion covers a
+    /// day of the `exclusion_lookback_days` ending at the end of `m`.
+    pub fn excluded(&self, m: Month, cfg: &MetricsConfig) -> bool {
+        let me = m.last_day();
+        let from = window_start(me, cfg.exclusion_lookback_days);
+        self.excl.iter().any(|&(s, e)| s <= me && e >= from)
     }
 
     /// The patient's measures in month `m`.
@@ -84,8 +124,15 @@ impl<'a> Coverage<'a> {
         let mut pm = PatientMonth {
             bup: covered(&self.bup, ms, me) > 0,
             high_dose: vec![false; cfg.high_dose_thresholds.len()],
+            excluded: self.excluded(m, cfg),
             ..Default::default()
         };
+        for (k, t) in EventType::ALL.iter().enumerate() {
+            let from = window_start(me, t.lookback_days());
+            let dates = &self.events[k];
+            let i = dates.partition_point(|d| *d < from);
+            pm.events[k] = i < dates.len() && dates[i] <= me;
+        }
         let cov = covered(&self.op, ms, me);
         if cov == 0 {
             return pm;
@@ -108,21 +155,56 @@ impl<'a> Coverage<'a> {
             pm.high_dose[k] = v >= *t;
         }
         pm.benzo_days = covered_by_both(&self.op, &self.bz, ms, me);
-        for (k, t) in EventType::ALL.iter().enumerate() {
-            let from = window_start(me, t.lookback_days());
-            let dates = &self.events[k];
-            let i = dates.partition_point(|d| *d < from);
-            pm.events[k] = i < dates.len() && dates[i] <= me;
-        }
+        pm.sedative_days = covered_by_both(&self.op, &self.sed, ms, me);
         pm
+    }
+
+    /// The patient's new starts in month `m`, one per clinic in clinic
+    /// order; none when the patient is excluded in `m`.
+    pub fn new_starts(&self, m: Month, cfg: &MetricsConfig) -> Vec<NewStart> {
+        let (ms, me) = (m.first_day(), m.last_day());
+        if self.excluded(m, cfg) {
+            return Vec::new();
+        }
+        let n = cfg.new_start_lookback_days as Day;
+        let first = self.opioids.partition_point(|r| r.start < ms);
+        let mut index_days: Vec<(u32, Day)> = Vec::new();
+        for r in self.opioids[first..].iter().take_while(|r| r.start <= me) {
+            if index_days.iter().any(|(c, _)| *c == r.clinic) {
+                continue;
+            }
+            if covered(&self.op, r.start - n, r.start - 1) == 0 {
+                index_days.push((r.clinic, r.start));
+            }
+        }
+        index_days.sort_unstable();
+        index_days
+            .into_iter()
+            .map(|(clinic, day)| {
+                let index: Vec<&&Prescription> =
+                    self.opioids[first..].iter().filter(|r| r.clinic == clinic && r.start == day).collect();
+                NewStart {
+                    clinic,
+                    short: index.iter().all(|r| r.days <= 3),
+                    long: index.iter().any(|r| r.days > 7),
+                    er_la: index.iter().any(|r| r.long_acting),
+                    high_dose: round6(index.iter().map(|r| r.daily_mme).sum::<f64>()) >= 50.0,
+                }
+            })
+            .collect()
     }
 }
 
-/// The clinics a patient is attributed to in a month: a valid prescription
-/// row written there in the `attribution_days` days ending at month end.
+/// The clinics a patient is attributed to in a month: a valid opioid,
+/// buprenorphine or benzodiazepine row (never a sedative) written there in
+/// the `attribution_days` days ending at month end.
 pub fn attributed_clinics(rx: &[&Prescription], month_end: Day, attribution_days: u32) -> Vec<u32> {
     let from = window_start(month_end, attribution_days);
-    let mut c: Vec<u32> = rx.iter().filter(|r| r.start >= from && r.start <= month_end).map(|r| r.clinic).collect();
+    let mut c: Vec<u32> = rx
+        .iter()
+        .filter(|r| r.start >= from && r.start <= month_end && r.class != DrugClass::Sedative)
+        .map(|r| r.clinic)
+        .collect();
     c.sort_unstable();
     c.dedup();
     c
@@ -143,6 +225,17 @@ pub struct Cell {
     pub functional: u32,
     pub naloxone: u32,
     pub bup_patients: u32,
+    pub excluded_patients: u32,
+    pub sedative_overlap: u32,
+    pub at_risk_patients: u32,
+    pub naloxone_at_risk: u32,
+    pub new_starts: u32,
+    pub new_start_short: u32,
+    pub new_start_long: u32,
+    pub new_start_er_la: u32,
+    pub new_start_high_dose: u32,
+    pub new_starts_3mo_ago: u32,
+    pub ltot_transition: u32,
 }
 
 impl Cell {
@@ -152,6 +245,10 @@ impl Cell {
     fn add_patient(&mut self, pm: &PatientMonth, cfg: &MetricsConfig, i50: usize) {
         if pm.bup {
             self.bup_patients += 1;
+        }
+        if pm.excluded {
+            self.excluded_patients += pm.opioid as u32;
+            return;
         }
         if !pm.opioid {
             return;
@@ -165,12 +262,24 @@ impl Cell {
         for (k, h) in pm.high_dose.iter().enumerate() {
             self.high_dose[k] += *h as u32;
         }
-        self.benzo_overlap += (pm.benzo_days >= cfg.benzo_overlap_min_days) as u32;
+        let benzo = pm.benzo_days >= cfg.benzo_overlap_min_days;
+        self.benzo_overlap += benzo as u32;
         self.agreement += pm.events[0] as u32;
         self.udt += pm.events[1] as u32;
         self.pdmp += pm.events[2] as u32;
         self.functional += pm.events[3] as u32;
         self.naloxone += (pm.high_dose[i50] && pm.events[4]) as u32;
+        self.sedative_overlap += (pm.sedative_days >= cfg.benzo_overlap_min_days) as u32;
+        let at_risk = pm.high_dose[i50] || benzo;
+        self.at_risk_patients += at_risk as u32;
+        self.naloxone_at_risk += (at_risk && pm.events[4]) as u32;
+    }
+    fn add_new_start(&mut self, ns: &NewStart) {
+        self.new_starts += 1;
+        self.new_start_short += ns.short as u32;
+        self.new_start_long += ns.long as u32;
+        self.new_start_er_la += ns.er_la as u32;
+        self.new_start_high_dose += ns.high_dose as u32;
     }
     fn absorb(&mut self, o: &Cell) {
         self.opioid_patients += o.opioid_patients;
@@ -179,27 +288,145 @@ impl Cell {
         for (a, b) in self.high_dose.iter_mut().zip(&o.high_dose) {
             *a += b;
         }
-        self.benzo_overlap += o.benzo_overlap;
-        self.agreement += o.agreement;
-        self.udt += o.udt;
-        self.pdmp += o.pdmp;
-        self.functional += o.functional;
-        self.naloxone += o.naloxone;
-        self.bup_patients += o.bup_patients;
+        for (a, b) in self.counts_mut().into_iter().zip(o.counts()) {
+            *a += b;
+        }
+    }
+    /// The plain counters (everything but the thresholds and the MME sum).
+    fn counts(&self) -> [u32; 18] {
+        [
+            self.benzo_overlap,
+            self.agreement,
+            self.udt,
+            self.pdmp,
+            self.functional,
+            self.naloxone,
+            self.bup_patients,
+            self.excluded_patients,
+            self.sedative_overlap,
+            self.at_risk_patients,
+            self.naloxone_at_risk,
+            self.new_starts,
+            self.new_start_short,
+            self.new_start_long,
+            self.new_start_er_la,
+            self.new_start_high_dose,
+            self.new_starts_3mo_ago,
+            self.ltot_transition,
+        ]
+    }
+    fn counts_mut(&mut self) -> [&mut u32; 18] {
+        [
+            &mut self.benzo_overlap,
+            &mut self.agreement,
+            &mut self.udt,
+            &mut self.pdmp,
+            &mut self.functional,
+            &mut self.naloxone,
+            &mut self.bup_patients,
+            &mut self.excluded_patients,
+            &mut self.sedative_overlap,
+            &mut self.at_risk_patients,
+            &mut self.naloxone_at_risk,
+            &mut self.new_starts,
+            &mut self.new_start_short,
+            &mut self.new_start_long,
+            &mut self.new_start_er_la,
+            &mut self.new_start_high_dose,
+            &mut self.new_starts_3mo_ago,
+            &mut self.ltot_transition,
+        ]
     }
     /// Mean daily MME of LTOT patients (unrounded), `None` without LTOT patients.
     pub fn mean_daily_mme(&self) -> Option<f64> {
         (self.ltot_patients > 0).then(|| self.mme_sum / self.ltot_patients as f64)
     }
+    /// A measure's numerator.
+    pub fn num(&self, key: MeasureKey) -> u32 {
+        use MeasureKey::*;
+        match key {
+            HighDose(k) => self.high_dose[k],
+            BenzoOverlap => self.benzo_overlap,
+            Agreement => self.agreement,
+            Udt => self.udt,
+            Pdmp => self.pdmp,
+            Functional => self.functional,
+            Naloxone => self.naloxone,
+            SedativeOverlap => self.sedative_overlap,
+            NaloxoneAtRisk => self.naloxone_at_risk,
+            NewStartShort => self.new_start_short,
+            NewStartLong => self.new_start_long,
+            NewStartErLa => self.new_start_er_la,
+            NewStartHighDose => self.new_start_high_dose,
+            LtotTransition => self.ltot_transition,
+        }
+    }
+    /// A denominator (`i50`: the index of threshold 50).
+    pub fn den(&self, d: Denominator, i50: usize) -> u32 {
+        match d {
+            Denominator::LtotPatients => self.ltot_patients,
+            Denominator::HighDose50 => self.high_dose[i50],
+            Denominator::AtRiskPatients => self.at_risk_patients,
+            Denominator::NewStarts => self.new_starts,
+            Denominator::NewStarts3moAgo => self.new_starts_3mo_ago,
+        }
+    }
 }
 
-/// Per clinic × month sums for the reporting window.
+/// One row of `metrics/patient_month.parquet` (SPEC §6.4).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PatientMonthRow {
+    pub patient: u32,
+    pub clinic: u32,
+    /// Index into the months of the window.
+    pub month: u16,
+    pub opioid: bool,
+    pub ltot: bool,
+    pub excluded: bool,
+    pub bup: bool,
+    pub ltot_days: u16,
+    /// `None` without opioid days.
+    pub daily_mme: Option<f64>,
+    /// Bit k: high dose at threshold k.
+    pub high_dose: u32,
+    pub benzo_days: u8,
+    pub sedative_days: u8,
+    /// Bit k: event [`EventType::ALL`]`[k]` in its lookback.
+    pub events: u8,
+    pub new_start: bool,
+}
+
+impl PatientMonthRow {
+    fn new(patient: u32, clinic: u32, month: u16, pm: &PatientMonth, new_start: bool) -> Self {
+        PatientMonthRow {
+            patient,
+            clinic,
+            month,
+            opioid: pm.opioid,
+            ltot: pm.ltot,
+            excluded: pm.excluded,
+            bup: pm.bup,
+            ltot_days: pm.ltot_days as u16,
+            daily_mme: pm.opioid.then_some(pm.value),
+            high_dose: pm.high_dose.iter().enumerate().map(|(k, h)| (*h as u32) << k).sum(),
+            benzo_days: pm.benzo_days as u8,
+            sedative_days: pm.sedative_days as u8,
+            events: pm.events.iter().enumerate().map(|(k, e)| (*e as u8) << k).sum(),
+            new_start,
+        }
+    }
+}
+
+/// Per clinic × month sums for the computed months.
 pub struct PrescribingMetrics {
     pub months: Vec<Month>,
     /// `cells[clinic * months.len() + k]`.
     pub cells: Vec<Cell>,
     /// Index of threshold 50 in the threshold list.
     pub i50: usize,
+    /// Patient-month rows of the last `rows_months` months (month indices
+    /// relative to the first of them), in patient order.
+    pub rows: Vec<PatientMonthRow>,
 }
 
 impl PrescribingMetrics {
@@ -209,6 +436,7 @@ impl PrescribingMetrics {
 
     /// The last `w` months only (each cell depends on its own month alone,
     /// so a longer computation restricted to the window is the window's).
+    /// Patient-month rows are not carried over.
     pub fn tail(&self, w: usize) -> PrescribingMetrics {
         let n = self.months.len();
         let w = w.min(n);
@@ -217,7 +445,7 @@ impl PrescribingMetrics {
         for c in 0..clinics {
             cells.extend_from_slice(&self.cells[c * n + (n - w)..(c + 1) * n]);
         }
-        PrescribingMetrics { months: self.months[n - w..].to_vec(), cells, i50: self.i50 }
+        PrescribingMetrics { months: self.months[n - w..].to_vec(), cells, i50: self.i50, rows: Vec::new() }
     }
 }
 
@@ -244,19 +472,19 @@ pub fn group_by_patient<T>(rows: &[T], n_patients: usize, patient: impl Fn(&T) -
 /// indices) and shared by the measures and the worklists.
 pub struct PatientIndex<'a> {
     data: &'a Dataset,
-    rx_off: Vec<usize>,
-    rx_perm: Vec<u32>,
-    ev_off: Vec<usize>,
-    ev_perm: Vec<u32>,
+    rx: (Vec<usize>, Vec<u32>),
+    ev: (Vec<usize>, Vec<u32>),
+    ex: (Vec<usize>, Vec<u32>),
 }
 
 impl<'a> PatientIndex<'a> {
-    /// Group the dataset's prescriptions and care events by patient.
+    /// Group the dataset's prescriptions, care events and exclusions by patient.
     pub fn new(data: &'a Dataset) -> Self {
         let n_p = data.patients.len();
-        let (rx_off, rx_perm) = group_by_patient(&data.prescriptions, n_p, |r| r.patient);
-        let (ev_off, ev_perm) = group_by_patient(&data.care_events, n_p, |e| e.patient);
-        PatientIndex { data, rx_off, rx_perm, ev_off, ev_perm }
+        let rx = group_by_patient(&data.prescriptions, n_p, |r| r.patient);
+        let ev = group_by_patient(&data.care_events, n_p, |e| e.patient);
+        let ex = group_by_patient(&data.exclusions, n_p, |e| e.patient);
+        PatientIndex { data, rx, ev, ex }
     }
     /// The dataset indexed.
     pub fn data(&self) -> &'a Dataset {
@@ -272,13 +500,13 @@ impl<'a> PatientIndex<'a> {
     }
     /// Patient `p`'s rows, prescriptions sorted by start.
     pub fn rows(&self, p: usize) -> PatientRows<'a> {
+        fn pick<'b, T>(g: &(Vec<usize>, Vec<u32>), p: usize, all: &'b [T]) -> Vec<&'b T> {
+            g.1[g.0[p]..g.0[p + 1]].iter().map(|&i| &all[i as usize]).collect()
+        }
         let data = self.data;
-        let mut rx: Vec<&Prescription> =
-            self.rx_perm[self.rx_off[p]..self.rx_off[p + 1]].iter().map(|&i| &data.prescriptions[i as usize]).collect();
+        let mut rx = pick(&self.rx, p, &data.prescriptions);
         rx.sort_by_key(|r| r.start);
-        let events =
-            self.ev_perm[self.ev_off[p]..self.ev_off[p + 1]].iter().map(|&i| &data.care_events[i as usize]).collect();
-        PatientRows { rx, events }
+        PatientRows { rx, events: pick(&self.ev, p, &data.care_events), exclusions: pick(&self.ex, p, &data.exclusions) }
     }
 }
 
@@ -287,51 +515,96 @@ const CHUNK: usize = 2048;
 
 /// Compute every clinic × month cell of the window.
 pub fn compute(data: &Dataset, months: &[Month], cfg: &MetricsConfig) -> PrescribingMetrics {
-    compute_with(&PatientIndex::new(data), months, cfg)
+    compute_with(&PatientIndex::new(data), months, cfg, 0)
 }
 
-/// [`compute`] over an existing patient index.
-pub fn compute_with(index: &PatientIndex, months: &[Month], cfg: &MetricsConfig) -> PrescribingMetrics {
+/// What one chunk of patients adds: cells by (clinic, month) and patient-month rows.
+type Partial = (HashMap<(u32, usize), Cell>, Vec<PatientMonthRow>);
+
+/// [`compute`] over an existing patient index, keeping the patient-month
+/// rows of the last `rows_months` months.
+pub fn compute_with(index: &PatientIndex, months: &[Month], cfg: &MetricsConfig, rows_months: usize) -> PrescribingMetrics {
     let data = index.data();
     let nt = cfg.high_dose_thresholds.len();
     let i50 = cfg.high_dose_thresholds.iter().position(|t| *t == 50.0).expect("50 is always a threshold");
     let w = months.len();
+    let rows_from = w - rows_months.min(w);
     let patients: Vec<usize> = (0..index.len()).collect();
-    let partials: Vec<HashMap<(u32, usize), Cell>> = patients
+    let partials: Vec<Partial> = patients
         .par_chunks(CHUNK)
         .map(|chunk| {
-            let mut acc: HashMap<(u32, usize), Cell> = HashMap::new();
+            let mut acc: Partial = Default::default();
             for &p in chunk {
                 let rows = index.rows(p);
-                if rows.rx.is_empty() {
-                    continue;
-                }
-                let cov = Coverage::new(&rows);
-                for (k, m) in months.iter().enumerate() {
-                    let clinics = attributed_clinics(&rows.rx, m.last_day(), cfg.attribution_days);
-                    if clinics.is_empty() {
-                        continue;
-                    }
-                    let pm = cov.month(*m, cfg);
-                    if !pm.opioid && !pm.bup {
-                        continue;
-                    }
-                    for c in clinics {
-                        acc.entry((c, k)).or_insert_with(|| Cell::new(nt)).add_patient(&pm, cfg, i50);
-                    }
+                if !rows.rx.is_empty() {
+                    patient_months(p as u32, &rows, months, cfg, i50, rows_from, &mut acc);
                 }
             }
             acc
         })
         .collect();
     let mut cells = vec![Cell::new(nt); data.clinics.len() * w];
-    for part in &partials {
+    let mut rows = Vec::new();
+    for (part, r) in partials {
         // Each key is summed in chunk order: deterministic regardless of threads.
-        for (&(c, k), cell) in part {
+        for (&(c, k), cell) in &part {
             cells[c as usize * w + k].absorb(cell);
         }
+        rows.extend(r);
     }
-    PrescribingMetrics { months: months.to_vec(), cells, i50 }
+    PrescribingMetrics { months: months.to_vec(), cells, i50, rows }
+}
+
+/// The cell of clinic `c` in month `k`, made when new.
+fn cell_at(cells: &mut HashMap<(u32, usize), Cell>, c: u32, k: usize, nt: usize) -> &mut Cell {
+    cells.entry((c, k)).or_insert_with(|| Cell::new(nt))
+}
+
+/// One patient's contribution to every month: the attributed clinics' sums,
+/// the new starts of the month and those of three months before.
+fn patient_months(
+    p: u32,
+    rows: &PatientRows,
+    months: &[Month],
+    cfg: &MetricsConfig,
+    i50: usize,
+    rows_from: usize,
+    acc: &mut Partial,
+) {
+    let nt = cfg.high_dose_thresholds.len();
+    let cov = Coverage::new(rows, cfg);
+    // starts[j] are the new starts of months[0] + (j − 3).
+    let starts: Vec<Vec<NewStart>> =
+        (0..months.len() + 3).map(|j| cov.new_starts(months[0].plus(j as i32 - 3), cfg)).collect();
+    for (k, m) in months.iter().enumerate() {
+        let clinics = attributed_clinics(&rows.rx, m.last_day(), cfg.attribution_days);
+        let (now, before) = (&starts[k + 3], &starts[k]);
+        if clinics.is_empty() && now.is_empty() && before.is_empty() {
+            continue;
+        }
+        let pm = cov.month(*m, cfg);
+        let cells = &mut acc.0;
+        for ns in now {
+            cell_at(cells, ns.clinic, k, nt).add_new_start(ns);
+        }
+        if !pm.excluded {
+            for ns in before {
+                let c = cell_at(cells, ns.clinic, k, nt);
+                c.new_starts_3mo_ago += 1;
+                c.ltot_transition += pm.ltot as u32;
+            }
+        }
+        if !pm.opioid && !pm.bup && !pm.excluded {
+            continue;
+        }
+        for c in clinics {
+            cell_at(&mut acc.0, c, k, nt).add_patient(&pm, cfg, i50);
+            if k >= rows_from {
+                let ns = now.iter().any(|n| n.clinic == c);
+                acc.1.push(PatientMonthRow::new(p, c, (k - rows_from) as u16, &pm, ns));
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -348,7 +621,17 @@ mod tests {
         Month::parse(s).unwrap()
     }
     fn rx(clinic: u32, start: &str, days: u16, class: DrugClass, mme: f64) -> Prescription {
-        Prescription { clinic, patient: 0, prescriber: None, start: d(start), days, class, drug: 0, daily_mme: mme }
+        Prescription {
+            clinic,
+            patient: 0,
+            prescriber: None,
+            start: d(start),
+            days,
+            class,
+            drug: 0,
+            daily_mme: mme,
+            long_acting: false,
+        }
     }
     fn op(start: &str, days: u16, mme: f64) -> Prescription {
         rx(0, start, days, DrugClass::Opioid, mme)
@@ -357,8 +640,8 @@ mod tests {
         CareEvent { clinic: 0, patient: 0, date: d(date), kind }
     }
     fn month_of(rxs: &[Prescription], evs: &[CareEvent], month: &str) -> PatientMonth {
-        let rows = PatientRows { rx: rxs.iter().collect(), events: evs.iter().collect() };
-        Coverage::new(&rows).month(m(month), &MetricsConfig::default())
+        let rows = PatientRows { rx: rxs.iter().collect(), events: evs.iter().collect(), exclusions: Vec::new() };
+        Coverage::new(&rows, &MetricsConfig::default()).month(m(month), &MetricsConfig::default())
     }
 
     #[test]
@@ -504,5 +787,143 @@ mod tests {
             assert_eq!(cell.high_dose, vec![1, 1]);
             assert_eq!(cell.naloxone, 0);
         }
+    }
+
+    fn cov_of<'a>(rxs: &'a [Prescription], ex: &'a [Exclusion]) -> Coverage<'a> {
+        let rows = PatientRows { rx: rxs.iter().collect(), events: Vec::new(), exclusions: ex.iter().collect() };
+        Coverage::new(&rows, &MetricsConfig::default())
+    }
+    fn excl(start: &str, end: Option<&str>) -> Exclusion {
+        Exclusion { patient: 0, reason: crate::model::ExclusionReason::Cancer, start: d(start), end: end.map(d) }
+    }
+
+    #[test]
+    fn exclusion_covers_a_day_of_the_365_days_ending_at_month_end() {
+        let rxs = [op("2024-01-01", 31, 20.0)];
+        // 365 days ending 2024-01-31 start 2023-02-01.
+        assert!(cov_of(&rxs, &[excl("2022-01-01", Some("2023-02-01"))]).excluded(m("2024-01"), &MetricsConfig::default()));
+        assert!(!cov_of(&rxs, &[excl("2022-01-01", Some("2023-01-31"))]).excluded(m("2024-01"), &MetricsConfig::default()));
+        assert!(cov_of(&rxs, &[excl("2024-01-31", None)]).excluded(m("2024-01"), &MetricsConfig::default()));
+        assert!(!cov_of(&rxs, &[excl("2024-02-01", None)]).excluded(m("2024-01"), &MetricsConfig::default()));
+        // A reason left out of exclusion_reasons does not exclude.
+        let cfg = MetricsConfig { exclusion_reasons: vec![crate::model::ExclusionReason::Hospice], ..Default::default() };
+        let x = excl("2024-01-01", None);
+        let rows = PatientRows { rx: rxs.iter().collect(), events: Vec::new(), exclusions: vec![&x] };
+        assert!(!Coverage::new(&rows, &cfg).excluded(m("2024-01"), &cfg));
+    }
+
+    #[test]
+    fn excluded_patients_leave_every_measure_but_bup_and_excluded() {
+        let mut data = Dataset::default();
+        data.clinics = vec![Clinic::comparison("A")];
+        data.patients.intern("p1");
+        data.prescriptions = vec![op("2024-01-01", 91, 100.0), rx(0, "2024-03-01", 31, DrugClass::Buprenorphine, 0.0)];
+        data.exclusions = vec![excl("2023-06-01", Some("2023-06-30"))];
+        let cell = compute(&data, &[m("2024-03")], &MetricsConfig::default()).cells[0].clone();
+        assert_eq!((cell.opioid_patients, cell.ltot_patients, cell.excluded_patients, cell.bup_patients), (0, 0, 1, 1));
+        assert_eq!(cell.high_dose, vec![0, 0]);
+        // Once the exclusion is more than 365 days before month end, the patient counts again.
+        let cell = compute(&data, &[m("2024-07")], &MetricsConfig::default()).cells[0].clone();
+        assert_eq!(cell.excluded_patients, 0);
+    }
+
+    #[test]
+    fn sedative_overlap_and_patients_at_risk() {
+        let mut data = Dataset::default();
+        data.clinics = vec![Clinic::comparison("A")];
+        for (p, mme, other) in [("p1", 30.0, Some(DrugClass::Sedative)), ("p2", 50.0, None), ("p3", 30.0, Some(DrugClass::Benzodiazepine))] {
+            let id = data.patients.intern(p);
+            let mut o = op("2024-01-01", 91, mme);
+            o.patient = id;
+            data.prescriptions.push(o);
+            if let Some(class) = other {
+                let mut s = rx(0, "2024-03-31", 30, class, 0.0);
+                s.patient = id;
+                data.prescriptions.push(s);
+            }
+        }
+        data.care_events = vec![CareEvent { clinic: 0, patient: 2, date: d("2024-03-01"), kind: EventType::Naloxone }];
+        let cell = compute(&data, &[m("2024-03")], &MetricsConfig::default()).cells[0].clone();
+        assert_eq!(cell.ltot_patients, 3);
+        assert_eq!(cell.sedative_overlap, 1, "one shared day, March 31");
+        assert_eq!(cell.benzo_overlap, 1);
+        assert_eq!(cell.at_risk_patients, 2, "≥ 50 or benzodiazepine; a sedative alone is not at risk");
+        assert_eq!(cell.naloxone_at_risk, 1);
+        assert_eq!(cell.naloxone, 0, "the naloxone patient is below 50 MME/day");
+    }
+
+    #[test]
+    fn a_sedative_alone_never_attributes_a_patient() {
+        let s = rx(1, "2024-01-10", 30, DrugClass::Sedative, 0.0);
+        let o = rx(0, "2023-12-01", 60, DrugClass::Opioid, 10.0);
+        assert_eq!(attributed_clinics(&[&s, &o], d("2024-01-31"), 365), vec![0]);
+    }
+
+    fn at(clinic: u32, start: &str, days: u16, mme: f64, long_acting: bool) -> Prescription {
+        Prescription { long_acting, ..rx(clinic, start, days, DrugClass::Opioid, mme) }
+    }
+
+    #[test]
+    fn new_start_needs_90_days_without_opioid_coverage() {
+        let cfg = MetricsConfig::default();
+        // 90 days before 2024-04-10 are 2024-01-11 .. 2024-04-09.
+        let covered_on_first_day = [at(0, "2024-01-01", 11, 10.0, false), at(0, "2024-04-10", 5, 10.0, false)];
+        assert!(cov_of(&covered_on_first_day, &[]).new_starts(m("2024-04"), &cfg).is_empty());
+        let ends_the_day_before = [at(0, "2024-01-01", 10, 10.0, false), at(0, "2024-04-10", 5, 10.0, false)];
+        let ns = cov_of(&ends_the_day_before, &[]).new_starts(m("2024-04"), &cfg);
+        assert_eq!(ns, vec![NewStart { clinic: 0, short: false, long: false, er_la: false, high_dose: false }]);
+        // Buprenorphine coverage does not count as opioid coverage.
+        let bup = [rx(0, "2024-03-01", 30, DrugClass::Buprenorphine, 0.0), at(0, "2024-04-10", 3, 10.0, false)];
+        assert!(cov_of(&bup, &[]).new_starts(m("2024-04"), &cfg)[0].short);
+        // An excluded patient has no new start.
+        assert!(cov_of(&ends_the_day_before, &[excl("2024-04-01", None)]).new_starts(m("2024-04"), &cfg).is_empty());
+    }
+
+    #[test]
+    fn index_prescriptions_are_all_those_of_the_index_day_at_the_clinic() {
+        let cfg = MetricsConfig::default();
+        // Index day April 2 at clinic 0: 3 days at 30 MME and 8 days ER at 20 MME → long, ER/LA, 50 MME.
+        let rxs = [
+            at(0, "2024-04-02", 3, 30.0, false),
+            at(0, "2024-04-02", 8, 20.0, true),
+            at(0, "2024-04-20", 30, 100.0, false),
+            at(1, "2024-04-02", 2, 5.0, false),
+        ];
+        let ns = cov_of(&rxs, &[]).new_starts(m("2024-04"), &cfg);
+        assert_eq!(
+            ns,
+            vec![
+                NewStart { clinic: 0, short: false, long: true, er_la: true, high_dose: true },
+                NewStart { clinic: 1, short: true, long: false, er_la: false, high_dose: false },
+            ]
+        );
+        // 7 days is not long; 49.9999999 rounds to 50.
+        let rxs = [at(0, "2024-04-02", 7, 49.9999999, false)];
+        assert_eq!(
+            cov_of(&rxs, &[]).new_starts(m("2024-04"), &cfg),
+            vec![NewStart { clinic: 0, short: false, long: false, er_la: false, high_dose: true }]
+        );
+    }
+
+    #[test]
+    fn transition_counts_new_starts_of_three_months_before_on_ltot_now() {
+        let mut data = Dataset::default();
+        data.clinics = vec![Clinic::comparison("A")];
+        data.patients.intern("p1");
+        data.patients.intern("p2");
+        // p1 starts in January and stays on 30-day refills; p2 starts in January for 5 days.
+        let mut rows = vec![at(0, "2024-01-05", 30, 20.0, false)];
+        for start in ["2024-02-04", "2024-03-05", "2024-04-04"] {
+            rows.push(at(0, start, 30, 20.0, false));
+        }
+        let mut p2 = at(0, "2024-01-20", 5, 20.0, false);
+        p2.patient = 1;
+        rows.push(p2);
+        data.prescriptions = rows;
+        let pm = compute(&data, &m("2024-04").window(4), &MetricsConfig::default());
+        let jan = pm.cell(0, 0);
+        assert_eq!((jan.new_starts, jan.new_start_short, jan.new_start_long), (2, 0, 1));
+        let apr = pm.cell(0, 3);
+        assert_eq!((apr.new_starts, apr.new_starts_3mo_ago, apr.ltot_transition), (0, 2, 1));
     }
 }

@@ -6,57 +6,93 @@ use super::prescribing::{Cell, PrescribingMetrics};
 use super::table::{pct, Col, Table};
 use crate::config::MetricsConfig;
 use crate::mme::round1;
+use crate::measures::{registry, Denominator, Direction, MeasureKey, Section};
 use crate::model::{Arm, Dataset};
 
-/// A `(numerator, denominator)` measure of a cell, by its column stem.
+/// A `(numerator, denominator)` measure of a cell, by its column stem: the
+/// registry entry ([`crate::measures`]) with its counts bound to [`Cell`].
 pub struct Measure {
+    pub key: MeasureKey,
     /// Column stem: `high_dose_50`, `benzo_overlap`, ...
     pub stem: String,
     /// Label for reports.
     pub label: String,
     /// Short label for table headers.
     pub short: String,
+    pub direction: Direction,
+    pub section: Section,
+    pub denominator: Denominator,
     pub num: Box<dyn Fn(&Cell) -> u32 + Send + Sync>,
     pub den: Box<dyn Fn(&Cell) -> u32 + Send + Sync>,
 }
 
-/// The `_n`/`_pct` measures in SPEC column order.
+/// Every `_n`/`_pct` measure in SPEC column order.
+pub fn all_measures(cfg: &MetricsConfig, i50: usize) -> Vec<Measure> {
+    registry(&cfg.threshold_labels())
+        .into_iter()
+        .map(|d| {
+            let (key, den) = (d.key, d.den);
+            Measure {
+                key,
+                stem: d.stem,
+                label: d.label,
+                short: d.short,
+                direction: d.direction,
+                section: d.section,
+                denominator: den,
+                num: Box::new(move |c: &Cell| c.num(key)),
+                den: Box::new(move |c: &Cell| c.den(den, i50)),
+            }
+        })
+        .collect()
+}
+
+/// The section 3 measures (those before `bup_patients`).
 pub fn measures(cfg: &MetricsConfig, i50: usize) -> Vec<Measure> {
-    let ltot = |c: &Cell| c.ltot_patients;
-    let mut v = Vec::new();
-    for (k, label) in cfg.threshold_labels().into_iter().enumerate() {
-        v.push(Measure {
-            stem: format!("high_dose_{label}"),
-            label: format!("High dose (≥ {label} MME/day)"),
-            short: format!("% ≥ {label}"),
-            num: Box::new(move |c: &Cell| c.high_dose[k]),
-            den: Box::new(ltot),
+    all_measures(cfg, i50).into_iter().filter(|m| m.section == Section::Core).collect()
+}
+
+/// A column group of the section 6.2 tail: a plain count or a measure.
+enum Item {
+    Count(&'static str, fn(&Cell) -> u32),
+    Measure(MeasureKey),
+}
+
+/// The columns section 6.2 appends after `bup_patients`, in order.
+fn v2_layout() -> Vec<Item> {
+    use MeasureKey::*;
+    vec![
+        Item::Count("excluded_patients", |c| c.excluded_patients),
+        Item::Measure(SedativeOverlap),
+        Item::Count("at_risk_patients", |c| c.at_risk_patients),
+        Item::Measure(NaloxoneAtRisk),
+        Item::Count("new_starts", |c| c.new_starts),
+        Item::Measure(NewStartShort),
+        Item::Measure(NewStartLong),
+        Item::Measure(NewStartErLa),
+        Item::Measure(NewStartHighDose),
+        Item::Count("new_starts_3mo_ago", |c| c.new_starts_3mo_ago),
+        Item::Measure(LtotTransition),
+    ]
+}
+
+/// Every column group after `mean_daily_mme`, in output order: the section 3
+/// measures, `bup_patients`, then the section 6.2 tail.
+fn layout(all: &[Measure]) -> Vec<Layout<'_>> {
+    let mut v: Vec<Layout> = all.iter().filter(|m| m.section == Section::Core).map(Layout::Measure).collect();
+    v.push(Layout::Count("bup_patients", |c| c.bup_patients));
+    for it in v2_layout() {
+        v.push(match it {
+            Item::Count(n, f) => Layout::Count(n, f),
+            Item::Measure(k) => Layout::Measure(all.iter().find(|m| m.key == k).expect("registered")),
         });
     }
-    let simple: [(&str, &str, &str, fn(&Cell) -> u32); 5] = [
-        ("benzo_overlap", "Benzodiazepine overlap", "% benzo", |c| c.benzo_overlap),
-        ("agreement", "Patient agreement (12 mo)", "% agreement", |c| c.agreement),
-        ("udt", "Urine drug test (12 mo)", "% UDT", |c| c.udt),
-        ("pdmp", "PDMP check (90 days)", "% PDMP", |c| c.pdmp),
-        ("functional", "Functional assessment (90 days)", "% function", |c| c.functional),
-    ];
-    for (stem, label, short, f) in simple {
-        v.push(Measure {
-            stem: stem.into(),
-            label: label.into(),
-            short: short.into(),
-            num: Box::new(f),
-            den: Box::new(ltot),
-        });
-    }
-    v.push(Measure {
-        stem: "naloxone".into(),
-        label: "Naloxone (patients ≥ 50 MME)".into(),
-        short: "% naloxone".into(),
-        num: Box::new(|c: &Cell| c.naloxone),
-        den: Box::new(move |c: &Cell| c.high_dose[i50]),
-    });
     v
+}
+
+enum Layout<'a> {
+    Count(&'static str, fn(&Cell) -> u32),
+    Measure(&'a Measure),
 }
 
 /// Clinic ids in output order (sorted), with their index into the dataset.
@@ -68,7 +104,7 @@ pub fn clinic_order(data: &Dataset) -> Vec<usize> {
 
 /// `metrics/clinic_month`: SPEC §4 columns in order.
 pub fn clinic_month_table(data: &Dataset, pm: &PrescribingMetrics, cfg: &MetricsConfig) -> Table {
-    let ms = measures(cfg, pm.i50);
+    let ms = all_measures(cfg, pm.i50);
     let order = clinic_order(data);
     let mut rows: Vec<(usize, usize)> = Vec::new();
     for &c in &order {
@@ -84,11 +120,18 @@ pub fn clinic_month_table(data: &Dataset, pm: &PrescribingMetrics, cfg: &Metrics
     t.push("opioid_patients", int(&|c| c.opioid_patients));
     t.push("ltot_patients", int(&|c| c.ltot_patients));
     t.push("mean_daily_mme", Col::Float(cells.iter().map(|c| c.mean_daily_mme().map(round1)).collect()));
-    for m in &ms {
-        t.push(format!("{}_n", m.stem), int(&*m.num));
-        t.push(format!("{}_pct", m.stem), Col::Float(cells.iter().map(|c| pct((m.num)(c), (m.den)(c))).collect()));
+    for item in layout(&ms) {
+        match item {
+            Layout::Count(name, f) => t.push(name, int(&f)),
+            Layout::Measure(m) => {
+                t.push(format!("{}_n", m.stem), int(&*m.num));
+                t.push(
+                    format!("{}_pct", m.stem),
+                    Col::Float(cells.iter().map(|c| pct((m.num)(c), (m.den)(c))).collect()),
+                );
+            }
+        }
     }
-    t.push("bup_patients", int(&|c| c.bup_patients));
     t
 }
 
@@ -118,7 +161,7 @@ pub fn quartiles(cells: &[&Cell], m: &Measure) -> [Option<f64>; 3] {
 
 /// `metrics/study_month`: per arm and month, pooled sums and clinic quartiles.
 pub fn study_month_table(data: &Dataset, pm: &PrescribingMetrics, cfg: &MetricsConfig) -> Table {
-    let ms = measures(cfg, pm.i50);
+    let ms = all_measures(cfg, pm.i50);
     let arms: Vec<Arm> =
         [Arm::Intervention, Arm::Comparison].into_iter().filter(|a| data.clinics.iter().any(|c| c.arm == *a)).collect();
     let mut keys = Vec::new();
@@ -151,7 +194,14 @@ pub fn study_month_table(data: &Dataset, pm: &PrescribingMetrics, cfg: &MetricsC
                 .collect(),
         ),
     );
-    for m in &ms {
+    for item in layout(&ms) {
+        let m = match item {
+            Layout::Count(name, f) => {
+                t.push(name, int(&f));
+                continue;
+            }
+            Layout::Measure(m) => m,
+        };
         t.push(format!("{}_n", m.stem), int(&*m.num));
         t.push(
             format!("{}_pct", m.stem),
@@ -162,7 +212,6 @@ pub fn study_month_table(data: &Dataset, pm: &PrescribingMetrics, cfg: &MetricsC
             t.push(format!("{}_pct_{suffix}", m.stem), Col::Float(q.iter().map(|x| x[j].map(round1)).collect()));
         }
     }
-    t.push("bup_patients", int(&|c| c.bup_patients));
     t
 }
 

@@ -44,9 +44,26 @@ impl Table {
             .collect();
         DataFrame::new_infer_height(cols).map_err(|e| Error::Report { what: "table".into(), message: e.to_string() })
     }
-    /// Write as CSV.
+    /// Write as CSV: text values made safe for spreadsheets (SPEC §6.6), an
+    /// empty text an empty field (not `""`).
     pub fn write_csv(&self, path: &Path) -> Result<()> {
-        let mut df = self.to_frame()?;
+        let cols: Vec<Column> = self
+            .columns
+            .iter()
+            .map(|(n, c)| match c {
+                Col::Str(v) => {
+                    let safe: Vec<Option<String>> = v
+                        .iter()
+                        .map(|x| (!x.is_empty()).then(|| crate::ingest::issues::csv_safe(x).into_owned()))
+                        .collect();
+                    Column::new(n.as_str().into(), safe)
+                }
+                Col::Int(v) => Column::new(n.as_str().into(), v),
+                Col::Float(v) => Column::new(n.as_str().into(), v),
+            })
+            .collect();
+        let mut df = DataFrame::new_infer_height(cols)
+            .map_err(|e| Error::Report { what: "table".into(), message: e.to_string() })?;
         let f = std::fs::File::create(path).map_err(|e| Error::io("cannot create", path, e))?;
         CsvWriter::new(std::io::BufWriter::new(f))
             .include_header(true)

@@ -28,6 +28,9 @@ pub struct Entry {
     /// Per threshold: value ≥ T.
     pub high_dose: Vec<bool>,
     pub benzo_days: u32,
+    pub sedative_days: u32,
+    /// At ≥ 50 MME/day or with benzodiazepine overlap (the naloxone population).
+    pub at_risk: bool,
     /// Last event date per [`EventType::ALL`] up to month end.
     pub last_event: [Option<Day>; 5],
     /// Per [`EventType::ALL`]: the event is due (see the module docs).
@@ -52,7 +55,8 @@ impl Entry {
 }
 
 /// Gap names in `gaps`, in order.
-pub const GAP_NAMES: [&str; 6] = ["benzo_overlap", "naloxone", "agreement", "udt", "pdmp", "functional"];
+pub const GAP_NAMES: [&str; 8] =
+    ["benzo_overlap", "sedative_overlap", "naloxone", "naloxone_at_risk", "agreement", "udt", "pdmp", "functional"];
 
 /// Worklists of every clinic (index = clinic), sorted by risk.
 pub fn compute(data: &Dataset, window: &[Month], cfg: &MetricsConfig) -> Vec<Vec<Entry>> {
@@ -74,9 +78,10 @@ pub fn compute_with(index: &PatientIndex, window: &[Month], cfg: &MetricsConfig)
             if clinics.is_empty() {
                 return Vec::new();
             }
-            let cov = Coverage::new(&rows);
+            let cov = Coverage::new(&rows, cfg);
             let now = cov.month(report, cfg);
-            if !now.ltot {
+            // Excluded patients (cancer, hospice, palliative, sickle cell) leave the worklists.
+            if !now.ltot || now.excluded {
                 return Vec::new();
             }
             let months_on_ltot = window.iter().filter(|m| cov.month(**m, cfg).ltot).count() as u32;
@@ -107,13 +112,21 @@ pub fn compute_with(index: &PatientIndex, window: &[Month], cfg: &MetricsConfig)
             rx_clinics.sort_unstable();
             rx_clinics.dedup();
             let mut gaps = Vec::new();
-            if now.benzo_days >= cfg.benzo_overlap_min_days {
+            let benzo = now.benzo_days >= cfg.benzo_overlap_min_days;
+            if benzo {
                 gaps.push(GAP_NAMES[0]);
             }
-            if due[4] {
+            if now.sedative_days >= cfg.benzo_overlap_min_days {
                 gaps.push(GAP_NAMES[1]);
             }
-            for (k, name) in [(0, GAP_NAMES[2]), (1, GAP_NAMES[3]), (2, GAP_NAMES[4]), (3, GAP_NAMES[5])] {
+            if due[4] {
+                gaps.push(GAP_NAMES[2]);
+            }
+            let at_risk = now.high_dose[i50] || benzo;
+            if at_risk && !now.events[4] {
+                gaps.push(GAP_NAMES[3]);
+            }
+            for (k, name) in [(0, GAP_NAMES[4]), (1, GAP_NAMES[5]), (2, GAP_NAMES[6]), (3, GAP_NAMES[7])] {
                 if due[k] {
                     gaps.push(name);
                 }
@@ -126,6 +139,8 @@ pub fn compute_with(index: &PatientIndex, window: &[Month], cfg: &MetricsConfig)
                 active,
                 high_dose: now.high_dose.clone(),
                 benzo_days: now.benzo_days,
+                sedative_days: now.sedative_days,
+                at_risk,
                 last_event,
                 due,
                 prescribers_90d: prescribers.len() as u32,
@@ -181,7 +196,7 @@ pub fn csv(list: &[Entry], cfg: &MetricsConfig) -> String {
         let _ = t;
         s.push_str(&format!(",last_{stem},{stem}_due"));
     }
-    s.push_str(",prescribers_90d,clinics_90d,prescriber_id,gaps\n");
+    s.push_str(",prescribers_90d,clinics_90d,prescriber_id,gaps,sedative_overlap_days,at_risk\n");
     let r1 = |x: f64| format!("{:.1}", crate::mme::round1(x));
     for e in list {
         let active: Vec<String> = e.active.iter().map(|(d, m)| format!("{d} {}", r1(*m))).collect();
@@ -205,11 +220,13 @@ pub fn csv(list: &[Entry], cfg: &MetricsConfig) -> String {
             ));
         }
         s.push_str(&format!(
-            ",{},{},{},{}\n",
+            ",{},{},{},{},{},{}\n",
             e.prescribers_90d,
             e.clinics_90d,
             csv_field(e.prescriber.as_deref().unwrap_or("")),
-            e.gaps.join(";")
+            e.gaps.join(";"),
+            e.sedative_days,
+            if e.at_risk { "yes" } else { "no" }
         ));
     }
     s
@@ -242,6 +259,7 @@ mod tests {
             class,
             drug: 0,
             daily_mme: m,
+            long_acting: false,
         };
         data.prescriptions = vec![rx("2024-04-01", 91, DrugClass::Opioid, mme)];
         data.prescriptions.extend(extra_rx);
@@ -282,7 +300,7 @@ mod tests {
             ],
         );
         let e = &compute(&outside, &june(), &cfg)[0][0];
-        assert_eq!(e.gaps, vec!["naloxone", "agreement", "udt", "pdmp", "functional"]);
+        assert_eq!(e.gaps, vec!["naloxone", "naloxone_at_risk", "agreement", "udt", "pdmp", "functional"]);
         assert_eq!(e.last_event[2], Some(d("2024-04-01")));
     }
 
@@ -307,6 +325,7 @@ mod tests {
             class: DrugClass::Benzodiazepine,
             drug: 1,
             daily_mme: 0.0,
+            long_acting: false,
         };
         let e = &compute(&data(20.0, vec![bz.clone()], vec![]), &june(), &cfg)[0][0];
         assert_eq!(e.benzo_days, 1);
@@ -331,6 +350,7 @@ mod tests {
             class: DrugClass::Opioid,
             drug: 0,
             daily_mme: 10.0,
+            long_acting: false,
         };
         let a = Prescription {
             clinic: 0,
@@ -341,6 +361,7 @@ mod tests {
             class: DrugClass::Opioid,
             drug: 0,
             daily_mme: 10.0,
+            long_acting: false,
         };
         let lists = compute(&data(30.0, vec![b.clone()], vec![]), &june(), &cfg);
         assert_eq!(lists[0][0].clinics_90d, 1);
@@ -369,6 +390,7 @@ mod tests {
                 class: DrugClass::Opioid,
                 drug: 0,
                 daily_mme: m,
+                long_acting: false,
             });
             if benzo {
                 data.prescriptions.push(Prescription {
@@ -380,6 +402,7 @@ mod tests {
                     class: DrugClass::Benzodiazepine,
                     drug: 1,
                     daily_mme: 0.0,
+                    long_acting: false,
                 });
             }
         }

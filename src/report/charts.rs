@@ -393,3 +393,30 @@ pub fn event_svg(
         Ok(())
     })
 }
+
+/// Scatter of (x, y) points with a zero line: the descriptive dose–response
+/// chart (facilitation hours against a clinic's change in a measure).
+pub fn scatter_svg(points: &[(f64, f64)], x_label: &str, y_label: &str, size: (u32, u32)) -> Result<String, String> {
+    draw_svg(size, |root| {
+        let xmax = nice_max(points.iter().map(|p| p.0).fold(0.0, f64::max));
+        let ext = nice_max(points.iter().map(|p| p.1.abs()).fold(1.0, f64::max));
+        let mut chart = ChartBuilder::on(root)
+            .margin_top(8)
+            .margin_right(22)
+            .margin_left(4)
+            .x_label_area_size(34)
+            .y_label_area_size(54)
+            .build_cartesian_2d(0f64..xmax, -ext..ext)
+            .map_err(|e| e.to_string())?;
+        draw_mesh(&mut chart, 6, &|x: &f64| format!("{x:.0}"), &|y: &f64| format!("{y:.0}"), Some(x_label), y_label)?;
+        let grey = RGBColor(120, 120, 120);
+        chart
+            .draw_series(DashedLineSeries::new(vec![(0.0, 0.0), (xmax, 0.0)], 4, 3, grey.stroke_width(1)))
+            .map_err(|e| e.to_string())?;
+        let blue = PALETTE[0];
+        chart
+            .draw_series(points.iter().map(|(x, y)| Circle::new((*x, *y), 3, blue.mix(0.7).filled())))
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    })
+}

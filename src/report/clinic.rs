@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::ingest::Severity;
 use crate::metrics::fidelity::{effort, phase, program_month, MilestoneCounts};
 use crate::metrics::prescribing::Cell;
+use crate::measures::{Denominator, Direction, MeasureKey};
 use crate::metrics::study::Measure;
 use crate::model::{Activity, Arm};
 use serde_json::{json, Value};
@@ -17,13 +18,86 @@ fn chart_err(e: String) -> Error {
     Error::Report { what: "chart".into(), message: e }
 }
 
-/// Position of a value against the peers' IQR.
-fn position(v: Option<f64>, q: &[Option<f64>; 3]) -> &'static str {
+/// Position of a value against the peers' IQR, saying which way is better.
+fn position(v: Option<f64>, q: &[Option<f64>; 3], dir: Direction) -> &'static str {
+    let lower = dir == Direction::Lower;
     match (v, q[0], q[2]) {
-        (Some(v), Some(_), Some(hi)) if v > hi => "above most clinics",
-        (Some(v), Some(lo), Some(_)) if v < lo => "below most clinics",
+        (Some(v), Some(_), Some(hi)) if v > hi => {
+            if lower {
+                "above most clinics (worse)"
+            } else {
+                "above most clinics (better)"
+            }
+        }
+        (Some(v), Some(lo), Some(_)) if v < lo => {
+            if lower {
+                "below most clinics (better)"
+            } else {
+                "below most clinics (worse)"
+            }
+        }
         (Some(_), Some(_), Some(_)) => "within the middle half",
+        (Some(_), _, _) => "too few clinics to compare",
         _ => "–",
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+}
+
+/// A count as printed: `<min_cell` when small, "suppressed" when hidden by
+/// complementary suppression.
+fn shown_count(n: u32, hidden: bool, sup: &Suppress) -> String {
+    if sup.small(n) {
+        sup.count(n)
+    } else if hidden {
+        "suppressed".into()
+    } else {
+        n.to_string()
+    }
+}
+
+/// What one month of a clinic report may print (SPEC §6.6).
+struct Shown {
+    ltot_hidden: bool,
+    /// Per measure: (numerator hidden, denominator hidden).
+    measure: Vec<(bool, bool)>,
+    /// Per measure: the unrounded percentage when it may be printed.
+    pct: Vec<Option<f64>>,
+}
+
+impl Shown {
+    fn new(cell: &Cell, ms: &[Measure], sup: &Suppress, i50: usize) -> Shown {
+        // Printed counts: 0 LTOT, 1 at risk, 2 new starts, 3 new starts 3 months ago, 4.. numerators.
+        let mut counts = vec![cell.ltot_patients, cell.at_risk_patients, cell.new_starts, cell.new_starts_3mo_ago];
+        counts.extend(ms.iter().map(|m| (m.num)(cell)));
+        let i50m = 4 + ms.iter().position(|m| m.key == MeasureKey::HighDose(i50)).expect("threshold 50");
+        let den_idx = |m: &Measure| match m.denominator {
+            Denominator::LtotPatients => 0,
+            Denominator::HighDose50 => i50m,
+            Denominator::AtRiskPatients => 1,
+            Denominator::NewStarts => 2,
+            Denominator::NewStarts3moAgo => 3,
+        };
+        let mut pairs: Vec<(usize, usize)> = ms.iter().enumerate().map(|(mi, m)| (4 + mi, den_idx(m))).collect();
+        let hd: Vec<usize> =
+            ms.iter().enumerate().filter(|(_, m)| matches!(m.key, MeasureKey::HighDose(_))).map(|(i, _)| 4 + i).collect();
+        pairs.extend(hd.windows(2).map(|w| (w[0], w[1])));
+        pairs.push((1, i50m));
+        let hidden = sup.complementary(&counts, &pairs);
+        let measure: Vec<(bool, bool)> = ms.iter().enumerate().map(|(mi, m)| (hidden[4 + mi], hidden[den_idx(m)])).collect();
+        let pct = ms
+            .iter()
+            .zip(&measure)
+            .map(|(m, (hn, hd))| if *hn || *hd { None } else { sup.pct((m.num)(cell), (m.den)(cell)) })
+            .collect();
+        Shown { ltot_hidden: hidden[0], measure, pct }
+    }
+    /// The LTOT count as printed.
+    fn count(&self, n: u32, _is_ltot: bool, sup: &Suppress) -> String {
+        shown_count(n, self.ltot_hidden, sup)
     }
 }
 
@@ -50,29 +124,33 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared, c: usize) -> Re
     let back = |n: usize| (cur >= n).then(|| cur - n);
     let mut suppressed_any = false;
 
-    // Headline rows.
+    // Counts printed per month, with complementary suppression (SPEC §6.6).
+    let shown: Vec<Shown> = cells.iter().map(|cl| Shown::new(cl, ms, &sup, pm.i50)).collect();
+    let pct_series: Vec<Vec<Option<f64>>> =
+        (0..ms.len()).map(|mi| shown.iter().map(|s| s.pct[mi]).collect()).collect();
+
+    // Headline rows: LTOT patients and mean dose, then every measure.
     let mut rows = Vec::new();
+    let mut starts = Vec::new();
     {
-        let v = |k: usize| sup.count_value(cells[k].ltot_patients);
+        let v = |k: usize| (!shown[k].ltot_hidden).then_some(cells[k].ltot_patients as f64);
         // Patient counts change by whole patients.
         let ch = |b: Option<usize>| signed(b.and_then(|b| Some(v(cur)? - v(b)?))).replace(".0", "");
-        let (med, iqr) = iqr_text(&peers.ltot[cur], "");
-        rows.push(
-            json!({"label": "LTOT patients (long-term opioid therapy)", "value": sup.count(cells[cur].ltot_patients),
-            "ch3": ch(back(3)), "ch12": ch(back(12)), "median": med, "iqr": iqr,
-            "position": position(v(cur), &peers.ltot[cur]), "unit": "patients"}),
-        );
-        let mv = |k: usize| if sup.small(cells[k].ltot_patients) { None } else { cells[k].mean_daily_mme() };
+        rows.push(json!({"label": "LTOT patients (long-term opioid therapy)", "value": shown[cur].count(cells[cur].ltot_patients, true, &sup),
+            "ch3": ch(back(3)), "ch12": ch(back(12)), "median": "", "iqr": "", "better": "",
+            "position": "not compared: clinic sizes differ", "unit": "patients"}));
+        let mv = |k: usize| if shown[k].ltot_hidden { None } else { cells[k].mean_daily_mme() };
         let ch = |b: Option<usize>| signed(b.and_then(|b| Some(mv(cur)? - mv(b)?)));
         let (med, iqr) = iqr_text(&peers.mme[cur], "");
         rows.push(json!({"label": "Mean daily MME of LTOT patients", "value": f1(mv(cur)),
-            "ch3": ch(back(3)), "ch12": ch(back(12)), "median": med, "iqr": iqr,
-            "position": position(mv(cur), &peers.mme[cur]), "unit": "MME/day"}));
+            "ch3": ch(back(3)), "ch12": ch(back(12)), "median": med, "iqr": iqr, "better": "lower",
+            "position": position(mv(cur), &peers.mme[cur], Direction::Lower), "unit": "MME/day"}));
+        let ns = cells[cur].new_starts;
+        starts.push(json!({"label": "New starts this month", "value": sup.count(ns), "count": "",
+            "ch3": "", "ch12": "", "median": "", "iqr": "", "better": "", "position": "not compared: clinic sizes differ"}));
     }
     // "What needs attention": measures outside the middle half in the unwanted direction.
     let mut attention: Vec<String> = Vec::new();
-    let pct_series: Vec<Vec<Option<f64>>> =
-        ms.iter().map(|m| cells.iter().map(|cl| sup.pct((m.num)(cl), (m.den)(cl))).collect()).collect();
     for (mi, m) in ms.iter().enumerate() {
         let s = &pct_series[mi];
         let ch = |b: Option<usize>| signed(b.and_then(|b| Some(s[cur]? - s[b]?)));
@@ -83,26 +161,25 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared, c: usize) -> Re
             None if d == 0 => "–".into(),
             None => "suppressed".into(),
         };
-        let lower_is_better = m.stem.starts_with("high_dose") || m.stem == "benzo_overlap";
+        let lower_is_better = m.direction == Direction::Lower;
         if let (Some(v), [Some(q1), _, Some(q3)]) = (s[cur], peers.pct[mi][cur]) {
             let name = m.label.split(" (").next().unwrap_or(&m.label).to_lowercase();
             if lower_is_better && v > q3 {
-                attention.push(format!(
-                    "The share of LTOT patients with {name} ({}%) is higher than at most clinics.",
-                    f1(Some(v))
-                ));
+                attention.push(format!("{} ({}%) is higher than at most clinics; lower is better.", capitalize(&name), f1(Some(v))));
             } else if !lower_is_better && v < q1 {
-                attention.push(format!(
-                    "{}: {}% of LTOT patients, lower than at most clinics.",
-                    m.label.split(" (").next().unwrap_or(&m.label),
-                    f1(Some(v))
-                ));
+                attention.push(format!("{} ({}%) is lower than at most clinics; higher is better.", capitalize(&name), f1(Some(v))));
             }
         }
-        rows.push(json!({"label": m.label, "value": value,
-            "count": format!("{} of {}", sup.count(n), sup.count(d)),
-            "ch3": ch(back(3)), "ch12": ch(back(12)), "median": med, "iqr": iqr,
-            "position": position(s[cur], &peers.pct[mi][cur]), "unit": "pct points"}));
+        let (hn, hd) = shown[cur].measure[mi];
+        let row = json!({"label": m.label, "value": value,
+            "count": format!("{} of {}", shown_count(n, hn, &sup), shown_count(d, hd, &sup)),
+            "ch3": ch(back(3)), "ch12": ch(back(12)), "median": med, "iqr": iqr, "better": m.direction.as_str(),
+            "position": position(s[cur], &peers.pct[mi][cur], m.direction), "unit": "pct points"});
+        if matches!(m.denominator, Denominator::NewStarts | Denominator::NewStarts3moAgo) {
+            starts.push(row);
+        } else {
+            rows.push(row);
+        }
     }
 
     // Charts.
@@ -128,12 +205,13 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared, c: usize) -> Re
         Ok(path)
     };
     let size = (400, 250);
-    let ltot_vals: Vec<Option<f64>> = (0..w).map(|k| sup.count_value(cells[k].ltot_patients)).collect();
+    let ltot_vals: Vec<Option<f64>> =
+        (0..w).map(|k| (!shown[k].ltot_hidden).then_some(cells[k].ltot_patients as f64)).collect();
     suppressed_any |= note_gaps(&ltot_vals, &|k| cells[k].ltot_patients);
     let mut charts = Vec::new();
     charts.push(json!({"file": chart("ltot", TrendChart { months: pm.months.clone(), y_label: "LTOT patients".into(),
         series: vec![Series { label: "This clinic".into(), values: ltot_vals, color: 0 }],
-        bands: vec![band("Study median and IQR", &peers.ltot)], marker: marker.clone(), percent: false, size })?,
+        bands: vec![], marker: marker.clone(), percent: false, size })?,
         "title": "Patients on long-term opioid therapy"}));
     let nt = cfg.metrics.high_dose_thresholds.len();
     let hd: Vec<Series> = (0..nt)
@@ -150,12 +228,12 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared, c: usize) -> Re
         series: hd, bands: vec![band("Study median and IQR, ≥ 50", &peers.pct[pm.i50])], marker: marker.clone(), percent: true, size })?,
         "title": "LTOT patients at high dose"}));
     let mme_vals: Vec<Option<f64>> =
-        (0..w).map(|k| if sup.small(cells[k].ltot_patients) { None } else { cells[k].mean_daily_mme() }).collect();
+        (0..w).map(|k| if shown[k].ltot_hidden { None } else { cells[k].mean_daily_mme() }).collect();
     charts.push(json!({"file": chart("mme", TrendChart { months: pm.months.clone(), y_label: "MME/day".into(),
         series: vec![Series { label: "This clinic".into(), values: mme_vals, color: 0 }],
         bands: vec![band("Study median and IQR", &peers.mme)], marker: marker.clone(), percent: false, size })?,
         "title": "Mean daily dose of LTOT patients"}));
-    let bz = nt;
+    let bz = ms.iter().position(|m| m.key == MeasureKey::BenzoOverlap).expect("registered");
     suppressed_any |= note_gaps(&pct_series[bz], &|k| (ms[bz].den)(cells[k]));
     charts.push(
         json!({"file": chart("benzo", TrendChart { months: pm.months.clone(), y_label: "% of LTOT patients".into(),
@@ -163,11 +241,13 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared, c: usize) -> Re
         bands: vec![band("Study median and IQR", &peers.pct[bz])], marker: marker.clone(), percent: true, size })?,
         "title": "Opioid and benzodiazepine overlap"}),
     );
-    let care: Vec<Series> = (nt + 1..ms.len())
-        .map(|i| Series {
-            label: ms[i].label.split(" (").next().unwrap().to_string(),
-            values: pct_series[i].clone(),
-            color: i - nt - 1,
+    let care_keys = [MeasureKey::Agreement, MeasureKey::Udt, MeasureKey::Pdmp, MeasureKey::Functional, MeasureKey::Naloxone];
+    let care: Vec<Series> = care_keys
+        .iter()
+        .enumerate()
+        .map(|(j, key)| {
+            let i = ms.iter().position(|m| m.key == *key).expect("registered");
+            Series { label: ms[i].label.split(" (").next().unwrap().to_string(), values: pct_series[i].clone(), color: j }
         })
         .collect();
     charts.push(json!({"file": chart("care", TrendChart { months: pm.months.clone(), y_label: "% of patients".into(),
@@ -272,6 +352,7 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared, c: usize) -> Re
         "window": format!("{} to {}", month_name(pm.months[0]), month_name(pm.months[cur])),
         "min_cell": cfg.min_cell,
         "headline": rows,
+        "starts": starts,
         "attention": attention,
         "charts": charts,
         "suppressed_points": suppressed_any,
@@ -291,11 +372,13 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared, c: usize) -> Re
 pub fn definitions(inp: &ReportInputs) -> String {
     let m = &inp.cfg.metrics;
     format!(
-        "Long-term opioid therapy (LTOT): at least {} of the {} days ending at month end covered by an opioid prescription (buprenorphine excluded), with at least one covered day in the month. Dose in morphine milligram equivalents (MME) per day using the {} conversion table; high dose at {} MME/day or more. Patients are counted at every clinic that wrote them a prescription in the {} days ending at month end. Counts from 1 to {} are shown as <{} and their percentages hidden.",
+        "Long-term opioid therapy (LTOT): at least {} of the {} days ending at month end covered by an opioid prescription (buprenorphine excluded), with at least one covered day in the month. Dose in morphine milligram equivalents (MME) per day using the {} conversion table; high dose at {} MME/day or more. Patients in cancer treatment, hospice or palliative care, or with sickle-cell disease (an exclusion record in the {} days ending at month end) are left out of every measure, as in the CDC guideline's and CMS's quality measures: their pain care follows other rules. A new start is an opioid prescription with no opioid coverage in the {} days before it; extended-release or long-acting (ER/LA) includes methadone and fentanyl patches. Patients at risk (offered naloxone under the 2022 guideline): LTOT patients at 50 MME/day or more or with a benzodiazepine; other sedatives are gabapentinoids, Z-drugs, carisoprodol and barbiturates. Patients are counted at every clinic that wrote them a prescription in the {} days ending at month end. Counts from 1 to {} are shown as <{} and their percentages hidden; a count from which such a small count could be worked out by one subtraction is shown as suppressed.",
         m.ltot_min_days,
         m.ltot_window_days,
         m.mme_table.as_str(),
         m.threshold_labels().join(" or "),
+        m.exclusion_lookback_days,
+        m.new_start_lookback_days,
         m.attribution_days,
         inp.cfg.min_cell.saturating_sub(1),
         inp.cfg.min_cell

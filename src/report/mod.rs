@@ -3,6 +3,7 @@
 
 pub mod charts;
 pub mod clinic;
+pub mod facilitator;
 pub mod study;
 pub mod suppress;
 pub mod worklist;
@@ -13,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::ingest::Validated;
 use crate::metrics::fidelity::Flag;
 use crate::metrics::prescribing::{Cell, PrescribingMetrics};
-use crate::metrics::study::{measures, quantile7, Measure};
+use crate::metrics::study::{all_measures, quantile7, Measure};
 use std::path::Path;
 use std::time::Instant;
 use world::Engine;
@@ -29,6 +30,14 @@ pub struct ReportInputs<'a> {
     pub outcomes: &'a crate::metrics::outcomes::OutcomeResults,
     /// Care-gap worklists per clinic, when they are written.
     pub worklists: Option<&'a [Vec<crate::metrics::worklist::Entry>]>,
+    /// Trend rows of every clinic and measure at the report month.
+    pub trends: &'a [crate::metrics::trends::TrendRow],
+    /// Render the facilitator portfolios.
+    pub facilitator_reports: bool,
+    /// Facilitation dose and changes of intervention clinics (study report).
+    pub dose: &'a [crate::metrics::facilitators::DosePoint],
+    /// The measures of `dose[..].changes`.
+    pub dose_labels: &'a [String],
 }
 
 /// What rendering produced.
@@ -41,35 +50,53 @@ pub struct RenderStats {
     pub data_ms_per_clinic: f64,
 }
 
-/// Study-wide quartiles per measure and month, over all clinics with a
-/// non-zero denominator; computed once and shared by every clinic report.
+/// Study-wide quartiles per measure and month, computed once and shared by
+/// every clinic report (SPEC §6.6): only clinics whose own denominator is at
+/// least max(min_cell, 1) count, and only when there are `min_peer_clinics`
+/// of them; count measures (LTOT patients) are never compared.
 pub struct Peers {
     /// `[measure][month] -> (q1, median, q3)` of unrounded percentages.
     pub pct: Vec<Vec<[Option<f64>; 3]>>,
-    /// LTOT patients per month (over clinics with any opioid patient).
-    pub ltot: Vec<[Option<f64>; 3]>,
-    /// Mean daily MME per month (over clinics with LTOT patients).
+    /// Mean daily MME per month (over clinics with enough LTOT patients).
     pub mme: Vec<[Option<f64>; 3]>,
 }
 
-fn q3(mut v: Vec<f64>) -> [Option<f64>; 3] {
+fn q3(mut v: Vec<f64>, min_peers: usize) -> [Option<f64>; 3] {
+    if v.len() < min_peers.max(1) {
+        return [None; 3];
+    }
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     [quantile7(&v, 0.25), quantile7(&v, 0.5), quantile7(&v, 0.75)]
 }
 
 impl Peers {
-    pub fn new(pm: &PrescribingMetrics, ms: &[Measure], n_clinics: usize) -> Peers {
+    pub fn new(pm: &PrescribingMetrics, ms: &[Measure], n_clinics: usize, cfg: &Config) -> Peers {
         let w = pm.months.len();
+        let (min_d, min_peers) = (cfg.min_cell.max(1), cfg.min_peer_clinics as usize);
         let month_cells = |k: usize| -> Vec<&Cell> { (0..n_clinics).map(|c| pm.cell(c, k)).collect() };
-        let pct =
-            ms.iter().map(|m| (0..w).map(|k| crate::metrics::study::quartiles(&month_cells(k), m)).collect()).collect();
-        let ltot = (0..w)
-            .map(|k| {
-                q3(month_cells(k).iter().filter(|c| c.opioid_patients > 0).map(|c| c.ltot_patients as f64).collect())
+        let pct = ms
+            .iter()
+            .map(|m| {
+                (0..w)
+                    .map(|k| {
+                        let v = month_cells(k)
+                            .iter()
+                            .filter(|c| (m.den)(c) >= min_d)
+                            .map(|c| 100.0 * (m.num)(c) as f64 / (m.den)(c) as f64)
+                            .collect();
+                        q3(v, min_peers)
+                    })
+                    .collect()
             })
             .collect();
-        let mme = (0..w).map(|k| q3(month_cells(k).iter().filter_map(|c| c.mean_daily_mme()).collect())).collect();
-        Peers { pct, ltot, mme }
+        let mme = (0..w)
+            .map(|k| {
+                let cells = month_cells(k);
+                let v = cells.iter().filter(|c| c.ltot_patients >= min_d).filter_map(|c| c.mean_daily_mme());
+                q3(v.collect(), min_peers)
+            })
+            .collect();
+        Peers { pct, mme }
     }
 }
 
@@ -101,7 +128,7 @@ impl<'a> Shared<'a> {
             }
         }
         Shared {
-            peers: Peers::new(inp.pm, ms, n),
+            peers: Peers::new(inp.pm, ms, n, inp.cfg),
             by: crate::metrics::fidelity::ByClinic::new(data),
             used_rx,
             used_ev,
@@ -139,7 +166,7 @@ pub fn render_with(
     jobs: Option<usize>,
     verbosity: u8,
 ) -> Result<RenderStats> {
-    let ms = measures(&inp.cfg.metrics, inp.pm.i50);
+    let ms = all_measures(&inp.cfg.metrics, inp.pm.i50);
     let shared = Shared::new(inp, &ms);
     let jobs =
         jobs.filter(|j| *j > 0).unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
@@ -162,12 +189,12 @@ pub fn render_with(
         let data_s = t.elapsed().as_secs_f64();
         let pdf = engine.compile_pdf("clinic.typ", files, &ident, report_date(inp.cfg))?;
         let id = &inp.validated.data.clinics[c].id;
-        let p = dir.join(format!("clinic-{id}.pdf"));
+        let p = dir.join(format!("clinic-{}.pdf", file_safe(id)));
         std::fs::write(&p, pdf).map_err(|e| Error::io("cannot write", &p, e))?;
         if let Some(lists) = inp.worklists {
             let (files, ident) = worklist::document(inp, &lists[c], c);
             let pdf = engine.compile_pdf("worklist.typ", files, &ident, report_date(inp.cfg))?;
-            let p = dir.join(format!("worklist-{id}.pdf"));
+            let p = dir.join(format!("worklist-{}.pdf", file_safe(id)));
             std::fs::write(&p, pdf).map_err(|e| Error::io("cannot write", &p, e))?;
         }
         Ok(data_s)
@@ -201,10 +228,13 @@ pub fn render_with(
     // workers, so no core idles while it runs at the end.
     let (files, ident) = study::document(inp, &ms, &shared)?;
     let panicked = |what: &str| Error::Report { what: what.into(), message: "a report thread panicked".into() };
-    let (results, study_pdf): (Vec<Result<(f64, f64)>>, Result<Vec<u8>>) = std::thread::scope(|s| {
+    let (results, study_pdf): (Vec<Result<(f64, f64)>>, Result<(Vec<u8>, usize)>) = std::thread::scope(|s| {
         let study = std::thread::Builder::new()
             .stack_size(64 << 20)
-            .spawn_scoped(s, || engine.compile_pdf("study.typ", files, &ident, report_date(inp.cfg)))
+            .spawn_scoped(s, || -> Result<(Vec<u8>, usize)> {
+                let pdf = engine.compile_pdf("study.typ", files, &ident, report_date(inp.cfg))?;
+                Ok((pdf, render_facilitators(engine, inp, &shared, dir)?))
+            })
             .expect("spawn study report");
         let handles: Vec<_> = (0..jobs.min(selected.len()).max(1))
             .map(|_| {
@@ -224,14 +254,36 @@ pub fn render_with(
         total += a;
         data_total += b;
     }
-    let pdf = study_pdf?;
+    let (pdf, n_facilitators) = study_pdf?;
     let p = dir.join("study.pdf");
     std::fs::write(&p, pdf).map_err(|e| Error::io("cannot write", &p, e))?;
     Ok(RenderStats {
-        pdfs: selected.len() * if inp.worklists.is_some() { 2 } else { 1 } + 1,
+        pdfs: selected.len() * if inp.worklists.is_some() { 2 } else { 1 } + 1 + n_facilitators,
         cpu_ms_per_clinic: if selected.is_empty() { 0.0 } else { 1000.0 * total / selected.len() as f64 },
         data_ms_per_clinic: if selected.is_empty() { 0.0 } else { 1000.0 * data_total / selected.len() as f64 },
     })
+}
+
+/// Render every facilitator's portfolio (on the study report's thread);
+/// returns how many were written.
+fn render_facilitators(engine: &Engine, inp: &ReportInputs, shared: &Shared, dir: &Path) -> Result<usize> {
+    if !inp.facilitator_reports {
+        return Ok(0);
+    }
+    let portfolios = crate::metrics::facilitators::portfolios(&inp.validated.data);
+    for (id, clinics) in &portfolios {
+        let (files, ident) = facilitator::document(inp, shared, id, clinics);
+        let pdf = engine.compile_pdf("facilitator.typ", files, &ident, report_date(inp.cfg))?;
+        let p = dir.join(format!("facilitator-{}.pdf", file_safe(id)));
+        std::fs::write(&p, pdf).map_err(|e| Error::io("cannot write", &p, e))?;
+    }
+    Ok(portfolios.len())
+}
+
+/// An id as part of a file name: characters other than letters, digits,
+/// `.`, `_` and `-` become `_` (so an id can never name another folder).
+pub fn file_safe(id: &str) -> String {
+    id.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' }).collect()
 }
 
 /// A number with one decimal, `–` when absent.

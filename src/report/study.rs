@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::ingest::Severity;
 use crate::metrics::fidelity::{effort, phase};
 use crate::metrics::prescribing::Cell;
+use crate::measures::Section;
 use crate::metrics::study::{clinic_order, quartiles, raw_pct, Measure};
 use crate::model::{Activity, Arm};
 use serde_json::{json, Value};
@@ -47,14 +48,20 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared) -> Result<(Vec<
         let (n, d): (u32, u32) = cells.iter().fold((0, 0), |(n, d), c| (n + (m.num)(c), d + (m.den)(c)));
         raw_pct(n, d)
     };
+    let core: Vec<&Measure> = ms.iter().filter(|m| m.section == Section::Core).collect();
+    let v2: Vec<&Measure> = ms.iter().filter(|m| m.section == Section::V2).collect();
     let arm_rows: Vec<Value> = arms
         .iter()
         .map(|&a| {
             let cells = arm_cells(a, cur);
             let ltot: u32 = cells.iter().map(|c| c.ltot_patients).sum();
             let mme = (ltot > 0).then(|| cells.iter().map(|c| c.mme_sum).sum::<f64>() / ltot as f64);
+            let sum = |f: fn(&Cell) -> u32| cells.iter().map(|c| f(c)).sum::<u32>();
             json!({"arm": a.as_str(), "clinics": cells.len(), "ltot": ltot, "mme": f1(mme),
-                "pcts": ms.iter().map(|m| f1(pooled(&cells, m))).collect::<Vec<_>>()})
+                "pcts": core.iter().map(|m| f1(pooled(&cells, m))).collect::<Vec<_>>(),
+                "excluded": sum(|c| c.excluded_patients), "new_starts": sum(|c| c.new_starts),
+                "at_risk": sum(|c| c.at_risk_patients),
+                "v2": v2.iter().map(|m| f1(pooled(&cells, m))).collect::<Vec<_>>()})
         })
         .collect();
 
@@ -189,6 +196,8 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared) -> Result<(Vec<
         })
         .collect();
 
+    let dose = dose_section(inp, &mut files)?;
+
     let mut dq: BTreeMap<(String, String, String), usize> = BTreeMap::new();
     for i in inp.validated.issues.iter().filter(|i| i.severity == Severity::Error) {
         *dq.entry((
@@ -263,11 +272,14 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared) -> Result<(Vec<
         "month": month_name(cfg.report_month),
         "window": format!("{} to {}", month_name(pm.months[0]), month_name(pm.months[cur])),
         "thresholds": cfg.metrics.threshold_labels(),
-        "measure_labels": ms.iter().map(|m| m.short.clone()).collect::<Vec<_>>(),
+        "measure_labels": core.iter().map(|m| m.short.clone()).collect::<Vec<_>>(),
+        "v2_labels": v2.iter().map(|m| m.short.clone()).collect::<Vec<_>>(),
+        "exclusion_lookback": cfg.metrics.exclusion_lookback_days,
+        "new_start_lookback": cfg.metrics.new_start_lookback_days,
         "overview": overview, "arms": arm_rows, "charts": charts, "heat": heat, "blocks": BLOCKS,
         "activities": Activity::ALL.iter().map(|a| a.label()).collect::<Vec<_>>(),
         "outcomes": outcome_rows, "event_charts": event_charts,
-        "facilitation": fac, "dq": dq_rows, "tables": tables, "flags": flags,
+        "facilitation": fac, "dose": dose, "dq": dq_rows, "tables": tables, "flags": flags,
         "methods": {
             "mme_table": tb.as_str(),
             "mme_sources": tb.rows().iter().map(|r| r.source.clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect::<Vec<_>>(),
@@ -279,4 +291,57 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared) -> Result<(Vec<
     });
     files.push(("/data.json".into(), serde_json::to_vec(&doc).expect("json")));
     Ok((files, format!("sixbb-study-{}", cfg.report_month)))
+}
+
+/// Facilitation by phase and facilitator, and the descriptive dose–response
+/// of facilitation hours in program months 1–12 against each clinic's change.
+fn dose_section(inp: &ReportInputs, files: &mut Vec<(String, Vec<u8>)>) -> Result<Value> {
+    use crate::metrics::facilitators::{portfolios, spearman};
+    use crate::metrics::fidelity::Phase;
+    let data = &inp.validated.data;
+    let end = inp.cfg.report_month.last_day();
+    let phases = [Phase::PrepareLaunch, Phase::DesignImplement, Phase::Sustain];
+    let by_phase: Vec<Value> = clinic_order(data)
+        .into_iter()
+        .filter(|&c| data.clinics[c].arm == Arm::Intervention)
+        .map(|c| {
+            let mut h = [0.0; 3];
+            for f in data.facilitation.iter().filter(|f| f.clinic as usize == c && f.date <= end) {
+                let ph = phase(&data.clinics[c], crate::dates::Month::of_day(f.date));
+                if let Some(i) = phases.iter().position(|p| *p == ph) {
+                    h[i] += f.hours;
+                }
+            }
+            json!({"name": data.clinics[c].name, "hours": h.iter().map(|x| format!("{x:.1}")).collect::<Vec<_>>()})
+        })
+        .collect();
+    let months = inp.pm.months.len() as f64;
+    let (first, last) = (inp.pm.months[0].first_day(), end);
+    let by_facilitator: Vec<Value> = portfolios(data)
+        .into_iter()
+        .map(|(id, clinics)| {
+            let rows: Vec<_> = data
+                .facilitation
+                .iter()
+                .filter(|f| clinics.contains(&(f.clinic as usize)) && f.date >= first && f.date <= last)
+                .collect();
+            let hours: f64 = rows.iter().map(|f| f.hours).sum();
+            json!({"id": id, "clinics": clinics.len(), "hours": format!("{hours:.1}"),
+                "contacts": format!("{:.1}", rows.len() as f64 / months)})
+        })
+        .collect();
+    let mut charts = Vec::new();
+    for (j, title) in inp.dose_labels.iter().enumerate() {
+        let pts: Vec<(f64, f64)> = inp.dose.iter().filter_map(|d| d.changes[j].map(|c| (d.hours, c))).collect();
+        let path = format!("/charts/dose-{j}.svg");
+        let svg = super::charts::scatter_svg(&pts, "Facilitation hours, program months 1–12", "Change (points)", (400, 250))
+            .map_err(|e| Error::Report { what: "chart".into(), message: e })?;
+        files.push((path.clone(), svg.into_bytes()));
+        let rho = match spearman(&pts) {
+            Some((r, p)) => format!("Spearman's rho {r:.2} (p = {}; {} clinics)", if p < 0.001 { "<0.001".into() } else { format!("{p:.3}") }, pts.len()),
+            None => format!("too few clinics for a rank correlation ({})", pts.len()),
+        };
+        charts.push(json!({"file": path, "title": format!("{title}: {rho}")}));
+    }
+    Ok(json!({"by_phase": by_phase, "by_facilitator": by_facilitator, "charts": charts}))
 }

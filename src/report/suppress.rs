@@ -35,9 +35,49 @@ impl Suppress {
     }
 }
 
+impl Suppress {
+    /// Complementary suppression (SPEC §6.6) of the counts printed for one
+    /// clinic and month: a count is hidden when it is small, or when one of
+    /// `pairs` (two printed counts one subtraction apart: numerator and
+    /// denominator, nested counts) differs by a small count; then the smaller
+    /// of the two is hidden, until no printed pair derives a small count.
+    /// Returns a hidden flag per count.
+    pub fn complementary(&self, counts: &[u32], pairs: &[(usize, usize)]) -> Vec<bool> {
+        let mut hidden: Vec<bool> = counts.iter().map(|&n| self.small(n)).collect();
+        loop {
+            let mut changed = false;
+            for &(a, b) in pairs {
+                if hidden[a] || hidden[b] || !self.small(counts[a].abs_diff(counts[b])) {
+                    continue;
+                }
+                let smaller = if counts[a] <= counts[b] { a } else { b };
+                hidden[smaller] = true;
+                changed = true;
+            }
+            if !changed {
+                return hidden;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_count_one_subtraction_from_a_small_count_is_hidden() {
+        let s = Suppress { min_cell: 11 };
+        // 20 of 23 urine drug tests: 3 without; hide the 20.
+        assert_eq!(s.complementary(&[23, 20], &[(1, 0)]), vec![false, true]);
+        // LTOT 23, ≥ 50: 20, ≥ 90: 13: 23 − 20 = 3 hides the 20; 23 − 13 = 10 hides the 13.
+        assert_eq!(s.complementary(&[23, 20, 13], &[(1, 0), (2, 0), (1, 2)]), vec![false, true, true]);
+        // 30 of 45: 15 apart, nothing hidden; a primary small count stays hidden alone.
+        assert_eq!(s.complementary(&[45, 30, 5], &[(1, 0), (2, 0)]), vec![false, false, true]);
+        // Equal counts differ by 0: nothing derived.
+        assert_eq!(s.complementary(&[20, 20], &[(1, 0)]), vec![false, false]);
+        assert_eq!(Suppress { min_cell: 0 }.complementary(&[23, 20], &[(1, 0)]), vec![false, false]);
+    }
 
     #[test]
     fn counts_one_to_ten_are_suppressed() {

@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 fn gap_label(g: &str) -> &'static str {
     match g {
         "benzo_overlap" => "Benzo overlap",
+        "sedative_overlap" => "Sedative overlap",
         "naloxone" => "Naloxone",
+        "naloxone_at_risk" => "No naloxone (at risk)",
         "agreement" => "Agreement",
         "udt" => "UDT",
         "pdmp" => "PDMP",
@@ -91,7 +93,7 @@ pub fn document(inp: &ReportInputs, list: &[Entry], c: usize) -> (Vec<(String, V
         "prescribers": shown,
         "medians": medians,
         "definitions": format!(
-            "LTOT: at least {} of the {} days ending {} covered by an opioid (buprenorphine excluded). MME/day: mean over the month's covered days ({} table). Gaps: no patient agreement or urine drug test in 365 days; no PDMP check or functional assessment in 90 days; no naloxone in 365 days for patients at 50 MME/day or more; any day in the month with an opioid and a benzodiazepine. Prescribers and clinics: distinct ones on opioid orders in the last 90 days, from every clinic. Sorted by risk: high dose (≥ 50 MME/day) with a benzodiazepine, then high dose, then the number of open gaps.",
+            "LTOT: at least {} of the {} days ending {} covered by an opioid (buprenorphine excluded). MME/day: mean over the month's covered days ({} table). Gaps: no patient agreement or urine drug test in 365 days; no PDMP check or functional assessment in 90 days; no naloxone in 365 days for patients at 50 MME/day or more (Naloxone) or at risk, that is at 50 MME/day or more or with a benzodiazepine (No naloxone (at risk)); any day in the month with an opioid and a benzodiazepine, or with an opioid and another sedative (gabapentinoid, Z-drug, carisoprodol, barbiturate). Patients in cancer treatment, hospice or palliative care, or with sickle-cell disease are not listed. Prescribers and clinics: distinct ones on opioid orders in the last 90 days, from every clinic. Sorted by risk: high dose (≥ 50 MME/day) with a benzodiazepine, then high dose, then the number of open gaps.",
             m.ltot_min_days, m.ltot_window_days, fmt_day(cfg.report_month.last_day()), m.mme_table.as_str()
         ),
         "version": crate::VERSION,

@@ -14,11 +14,12 @@ use typst::{Library, LibraryExt, World, WorldExt};
 use typst_layout::PagedDocument;
 
 /// Templates compiled into the binary, by file name.
-pub const BUILTIN_TEMPLATES: [(&str, &str); 4] = [
+pub const BUILTIN_TEMPLATES: [(&str, &str); 5] = [
     ("common.typ", include_str!("../../report-templates/common.typ")),
     ("clinic.typ", include_str!("../../report-templates/clinic.typ")),
     ("study.typ", include_str!("../../report-templates/study.typ")),
     ("worklist.typ", include_str!("../../report-templates/worklist.typ")),
+    ("facilitator.typ", include_str!("../../report-templates/facilitator.typ")),
 ];
 
 /// The id of a fixed virtual path (ids are interned globally and reused).

@@ -1,0 +1,74 @@
+//! `metrics/patient_month.parquet` (SPEC §6.4): the patient × clinic × month
+//! analytic file, one long polars frame built from the interval engine's
+//! rows, sorted by clinic_id, month and patient_id.
+
+use super::prescribing::PatientMonthRow;
+use crate::config::MetricsConfig;
+use crate::dates::Month;
+use crate::error::{Error, Result};
+use crate::model::{Dataset, EventType};
+use polars::prelude::*;
+use rayon::prelude::*;
+use std::path::Path;
+
+/// Event columns, in [`EventType::ALL`] order.
+pub const EVENT_COLUMNS: [&str; 5] = ["agreement", "udt", "pdmp", "functional", "naloxone"];
+
+/// Rank of every id of an interner by its text (for sorting rows by id).
+fn ranks(names: impl Iterator<Item = String>) -> Vec<u32> {
+    let mut idx: Vec<(String, u32)> = names.enumerate().map(|(i, n)| (n, i as u32)).collect();
+    idx.par_sort_unstable();
+    let mut rank = vec![0u32; idx.len()];
+    for (r, (_, i)) in idx.into_iter().enumerate() {
+        rank[i as usize] = r as u32;
+    }
+    rank
+}
+
+/// The frame of `rows`, whose month indices count from `months[0]`.
+pub fn frame(data: &Dataset, rows: &[PatientMonthRow], months: &[Month], cfg: &MetricsConfig) -> Result<DataFrame> {
+    let prank = ranks((0..data.patients.len()).map(|i| data.patients.name(i as u32).to_string()));
+    let crank = ranks(data.clinics.iter().map(|c| c.id.clone()));
+    let mut order: Vec<u32> = (0..rows.len() as u32).collect();
+    order.par_sort_unstable_by_key(|&i| {
+        let r = &rows[i as usize];
+        (crank[r.clinic as usize], r.month, prank[r.patient as usize])
+    });
+    let rs: Vec<&PatientMonthRow> = order.iter().map(|&i| &rows[i as usize]).collect();
+    let b = |name: &str, f: &dyn Fn(&PatientMonthRow) -> bool| Column::new(name.into(), rs.iter().map(|r| f(r)).collect::<Vec<bool>>());
+    let u = |name: &str, f: &dyn Fn(&PatientMonthRow) -> u32| {
+        Column::new(name.into(), rs.iter().map(|r| f(r) as i64).collect::<Vec<i64>>())
+    };
+    let month_text: Vec<String> = months.iter().map(|m| m.to_string()).collect();
+    let mut cols = vec![
+        Column::new("patient_id".into(), rs.iter().map(|r| data.patients.name(r.patient)).collect::<Vec<&str>>()),
+        Column::new("clinic_id".into(), rs.iter().map(|r| data.clinics[r.clinic as usize].id.as_str()).collect::<Vec<&str>>()),
+        Column::new("month".into(), rs.iter().map(|r| month_text[r.month as usize].as_str()).collect::<Vec<&str>>()),
+        b("opioid", &|r| r.opioid),
+        b("ltot", &|r| r.ltot),
+        b("excluded", &|r| r.excluded),
+        b("bup", &|r| r.bup),
+        u("ltot_days", &|r| r.ltot_days as u32),
+        Column::new("daily_mme".into(), rs.iter().map(|r| r.daily_mme).collect::<Vec<Option<f64>>>()),
+    ];
+    for (k, t) in cfg.threshold_labels().iter().enumerate() {
+        cols.push(b(&format!("high_dose_{t}"), &|r| r.high_dose & (1 << k) != 0));
+    }
+    cols.push(u("benzo_days", &|r| r.benzo_days as u32));
+    cols.push(u("sedative_days", &|r| r.sedative_days as u32));
+    for (k, name) in EVENT_COLUMNS.iter().enumerate() {
+        debug_assert_eq!(EventType::ALL.len(), EVENT_COLUMNS.len());
+        cols.push(b(name, &|r| r.events & (1 << k) != 0));
+    }
+    cols.push(b("new_start", &|r| r.new_start));
+    DataFrame::new_infer_height(cols).map_err(|e| Error::Report { what: "patient_month".into(), message: e.to_string() })
+}
+
+/// Write the frame as Parquet.
+pub fn write(df: &mut DataFrame, path: &Path) -> Result<()> {
+    let f = std::fs::File::create(path).map_err(|e| Error::io("cannot create", path, e))?;
+    ParquetWriter::new(f)
+        .finish(df)
+        .map(|_| ())
+        .map_err(|e| Error::Report { what: path.display().to_string(), message: e.to_string() })
+}

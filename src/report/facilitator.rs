@@ -1,0 +1,151 @@
+//! The facilitator portfolio (SPEC §6.5, issue 13): one line per clinic of a
+//! facilitator, then talking points derived from those facts. For the study
+//! team's facilitator meeting: names only that facilitator's clinics and is
+//! not suppressed.
+
+use super::{month_name, ReportInputs, Shared, BLOCKS};
+use crate::dates::{fmt_day, Month};
+use crate::measures::MEAN_DAILY_MME;
+use crate::metrics::facilitators::without_contact_60d;
+use crate::metrics::fidelity::{phase, program_month};
+use crate::metrics::trends::{Signal, TrendRow};
+use crate::model::Arm;
+use serde::Serialize;
+
+/// One clinic's line.
+#[derive(Serialize)]
+struct ClinicLine {
+    id: String,
+    name: String,
+    phase: String,
+    program_month: Option<i32>,
+    hours_month: String,
+    hours_3mo: String,
+    last_contact: String,
+    overdue: u32,
+    next_due: String,
+    worsened: Vec<String>,
+    miss_target: Vec<String>,
+    points: Vec<String>,
+}
+
+/// The report's data (`/data.json`).
+#[derive(Serialize)]
+struct FacilitatorDoc {
+    facilitator: String,
+    month: String,
+    clinics: Vec<ClinicLine>,
+    intervention_clinics: usize,
+    version: &'static str,
+}
+
+/// A measure's label from its trend-row name.
+fn label(inp: &ReportInputs, measure: &str) -> String {
+    if measure == MEAN_DAILY_MME {
+        return "Mean daily MME".into();
+    }
+    crate::measures::registry(&inp.cfg.metrics.threshold_labels())
+        .into_iter()
+        .find(|m| m.pct_column() == measure)
+        .map(|m| m.label)
+        .unwrap_or_else(|| measure.to_string())
+}
+
+/// Hours of clinic `c`'s facilitation rows in the `n` months ending at `m`.
+fn hours(sh: &Shared, c: usize, m: Month, n: i32) -> f64 {
+    let (from, to) = (m.plus(1 - n).first_day(), m.last_day());
+    sh.by.facilitation[c].iter().filter(|f| f.date >= from && f.date <= to).map(|f| f.hours).sum()
+}
+
+fn line(inp: &ReportInputs, sh: &Shared, trends: &[TrendRow], c: usize) -> ClinicLine {
+    let data = &inp.validated.data;
+    let clinic = &data.clinics[c];
+    let report = inp.cfg.report_month;
+    let end = report.last_day();
+    let last = sh.by.facilitation[c].iter().filter(|f| f.date <= end).map(|f| f.date).max();
+    let mut open: Vec<_> = sh.by.milestones[c].iter().filter(|m| m.completed.is_none_or(|d| d > end)).collect();
+    open.sort_by_key(|m| (m.due, m.block));
+    let overdue: Vec<_> = open.iter().filter(|m| m.due <= end).collect();
+    let next = open.iter().find(|m| m.due > end);
+    let rows: Vec<&TrendRow> = trends.iter().filter(|r| r.clinic == c).collect();
+    let worsened: Vec<&&TrendRow> = rows.iter().filter(|r| r.signal == Some(Signal::Worsened)).collect();
+    let missed: Vec<&&TrendRow> = rows.iter().filter(|r| r.meets_target == Some(false)).collect();
+    let improved: Vec<&&TrendRow> = rows.iter().filter(|r| r.signal == Some(Signal::Improved)).collect();
+    let v = |x: Option<f64>, r: &TrendRow| {
+        let unit = if r.measure == MEAN_DAILY_MME { " MME/day" } else { "%" };
+        x.map(|v| format!("{v:.1}{unit}")).unwrap_or_else(|| "–".into())
+    };
+    let mut points = Vec::new();
+    if without_contact_60d(data, &sh.by, c, report) {
+        points.push(match last {
+            Some(d) => format!("No contact for {} days: schedule a visit.", end - d),
+            None => "No facilitation contact recorded since the start: schedule a visit.".into(),
+        });
+    }
+    for b in 1..=6u8 {
+        let ob: Vec<_> = overdue.iter().filter(|m| m.block == b).collect();
+        if let Some(first) = ob.first() {
+            points.push(format!(
+                "Block {b} ({}) has {} overdue milestone{}: \"{}\" (due {}) is not yet done.",
+                BLOCKS[b as usize - 1].to_lowercase(),
+                ob.len(),
+                if ob.len() == 1 { "" } else { "s" },
+                first.name,
+                fmt_day(first.due)
+            ));
+        }
+    }
+    for r in &worsened {
+        points.push(format!(
+            "{} worsened to {} (from {} a year before): go through the care-gap worklist with the team.",
+            label(inp, &r.measure),
+            v(r.value_3mo, r),
+            v(r.value_3mo_prior_year, r)
+        ));
+    }
+    for r in missed.iter().filter(|r| r.signal != Some(Signal::Worsened)) {
+        points.push(format!(
+            "{} is {}, target {}: agree on one change to try before next month.",
+            label(inp, &r.measure),
+            v(r.value, r),
+            v(r.target, r)
+        ));
+    }
+    for r in &improved {
+        points.push(format!(
+            "{} improved to {}: share what worked on the next shared-learning call.",
+            label(inp, &r.measure),
+            v(r.value_3mo, r)
+        ));
+    }
+    ClinicLine {
+        id: clinic.id.clone(),
+        name: clinic.name.clone(),
+        phase: phase(clinic, report).label().to_string(),
+        program_month: program_month(clinic, report).filter(|k| *k >= 1),
+        hours_month: format!("{:.1}", hours(sh, c, report, 1)),
+        hours_3mo: format!("{:.1}", hours(sh, c, report, 3)),
+        last_contact: last.map(fmt_day).unwrap_or_else(|| "none".into()),
+        overdue: overdue.len() as u32,
+        next_due: next.map(|m| format!("Block {}: {} ({})", m.block, m.name, fmt_day(m.due))).unwrap_or_else(|| "–".into()),
+        worsened: worsened.iter().map(|r| label(inp, &r.measure)).collect(),
+        miss_target: missed.iter().map(|r| label(inp, &r.measure)).collect(),
+        points: points.into_iter().take(6).collect(),
+    }
+}
+
+/// Virtual files and PDF ident of one facilitator's portfolio.
+pub fn document(inp: &ReportInputs, sh: &Shared, facilitator: &str, clinics: &[usize]) -> (Vec<(String, Vec<u8>)>, String) {
+    let data = &inp.validated.data;
+    let doc = FacilitatorDoc {
+        facilitator: facilitator.to_string(),
+        month: month_name(inp.cfg.report_month),
+        clinics: clinics.iter().map(|&c| line(inp, sh, inp.trends, c)).collect(),
+        intervention_clinics: clinics.iter().filter(|&&c| data.clinics[c].arm == Arm::Intervention).count(),
+        version: crate::VERSION,
+    };
+    (
+        vec![("/data.json".into(), serde_json::to_vec(&doc).expect("json"))],
+        format!("sixbb-facilitator-{facilitator}-{}", inp.cfg.report_month),
+    )
+}
