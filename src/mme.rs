@@ -84,7 +84,8 @@ pub fn round6(x: f64) -> f64 {
 
 /// Round to 1 decimal, half away from zero (output `_pct` and MME values).
 pub fn round1(x: f64) -> f64 {
-    (x * 10.0).round() / 10.0
+    // `+ 0.0`: never −0.0.
+    (x * 10.0).round() / 10.0 + 0.0
 }
 
 #[cfg(test)]

@@ -82,7 +82,8 @@ pub fn facilitator_month_table(data: &Dataset, months: &[Month]) -> Table {
     t.push("month", Col::Str(mon));
     t.push("clinics", int(|r| r.clinics));
     t.push("intervention_clinics", int(|r| r.intervention_clinics));
-    t.push("hours", Col::Float(rows.iter().map(|r| Some(super::trends::round_to(r.hours, 2))).collect()));
+    // `+ 0.0` turns the −0.0 of an empty sum into 0.0.
+    t.push("hours", Col::Float(rows.iter().map(|r| Some(super::trends::round_to(r.hours, 2) + 0.0)).collect()));
     t.push("contacts", int(|r| r.contacts));
     t.push("clinics_without_contact_60d", int(|r| r.clinics_without_contact_60d));
     t.push("milestones_overdue", int(|r| r.milestones_overdue));

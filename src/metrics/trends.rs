@@ -38,7 +38,8 @@ pub fn pct_diff(a: (u64, u64), b: (u64, u64)) -> Option<f64> {
 /// Round half away from zero to `places` decimals (unrounded float inputs).
 pub fn round_to(x: f64, places: i32) -> f64 {
     let f = 10f64.powi(places);
-    (x * f).round() / f
+    // `+ 0.0`: a value that rounds to zero prints as 0.0, never −0.0.
+    (x * f).round() / f + 0.0
 }
 
 /// Wilson score interval of `x` successes in `n` at `z`.
@@ -395,6 +396,7 @@ mod tests {
         assert_eq!(pct_diff((1, 3), (1, 3)), Some(0.0));
         assert_eq!(pct_diff((1, 3), (0, 0)), None);
         assert_eq!(round_to(-0.125, 2), -0.13);
+        assert!(round_to(-0.004, 2).is_sign_positive(), "no −0.0");
     }
 
     #[test]

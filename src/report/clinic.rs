@@ -291,7 +291,7 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared, c: usize) -> Re
         .map(|(ai, a)| (a.label().to_string(), efforts.iter().map(|e| e.by_activity[ai]).collect()))
         .collect();
     let e_now = &efforts[cur];
-    let last12: f64 = efforts[w - 12.min(w)..].iter().map(|e| e.hours).sum();
+    let last12: f64 = efforts[w - 12.min(w)..].iter().map(|e| e.hours).sum::<f64>() + 0.0;
     let fac_chart = "/charts/facilitation.svg".to_string();
     files.push((
         fac_chart.clone(),

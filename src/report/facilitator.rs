@@ -54,7 +54,8 @@ fn label(inp: &ReportInputs, measure: &str) -> String {
 /// Hours of clinic `c`'s facilitation rows in the `n` months ending at `m`.
 fn hours(sh: &Shared, c: usize, m: Month, n: i32) -> f64 {
     let (from, to) = (m.plus(1 - n).first_day(), m.last_day());
-    sh.by.facilitation[c].iter().filter(|f| f.date >= from && f.date <= to).map(|f| f.hours).sum()
+    // `+ 0.0`: an empty f64 sum is −0.0.
+    sh.by.facilitation[c].iter().filter(|f| f.date >= from && f.date <= to).map(|f| f.hours).sum::<f64>() + 0.0
 }
 
 fn line(inp: &ReportInputs, sh: &Shared, trends: &[TrendRow], c: usize) -> ClinicLine {
@@ -76,6 +77,10 @@ fn line(inp: &ReportInputs, sh: &Shared, trends: &[TrendRow], c: usize) -> Clini
         x.map(|v| format!("{v:.1}{unit}")).unwrap_or_else(|| "–".into())
     };
     let mut points = Vec::new();
+    // Comparison clinics get no facilitation: no talking points.
+    let worsened = if clinic.arm == Arm::Intervention { worsened } else { Vec::new() };
+    let missed = if clinic.arm == Arm::Intervention { missed } else { Vec::new() };
+    let improved = if clinic.arm == Arm::Intervention { improved } else { Vec::new() };
     if without_contact_60d(data, &sh.by, c, report) {
         points.push(match last {
             Some(d) => format!("No contact for {} days: schedule a visit.", end - d),

@@ -325,7 +325,7 @@ fn dose_section(inp: &ReportInputs, files: &mut Vec<(String, Vec<u8>)>) -> Resul
                 .iter()
                 .filter(|f| clinics.contains(&(f.clinic as usize)) && f.date >= first && f.date <= last)
                 .collect();
-            let hours: f64 = rows.iter().map(|f| f.hours).sum();
+            let hours: f64 = rows.iter().map(|f| f.hours).sum::<f64>() + 0.0;
             json!({"id": id, "clinics": clinics.len(), "hours": format!("{hours:.1}"),
                 "contacts": format!("{:.1}", rows.len() as f64 / months)})
         })
