@@ -173,3 +173,56 @@ fn a_template_error_names_the_template_file_and_line() {
         e => panic!("expected a template error, got {e}"),
     }
 }
+
+#[test]
+fn a_facilitator_report_names_only_that_facilitators_clinics_with_a_point_per_flag() {
+    let out = sample_run();
+    let clinics = read_csv(&repo().join("data-samples/clinics.csv")).1;
+    let flags = read_csv(&out.join("metrics/fidelity_flags.csv"));
+    let ci = |c: &str| flags.0.iter().position(|h| h == c).unwrap();
+    // C0999 is a deliberately bad (rejected) clinic of the sample.
+    let mut facilitators: Vec<&str> =
+        clinics.iter().filter(|c| c[0] != "C0999").map(|c| c[5].as_str()).filter(|f| !f.is_empty()).collect();
+    facilitators.sort();
+    facilitators.dedup();
+    assert!(!facilitators.is_empty());
+    for f in facilitators {
+        let text = pdf_text(&out.join(format!("reports/facilitator-{f}.pdf")));
+        let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        for c in clinics.iter().filter(|c| c[0] != "C0999") {
+            let named = flat.contains(&format!("({})", c[0]));
+            assert_eq!(named, c[5] == f, "facilitator {f} and clinic {} ({})", c[0], c[1]);
+        }
+        // Each flagged clinic of this facilitator has a talking point for its flag.
+        for row in &flags.1 {
+            let Some(c) = clinics.iter().find(|c| c[0] == row[ci("clinic_id")] && c[5] == f) else { continue };
+            let name = flat.split("Talking points").nth(1).unwrap_or("");
+            assert!(name.contains(c[1].as_str()), "{f}: talking points for {}", c[1]);
+            match row[ci("flag")].as_str() {
+                "no_contact_60d" => assert!(name.contains("schedule a visit"), "{f}: {}", c[1]),
+                "milestone_overdue_60d" => assert!(name.contains("overdue milestone"), "{f}: {}", c[1]),
+                _ => {}
+            }
+        }
+    }
+}
+
+#[test]
+fn no_facilitator_reports_skips_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let o = sixbb()
+        .arg("run")
+        .arg(repo().join("pipelines/monthly.toml"))
+        .args(["--quiet", "--no-worklists", "--no-facilitator-reports", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    let n = std::fs::read_dir(out.join("reports"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("facilitator-"))
+        .count();
+    assert_eq!(n, 0);
+}

@@ -261,3 +261,39 @@ fn formula_like_ids_are_defused_in_csv_outputs() {
     assert!(text.contains("\n'=HYPERLINK(1),2024-06,"), "{text}");
     assert!(!text.contains("\n=HYPERLINK"), "{text}");
 }
+
+#[test]
+fn disabled_exclusions_sedatives_and_release_leave_the_version_1_columns_unchanged() {
+    // The same study with and without the new inputs: an exclusions table whose
+    // reasons are all switched off, a release column and sedative rows.
+    let plain = Fixture::with(&[
+        ("clinics.csv", crate::common::CLINICS),
+        ("prescriptions.csv", &strip_v2(RX)),
+        ("care_events.csv", crate::common::CARE_EVENTS),
+        ("milestones.csv", crate::common::MILESTONES),
+        ("facilitation.csv", crate::common::FACILITATION),
+    ]);
+    let v2 = fixture();
+    v2.pipeline("[data]\nfolder = \"../data\"\n[report]\nmonth = \"2024-06\"\nlookback_months = 6\n[metrics]\nexclusion_reasons = []\n[output]\nfolder = \"../out/{month}\"\n");
+    for f in [&plain, &v2] {
+        run_batch(&f.config(), &RunOptions { no_worklists: true, ..Default::default() }).unwrap();
+    }
+    for file in ["clinic_month.csv", "study_month.csv"] {
+        let (h1, r1) = read_csv(&plain.out().join("metrics").join(file));
+        let (h2, r2) = read_csv(&v2.out().join("metrics").join(file));
+        let end = h1.iter().position(|c| c == "bup_patients").unwrap();
+        assert_eq!(h1, h2);
+        assert_eq!(r1.len(), r2.len());
+        for (a, b) in r1.iter().zip(&r2) {
+            assert_eq!(a[..=end], b[..=end], "{file}");
+        }
+    }
+}
+
+/// The prescriptions without the release column and the sedative row.
+fn strip_v2(rx: &str) -> String {
+    rx.lines()
+        .filter(|l| !l.contains("gabapentin"))
+        .map(|l| l.rsplit_once(',').unwrap().0.to_string() + "\n")
+        .collect()
+}

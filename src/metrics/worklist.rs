@@ -410,4 +410,36 @@ mod tests {
         let ids: Vec<String> = compute(&data, &june(), &cfg)[0].iter().map(|e| e.patient_id.clone()).collect();
         assert_eq!(ids, ["p3", "p2", "p4", "p1"]);
     }
+
+    #[test]
+    fn excluded_patients_leave_the_list_and_sedative_and_at_risk_gaps_open() {
+        let cfg = MetricsConfig::default();
+        let sed = Prescription {
+            clinic: 0,
+            patient: 0,
+            prescriber: None,
+            start: d("2024-06-30"),
+            days: 30,
+            class: DrugClass::Sedative,
+            drug: 1,
+            daily_mme: 0.0,
+            long_acting: false,
+        };
+        // 20 MME/day with a sedative on the last day: sedative gap, not at risk (no naloxone gap).
+        let e = &compute(&data(20.0, vec![sed.clone()], vec![]), &june(), &cfg)[0][0];
+        assert_eq!(e.gaps[0], "sedative_overlap");
+        assert!(!e.at_risk && !e.gaps.contains(&"naloxone_at_risk"));
+        // At 50 MME/day without naloxone: both naloxone gaps.
+        let e = &compute(&data(50.0, vec![], vec![]), &june(), &cfg)[0][0];
+        assert!(e.at_risk && e.gaps.contains(&"naloxone") && e.gaps.contains(&"naloxone_at_risk"));
+        // Hospice from 2024-06-30: off the list.
+        let mut x = data(50.0, vec![sed], vec![]);
+        x.exclusions.push(crate::model::Exclusion {
+            patient: 0,
+            reason: crate::model::ExclusionReason::Hospice,
+            start: d("2024-06-30"),
+            end: None,
+        });
+        assert!(compute(&x, &june(), &cfg)[0].is_empty());
+    }
 }
