@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ingest::{issues::issues_csv, validate, Validated};
 use crate::dates::Month;
-use crate::metrics::{facilitators, fidelity, outcomes, patient_month, prescribing, study, trends, worklist};
+use crate::metrics::{facilitators, fidelity, outcomes, patient_month, prescribing, study, table, trends, worklist};
 use crate::report::{self, ReportInputs};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -395,7 +395,8 @@ pub fn run_batch(cfg: &Config, opts: &RunOptions) -> Result<Outcome> {
     let dose_labels: Vec<String> = dose_measures.iter().map(|m| m.label.clone()).collect();
     trends::trends_table(&v.data, &trend_rows).write_csv(&dir.join("metrics/clinic_trends.csv"))?;
     trends::benchmarks_table(&v.data, &pm_all, &months, cfg).write_csv(&dir.join("metrics/benchmarks.csv"))?;
-    facilitators::facilitator_month_table(&v.data, &months).write_csv(&dir.join("metrics/facilitator_month.csv"))?;
+    let mut fm = facilitators::facilitator_month(&v.data, &months)?;
+    table::write_frame_csv(&mut fm, &dir.join("metrics/facilitator_month.csv"))?;
     fidelity::clinic_month_table(&v.data, &months).write_csv(&dir.join("metrics/fidelity_clinic_month.csv"))?;
     fidelity::block_table(&v.data, &months).write_csv(&dir.join("metrics/fidelity_block.csv"))?;
     fidelity::study_table(&v.data, &months).write_csv(&dir.join("metrics/fidelity_study_month.csv"))?;

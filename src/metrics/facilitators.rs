@@ -3,9 +3,10 @@
 //! without one) and month of the window.
 
 use super::fidelity::ByClinic;
-use super::table::{Col, Table};
 use crate::dates::{window_start, Month};
+use crate::error::{Error, Result};
 use crate::model::{Arm, Clinic, Dataset};
+use polars::prelude::*;
 
 /// The facilitator id of clinics without one.
 pub const UNASSIGNED: &str = "unassigned";
@@ -24,18 +25,6 @@ pub fn portfolios(data: &Dataset) -> Vec<(String, Vec<usize>)> {
     v.into_iter().collect()
 }
 
-/// One facilitator's month.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct FacilitatorMonth {
-    pub clinics: u32,
-    pub intervention_clinics: u32,
-    pub hours: f64,
-    pub contacts: u32,
-    pub clinics_without_contact_60d: u32,
-    pub milestones_overdue: u32,
-    pub clinics_with_overdue_milestone: u32,
-}
-
 /// Whether clinic `c` has started (intervention, program_start by the end
 /// of `m`) and has no facilitation row in the 60 days ending then.
 pub fn without_contact_60d(data: &Dataset, by: &ByClinic, c: usize, m: Month) -> bool {
@@ -46,49 +35,72 @@ pub fn without_contact_60d(data: &Dataset, by: &ByClinic, c: usize, m: Month) ->
     started && !by.facilitation[c].iter().any(|f| f.date >= from && f.date <= end)
 }
 
-/// The month of a facilitator's clinics: rows logged at those clinics,
-/// whoever logged them (SPEC §6.7.12).
-pub fn month_of(data: &Dataset, by: &ByClinic, clinics: &[usize], m: Month) -> FacilitatorMonth {
-    let (ms, me) = (m.first_day(), m.last_day());
-    let mut f = FacilitatorMonth { clinics: clinics.len() as u32, ..Default::default() };
-    for &c in clinics {
-        f.intervention_clinics += (data.clinics[c].arm == Arm::Intervention) as u32;
-        for row in by.facilitation[c].iter().filter(|r| r.date >= ms && r.date <= me) {
-            f.hours += row.hours;
-            f.contacts += 1;
+/// The fidelity frame at the clinic × month grain that facilitator_month
+/// aggregates: the clinic's facilitator, arm, facilitation rows of the month
+/// (whoever logged them, SPEC §6.7.12), contact in the last 60 days and
+/// overdue milestones at month end.
+pub fn fidelity_frame(data: &Dataset, months: &[Month]) -> Result<DataFrame> {
+    let by = ByClinic::new(data);
+    let (mut fac, mut month, mut interv, mut hours, mut contacts, mut quiet, mut overdue) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    for c in super::study::clinic_order(data) {
+        for m in months {
+            let (ms, me) = (m.first_day(), m.last_day());
+            let rows: Vec<_> = by.facilitation[c].iter().filter(|r| r.date >= ms && r.date <= me).collect();
+            fac.push(facilitator_of(&data.clinics[c]).to_string());
+            month.push(m.to_string());
+            interv.push(data.clinics[c].arm == Arm::Intervention);
+            hours.push(rows.iter().map(|r| r.hours).sum::<f64>() + 0.0);
+            contacts.push(rows.len() as i64);
+            quiet.push(without_contact_60d(data, &by, c, *m));
+            overdue.push(by.counts(c as u32, None, me).overdue as i64);
         }
-        f.clinics_without_contact_60d += without_contact_60d(data, by, c, m) as u32;
-        let overdue = by.counts(c as u32, None, me).overdue;
-        f.milestones_overdue += overdue;
-        f.clinics_with_overdue_milestone += (overdue > 0) as u32;
     }
-    f
+    DataFrame::new_infer_height(vec![
+        Column::new("facilitator_id".into(), fac),
+        Column::new("month".into(), month),
+        Column::new("intervention".into(), interv),
+        Column::new("hours".into(), hours),
+        Column::new("contacts".into(), contacts),
+        Column::new("without_contact_60d".into(), quiet),
+        Column::new("milestones_overdue".into(), overdue),
+    ])
+    .map_err(polars_err)
 }
 
-/// `metrics/facilitator_month.csv`.
-pub fn facilitator_month_table(data: &Dataset, months: &[Month]) -> Table {
-    let by = ByClinic::new(data);
-    let (mut ids, mut mon, mut rows) = (Vec::new(), Vec::new(), Vec::new());
-    for (id, clinics) in portfolios(data) {
-        for m in months {
-            ids.push(id.clone());
-            mon.push(m.to_string());
-            rows.push(month_of(data, &by, &clinics, *m));
-        }
-    }
-    let int = |f: fn(&FacilitatorMonth) -> u32| Col::Int(rows.iter().map(|r| Some(f(r) as i64)).collect());
-    let mut t = Table::default();
-    t.push("facilitator_id", Col::Str(ids));
-    t.push("month", Col::Str(mon));
-    t.push("clinics", int(|r| r.clinics));
-    t.push("intervention_clinics", int(|r| r.intervention_clinics));
-    // `+ 0.0` turns the −0.0 of an empty sum into 0.0.
-    t.push("hours", Col::Float(rows.iter().map(|r| Some(super::trends::round_to(r.hours, 2) + 0.0)).collect()));
-    t.push("contacts", int(|r| r.contacts));
-    t.push("clinics_without_contact_60d", int(|r| r.clinics_without_contact_60d));
-    t.push("milestones_overdue", int(|r| r.milestones_overdue));
-    t.push("clinics_with_overdue_milestone", int(|r| r.clinics_with_overdue_milestone));
-    t
+fn polars_err(e: PolarsError) -> Error {
+    Error::Report { what: "facilitator_month".into(), message: e.to_string() }
+}
+
+/// `metrics/facilitator_month`: the fidelity frame grouped by facilitator
+/// and month (a polars lazy query), sorted by facilitator_id and month.
+pub fn facilitator_month(data: &Dataset, months: &[Month]) -> Result<DataFrame> {
+    let sum = |c: &str| col(c).cast(DataType::Int64).sum();
+    let mut df = fidelity_frame(data, months)?
+        .lazy()
+        .group_by_stable([col("facilitator_id"), col("month")])
+        .agg([
+            len().cast(DataType::Int64).alias("clinics"),
+            sum("intervention").alias("intervention_clinics"),
+            col("hours").sum().alias("hours"),
+            col("contacts").sum().alias("contacts"),
+            sum("without_contact_60d").alias("clinics_without_contact_60d"),
+            col("milestones_overdue").sum().alias("milestones_overdue"),
+            col("milestones_overdue").gt(lit(0)).cast(DataType::Int64).sum().alias("clinics_with_overdue_milestone"),
+        ])
+        .sort(["facilitator_id", "month"], SortMultipleOptions::default().with_maintain_order(true))
+        .collect()
+        .map_err(polars_err)?;
+    // Hours to 2 decimals, half away from zero (polars' round is half to even).
+    let hours: Vec<Option<f64>> = df
+        .column("hours")
+        .and_then(|c| c.f64().cloned())
+        .map_err(polars_err)?
+        .iter()
+        .map(|h| h.map(|x| super::trends::round_to(x, 2)))
+        .collect();
+    df.with_column(Column::new("hours".into(), hours)).map_err(polars_err)?;
+    Ok(df)
 }
 
 #[cfg(test)]
@@ -97,27 +109,32 @@ mod tests {
     use crate::dates::parse_date;
     use crate::model::{Activity, Facilitation, Milestone};
 
-    #[test]
-    fn facilitator_month_counts_the_clinics_rows_and_overdue_milestones() {
+    /// A: intervention (F1) with an overdue milestone and contacts; B:
+    /// comparison (F1); C: intervention without a facilitator and without
+    /// contact for 61 days at the end of June.
+    fn three_clinics() -> Dataset {
         let mut data = Dataset::default();
+        let d = |s: &str| parse_date(s).unwrap();
         let mut a = Clinic::comparison("A");
         a.arm = Arm::Intervention;
         a.program_start = parse_date("2024-01-15");
         a.facilitator_id = Some("F1".into());
         let mut b = Clinic::comparison("B");
         b.facilitator_id = Some("F1".into());
-        data.clinics = vec![a, b, Clinic::comparison("C")];
-        let d = |s: &str| parse_date(s).unwrap();
-        // Logged by someone else at A: still F1's hours. 60 days ending 2024-06-30 start 2024-05-02.
-        for (date, h) in [("2024-05-01", 1.005), ("2024-06-10", 2.0)] {
-            data.facilitation.push(Facilitation {
-                clinic: 0,
-                facilitator: Some("F9".into()),
-                date: d(date),
-                activity: Activity::SiteVisit,
-                hours: h,
-            });
-        }
+        let mut c = Clinic::comparison("C");
+        c.arm = Arm::Intervention;
+        c.program_start = parse_date("2024-01-15");
+        data.clinics = vec![a, b, c];
+        let fac = |clinic: u32, date: &str, hours: f64| Facilitation {
+            clinic,
+            facilitator: Some("F9".into()),
+            date: d(date),
+            activity: Activity::SiteVisit,
+            hours,
+        };
+        // Logged by F9 at A: still F1's hours. 2024-04-30 is 61 days before June 30.
+        data.facilitation =
+            vec![fac(0, "2024-05-01", 1.5), fac(0, "2024-06-10", 2.0), fac(0, "2024-06-11", 0.125), fac(2, "2024-04-30", 1.0)];
         data.milestones.push(Milestone { clinic: 0, block: 1, name: "x".into(), due: d("2024-06-30"), completed: None });
         data.milestones.push(Milestone {
             clinic: 0,
@@ -126,29 +143,31 @@ mod tests {
             due: d("2024-05-01"),
             completed: Some(d("2024-06-01")),
         });
-        let months = Month::parse("2024-06").unwrap().window(2);
-        let p = portfolios(&data);
-        assert_eq!(p, vec![("F1".to_string(), vec![0, 1]), ("unassigned".to_string(), vec![2])]);
-        let by = ByClinic::new(&data);
-        let june = month_of(&data, &by, &p[0].1, months[1]);
+        data
+    }
+
+    fn row(df: &DataFrame, i: usize) -> Vec<String> {
+        df.columns().iter().map(|c| c.get(i).unwrap().to_string().trim_matches('"').to_string()).collect()
+    }
+
+    #[test]
+    fn facilitator_month_rows_match_hand_computed_values() {
+        let data = three_clinics();
+        assert_eq!(portfolios(&data), vec![("F1".to_string(), vec![0, 1]), ("unassigned".to_string(), vec![2])]);
+        let df = facilitator_month(&data, &Month::parse("2024-06").unwrap().window(2)).unwrap();
+        let names: Vec<String> = df.get_column_names().iter().map(|n| n.to_string()).collect();
         assert_eq!(
-            june,
-            FacilitatorMonth {
-                clinics: 2,
-                intervention_clinics: 1,
-                hours: 2.0,
-                contacts: 1,
-                clinics_without_contact_60d: 0,
-                milestones_overdue: 1,
-                clinics_with_overdue_milestone: 1,
-            }
+            names.join(","),
+            "facilitator_id,month,clinics,intervention_clinics,hours,contacts,clinics_without_contact_60d,\
+milestones_overdue,clinics_with_overdue_milestone"
         );
-        let may = month_of(&data, &by, &p[0].1, months[0]);
-        assert_eq!((may.contacts, may.milestones_overdue, may.clinics_without_contact_60d), (1, 1, 0));
-        // In July (no rows since May 1... June 10 is within 60 days of July 31) contact holds; in
-        // September it does not.
-        let sep = month_of(&data, &by, &p[0].1, Month::parse("2024-09").unwrap());
-        assert_eq!(sep.clinics_without_contact_60d, 1);
+        // F1 in May: 1.5 h (1 contact); y is due May 1 and done June 1: overdue at May 31.
+        assert_eq!(row(&df, 0), ["F1", "2024-05", "2", "1", "1.5", "1", "0", "1", "1"]);
+        // F1 in June: 2.125 h → 2.13 (half away from zero); x due June 30 is overdue, y done.
+        assert_eq!(row(&df, 1), ["F1", "2024-06", "2", "1", "2.13", "2", "0", "1", "1"]);
+        // C in May: contact April 30 is within the 60 days ending May 31; in June it is 61 days back.
+        assert_eq!(row(&df, 2), ["unassigned", "2024-05", "1", "1", "0.0", "0", "0", "0", "0"]);
+        assert_eq!(row(&df, 3), ["unassigned", "2024-06", "1", "1", "0.0", "0", "1", "0", "0"]);
     }
 }
 

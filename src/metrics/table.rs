@@ -81,6 +81,26 @@ impl Table {
     }
 }
 
+/// Write a polars frame as CSV like [`Table::write_csv`]: text values made
+/// safe for spreadsheets, empty text an empty field.
+pub fn write_frame_csv(df: &mut DataFrame, path: &Path) -> Result<()> {
+    let fail = |e: PolarsError| Error::Report { what: path.display().to_string(), message: e.to_string() };
+    let names: Vec<PlSmallStr> =
+        df.columns().iter().filter(|c| c.dtype() == &DataType::String).map(|c| c.name().clone()).collect();
+    for n in names {
+        let safe: Vec<Option<String>> = df
+            .column(n.as_str())
+            .and_then(|c| c.str().cloned())
+            .map_err(fail)?
+            .iter()
+            .map(|v| v.filter(|x| !x.is_empty()).map(|x| crate::ingest::issues::csv_safe(x).into_owned()))
+            .collect();
+        df.with_column(Column::new(n, safe)).map_err(fail)?;
+    }
+    let f = std::fs::File::create(path).map_err(|e| Error::io("cannot create", path, e))?;
+    CsvWriter::new(std::io::BufWriter::new(f)).include_header(true).finish(df).map_err(fail)
+}
+
 /// `100 × n ÷ d` rounded to 1 decimal half away from zero, exactly (integer
 /// arithmetic); `None` when `d` is 0.
 pub fn pct(n: u32, d: u32) -> Option<f64> {
