@@ -350,68 +350,11 @@ pub fn run_batch(cfg: &Config, opts: &RunOptions) -> Result<Outcome> {
 
     let t = Instant::now();
     let months = cfg.window();
-    // One pass over the months of data up to the report month (at most 60):
-    // the reporting window is its tail, the outcome models use all of it
-    // except the first months, whose lookbacks (attribution, care events,
-    // LTOT window) would reach before the first data row.
-    let first =
-        v.data.prescriptions.iter().map(|r| r.start).min().map(Month::of_day).unwrap_or(cfg.report_month);
-    let m = &cfg.metrics;
-    let warmup = (m.attribution_days.max(365).max(m.ltot_window_days) as i32 + 29) / 30;
-    let complete = (cfg.report_month.minus(first.plus(warmup)) + 1).clamp(1, 60);
-    // Trends need the 15 months up to the report month and each intervention
-    // clinic's 12 months before its start month (months before the first
-    // data row are empty and need no computing; at most 120 months back).
-    let report = cfg.report_month;
-    let needed = v.data.clinics.iter().filter_map(|c| c.program_start).map(|d| Month::of_day(d).plus(-12)).fold(
-        report.plus(-14),
-        |a, b| if b.minus(a) < 0 { b } else { a },
-    );
-    let from = if needed.minus(first) < 0 { first } else { needed };
-    let trend_span = (report.minus(from) + 1).clamp(1, 120);
-    let span = complete.max(trend_span).max(cfg.lookback_months as i32) as u32;
-    // Patients' rows are grouped once for the measures and the worklists.
     let patients = prescribing::PatientIndex::new(&v.data);
-    let mut pm_all =
-        prescribing::compute_with(&patients, &cfg.report_month.window(span), &cfg.metrics, months.len());
-    let mut pmf = patient_month::frame(&v.data, &pm_all.rows, &months, &cfg.metrics)?;
-    pm_all.rows = Vec::new();
-    patient_month::write(&mut pmf, &dir.join("metrics/patient_month.parquet"))?;
-    drop(pmf);
-    let pm = pm_all.tail(months.len());
-    let cm = study::clinic_month_table(&v.data, &pm, &cfg.metrics);
-    cm.write_csv(&dir.join("metrics/clinic_month.csv"))?;
-    cm.write_parquet(&dir.join("metrics/clinic_month.parquet"))?;
-    let sm = study::study_month_table(&v.data, &pm, &cfg.metrics);
-    sm.write_csv(&dir.join("metrics/study_month.csv"))?;
-    let trend_rows = trends::clinic_trends(&v.data, &pm_all, cfg);
-    let all = study::all_measures(&cfg.metrics, pm_all.i50);
-    let hd = all.iter().rev().find(|m| m.stem == "high_dose_90").or_else(|| {
-        all.iter().filter(|m| matches!(m.key, crate::measures::MeasureKey::HighDose(_))).next_back()
-    });
-    let udt = all.iter().find(|m| m.key == crate::measures::MeasureKey::Udt);
-    let dose_measures: Vec<&study::Measure> = hd.into_iter().chain(udt).collect();
-    let dose = facilitators::dose_response(&v.data, &pm_all, &dose_measures);
-    let dose_labels: Vec<String> = dose_measures.iter().map(|m| m.label.clone()).collect();
-    trends::trends_table(&v.data, &trend_rows).write_csv(&dir.join("metrics/clinic_trends.csv"))?;
-    trends::benchmarks_table(&v.data, &pm_all, &months, cfg).write_csv(&dir.join("metrics/benchmarks.csv"))?;
-    let mut fm = facilitators::facilitator_month(&v.data, &months)?;
-    table::write_frame_csv(&mut fm, &dir.join("metrics/facilitator_month.csv"))?;
-    fidelity::clinic_month_table(&v.data, &months).write_csv(&dir.join("metrics/fidelity_clinic_month.csv"))?;
-    fidelity::block_table(&v.data, &months).write_csv(&dir.join("metrics/fidelity_block.csv"))?;
-    fidelity::study_table(&v.data, &months).write_csv(&dir.join("metrics/fidelity_study_month.csv"))?;
-    let flags = fidelity::flags(&v.data, cfg.report_month);
-    let out_res = outcomes::compute(&v.data, &pm_all.tail(complete as usize), &cfg.metrics);
-    outcomes::outcomes_table(&out_res).write_csv(&dir.join("metrics/outcomes.csv"))?;
-    fidelity::flags_table(&v.data, &flags).write_csv(&dir.join("metrics/fidelity_flags.csv"))?;
+    let mo = write_metrics(cfg, &v, &patients, &dir, opts)?;
     let worklists = (!opts.no_worklists).then(|| worklist::compute_with(&patients, &months, &cfg.metrics));
     if let Some(lists) = &worklists {
-        let wdir = dir.join("worklists");
-        std::fs::create_dir_all(&wdir).map_err(|e| Error::io("cannot create", &wdir, e))?;
-        for (c, list) in lists.iter().enumerate() {
-            let p = wdir.join(format!("clinic-{}.csv", report::file_safe(&v.data.clinics[c].id)));
-            std::fs::write(&p, worklist::csv(list, &cfg.metrics)).map_err(|e| Error::io("cannot write", &p, e))?;
-        }
+        write_worklists(&v.data, lists, &dir, cfg)?;
     }
     timings.push(("metrics".to_string(), t.elapsed().as_secs_f64()));
     log(opts, 1, format!("computed metrics in {:.2} s", t.elapsed().as_secs_f64()));
@@ -437,14 +380,14 @@ pub fn run_batch(cfg: &Config, opts: &RunOptions) -> Result<Outcome> {
     let inputs = ReportInputs {
         cfg,
         validated: &v,
-        pm: &pm,
-        flags: &flags,
+        pm: &mo.pm,
+        flags: &mo.flags,
         input_hashes: &hashes,
-        outcomes: &out_res,
+        outcomes: &mo.outcomes,
         worklists: worklists.as_deref(),
-        trends: &trend_rows,
-        dose: &dose,
-        dose_labels: &dose_labels,
+        trends: &mo.trends,
+        dose: &mo.dose,
+        dose_labels: &mo.dose_labels,
         facilitator_reports: !opts.no_facilitator_reports,
     };
     let mut selected: Vec<usize> = if opts.clinics.is_empty() {
@@ -504,6 +447,110 @@ pub fn run_batch(cfg: &Config, opts: &RunOptions) -> Result<Outcome> {
         }
     }
     Ok(Outcome { out_dir: cfg.out_dir.clone(), rejected_rows, manifest })
+}
+
+/// What the metrics stage hands to the reports.
+struct MetricsOut {
+    /// The reporting window's cells.
+    pm: prescribing::PrescribingMetrics,
+    flags: Vec<fidelity::Flag>,
+    outcomes: outcomes::OutcomeResults,
+    trends: Vec<trends::TrendRow>,
+    dose: Vec<facilitators::DosePoint>,
+    dose_labels: Vec<String>,
+}
+
+/// How many months to compute: the window, the outcome models' months after
+/// the warm-up, and for trends the 15 months up to the report month and each
+/// intervention clinic's 12 months before its start month (months before the
+/// first data row are empty and need no computing; at most 120 months back).
+/// Returns (months to compute, months the outcome models use).
+fn spans(cfg: &Config, data: &crate::model::Dataset) -> (u32, usize) {
+    let report = cfg.report_month;
+    let first = data.prescriptions.iter().map(|r| r.start).min().map(Month::of_day).unwrap_or(report);
+    let m = &cfg.metrics;
+    let warmup = (m.attribution_days.max(365).max(m.ltot_window_days) as i32 + 29) / 30;
+    let complete = (report.minus(first.plus(warmup)) + 1).clamp(1, 60);
+    let needed = data.clinics.iter().filter_map(|c| c.program_start).map(|d| Month::of_day(d).plus(-12));
+    let from = needed.fold(report.plus(-14), Month::min).max(first);
+    let trend_span = (report.minus(from) + 1).clamp(1, 120);
+    (complete.max(trend_span).max(cfg.lookback_months as i32) as u32, complete as usize)
+}
+
+/// Compute and write every metrics file.
+fn write_metrics(
+    cfg: &Config,
+    v: &Validated,
+    patients: &prescribing::PatientIndex,
+    dir: &Path,
+    opts: &RunOptions,
+) -> Result<MetricsOut> {
+    let (data, months) = (&v.data, cfg.window());
+    let (span, complete) = spans(cfg, data);
+    let t = Instant::now();
+    let mut pm_all = prescribing::compute_with(patients, &cfg.report_month.window(span), &cfg.metrics, months.len());
+    log(opts, 2, format!("  interval engine, {span} months: {:.2} s", t.elapsed().as_secs_f64()));
+    let t = Instant::now();
+    let mut pmf = patient_month::frame(data, &pm_all.rows, &months, &cfg.metrics)?;
+    pm_all.rows = Vec::new();
+    log(opts, 2, format!("  patient_month frame, {} rows: {:.2} s", pmf.height(), t.elapsed().as_secs_f64()));
+    let t = Instant::now();
+    patient_month::write(&mut pmf, &dir.join("metrics/patient_month.parquet"))?;
+    drop(pmf);
+    log(opts, 2, format!("  patient_month.parquet: {:.2} s", t.elapsed().as_secs_f64()));
+    let t = Instant::now();
+    let pm = pm_all.tail(months.len());
+    let cm = study::clinic_month_table(data, &pm, &cfg.metrics);
+    cm.write_csv(&dir.join("metrics/clinic_month.csv"))?;
+    cm.write_parquet(&dir.join("metrics/clinic_month.parquet"))?;
+    study::study_month_table(data, &pm, &cfg.metrics).write_csv(&dir.join("metrics/study_month.csv"))?;
+    let trend_rows = trends::clinic_trends(data, &pm_all, cfg);
+    trends::trends_table(data, &trend_rows).write_csv(&dir.join("metrics/clinic_trends.csv"))?;
+    trends::benchmarks_table(data, &pm_all, &months, cfg).write_csv(&dir.join("metrics/benchmarks.csv"))?;
+    log(opts, 2, format!("  clinic, study, trends, benchmarks: {:.2} s", t.elapsed().as_secs_f64()));
+    let t = Instant::now();
+    let (dose, dose_labels) = dose_response(data, &pm_all, cfg);
+    let mut fm = facilitators::facilitator_month(data, &months)?;
+    table::write_frame_csv(&mut fm, &dir.join("metrics/facilitator_month.csv"))?;
+    fidelity::clinic_month_table(data, &months).write_csv(&dir.join("metrics/fidelity_clinic_month.csv"))?;
+    fidelity::block_table(data, &months).write_csv(&dir.join("metrics/fidelity_block.csv"))?;
+    fidelity::study_table(data, &months).write_csv(&dir.join("metrics/fidelity_study_month.csv"))?;
+    let flags = fidelity::flags(data, cfg.report_month);
+    fidelity::flags_table(data, &flags).write_csv(&dir.join("metrics/fidelity_flags.csv"))?;
+    let out_res = outcomes::compute(data, &pm_all.tail(complete), &cfg.metrics);
+    outcomes::outcomes_table(&out_res).write_csv(&dir.join("metrics/outcomes.csv"))?;
+    log(opts, 2, format!("  fidelity, facilitators, outcomes: {:.2} s", t.elapsed().as_secs_f64()));
+    Ok(MetricsOut { pm, flags, outcomes: out_res, trends: trend_rows, dose, dose_labels })
+}
+
+/// Facilitation dose against the change in the ≥ 90 MME/day share (the
+/// highest threshold when 90 is not one) and in the urine-drug-test share.
+fn dose_response(
+    data: &crate::model::Dataset,
+    pm_all: &prescribing::PrescribingMetrics,
+    cfg: &Config,
+) -> (Vec<facilitators::DosePoint>, Vec<String>) {
+    use crate::measures::MeasureKey;
+    let all = study::all_measures(&cfg.metrics, pm_all.i50);
+    let hd = all
+        .iter()
+        .find(|m| m.stem == "high_dose_90")
+        .or_else(|| all.iter().filter(|m| matches!(m.key, MeasureKey::HighDose(_))).next_back());
+    let udt = all.iter().find(|m| m.key == MeasureKey::Udt);
+    let measures: Vec<&study::Measure> = hd.into_iter().chain(udt).collect();
+    let dose = facilitators::dose_response(data, pm_all, &measures);
+    (dose, measures.iter().map(|m| m.label.clone()).collect())
+}
+
+/// `worklists/clinic-<id>.csv` for every clinic.
+fn write_worklists(data: &crate::model::Dataset, lists: &[Vec<worklist::Entry>], dir: &Path, cfg: &Config) -> Result<()> {
+    let wdir = dir.join("worklists");
+    std::fs::create_dir_all(&wdir).map_err(|e| Error::io("cannot create", &wdir, e))?;
+    for (c, list) in lists.iter().enumerate() {
+        let p = wdir.join(format!("clinic-{}.csv", report::file_safe(&data.clinics[c].id)));
+        std::fs::write(&p, worklist::csv(list, &cfg.metrics)).map_err(|e| Error::io("cannot write", &p, e))?;
+    }
+    Ok(())
 }
 
 fn collect_outputs(root: &Path, dir: &Path, out: &mut Vec<OutputEntry>) -> Result<()> {
