@@ -2,9 +2,9 @@
 //! temporary folder renamed into place on success, with a manifest.
 
 use crate::config::Config;
+use crate::dates::Month;
 use crate::error::{Error, Result};
 use crate::ingest::{issues::issues_csv, validate, Validated};
-use crate::dates::Month;
 use crate::metrics::{facilitators, fidelity, outcomes, patient_month, prescribing, study, table, trends, worklist};
 use crate::report::{self, ReportInputs};
 use serde::Serialize;
@@ -543,7 +543,12 @@ fn dose_response(
 }
 
 /// `worklists/clinic-<id>.csv` for every clinic.
-fn write_worklists(data: &crate::model::Dataset, lists: &[Vec<worklist::Entry>], dir: &Path, cfg: &Config) -> Result<()> {
+fn write_worklists(
+    data: &crate::model::Dataset,
+    lists: &[Vec<worklist::Entry>],
+    dir: &Path,
+    cfg: &Config,
+) -> Result<()> {
     let wdir = dir.join("worklists");
     std::fs::create_dir_all(&wdir).map_err(|e| Error::io("cannot create", &wdir, e))?;
     for (c, list) in lists.iter().enumerate() {

@@ -46,10 +46,7 @@ impl TableName {
     }
     /// Whether a run stops when the table is missing.
     pub fn required(self) -> bool {
-        !matches!(
-            self,
-            TableName::CareEvents | TableName::Facilitation | TableName::Exclusions | TableName::Targets
-        )
+        !matches!(self, TableName::CareEvents | TableName::Facilitation | TableName::Exclusions | TableName::Targets)
     }
 }
 
@@ -229,7 +226,9 @@ fn check_targets(
     let mut out = Vec::new();
     for (k, v) in raw {
         if !names.contains(k) {
-            return Err(format!("targets.{k}: unknown measure (expected a clinic_month _pct column or mean_daily_mme)"));
+            return Err(format!(
+                "targets.{k}: unknown measure (expected a clinic_month _pct column or mean_daily_mme)"
+            ));
         }
         if !target_in_range(k, *v) {
             return Err(format!("targets.{k} = {v} is out of range (0 to 100 for a _pct measure, ≥ 0 otherwise)"));

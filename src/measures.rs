@@ -119,7 +119,15 @@ pub fn registry(threshold_labels: &[String]) -> Vec<MeasureDef> {
         (Agreement, "agreement", "Patient agreement (12 mo)", "% agreement", Higher, LtotPatients, Section::Core),
         (Udt, "udt", "Urine drug test (12 mo)", "% UDT", Higher, LtotPatients, Section::Core),
         (Pdmp, "pdmp", "PDMP check (90 days)", "% PDMP", Higher, LtotPatients, Section::Core),
-        (Functional, "functional", "Functional assessment (90 days)", "% function", Higher, LtotPatients, Section::Core),
+        (
+            Functional,
+            "functional",
+            "Functional assessment (90 days)",
+            "% function",
+            Higher,
+            LtotPatients,
+            Section::Core,
+        ),
         (Naloxone, "naloxone", "Naloxone (patients ≥ 50 MME)", "% naloxone", Higher, HighDose50, Section::Core),
         (SedativeOverlap, "sedative_overlap", "Other sedative overlap", "% sedative", Lower, LtotPatients, Section::V2),
         (
@@ -194,8 +202,7 @@ mod tests {
                 "ltot_transition"
             ]
         );
-        let lower: Vec<&str> =
-            r.iter().filter(|m| m.direction == Direction::Lower).map(|m| m.stem.as_str()).collect();
+        let lower: Vec<&str> = r.iter().filter(|m| m.direction == Direction::Lower).map(|m| m.stem.as_str()).collect();
         assert_eq!(
             lower,
             [

@@ -414,7 +414,20 @@ pub fn generate(opts: &SynthOptions) -> Result<SynthCounts> {
                 let mut day = d0 + rng.random_range(0..(d_end - d0 + 1));
                 let stop = (day + rng.random_range(60..720)).min(d_end);
                 while day <= stop {
-                    rx_line(&mut w, &id, &pid, prescriber, day, "buprenorphine", "sublingual", 8.0, "mg", 60.0, 30, "")?;
+                    rx_line(
+                        &mut w,
+                        &id,
+                        &pid,
+                        prescriber,
+                        day,
+                        "buprenorphine",
+                        "sublingual",
+                        8.0,
+                        "mg",
+                        60.0,
+                        30,
+                        "",
+                    )?;
                     counts.prescriptions += 1;
                     day += 30;
                 }

@@ -89,7 +89,8 @@ benzo_days,sedative_days,agreement,udt,pdmp,functional,naloxone,new_start"
     );
     let cm = f.out().join("metrics/clinic_month.csv");
     let b = |c: &str| df.column(c).unwrap().bool().unwrap().clone();
-    let (clinic, month) = (df.column("clinic_id").unwrap().str().unwrap().clone(), df.column("month").unwrap().str().unwrap().clone());
+    let (clinic, month) =
+        (df.column("clinic_id").unwrap().str().unwrap().clone(), df.column("month").unwrap().str().unwrap().clone());
     for (c, m) in [("A", "2024-04"), ("A", "2024-06"), ("B", "2024-06")] {
         let (mut opioid, mut ltot, mut excluded, mut hd50, mut ns) = (0, 0, 0, 0, 0);
         for i in 0..df.height() {
@@ -170,8 +171,14 @@ milestones_overdue,clinics_with_overdue_milestone"
 #[test]
 fn new_bad_rows_are_listed_with_their_rules() {
     let f = fixture();
-    f.append("prescriptions.csv", "x1,A,p1,d1,2024-04-01,oxycodone,oral,30,mg,30,30,xr\nx2,A,p1,d1,2024-04-01,zolpidem,intravenous,,,,30,\n");
-    f.append("exclusions.csv", "p1,gout,2024-01-01,\np1,hospice,2024-03-01,2024-02-01\np1,palliative,,\np1,hospice,2024-07-02,\n");
+    f.append(
+        "prescriptions.csv",
+        "x1,A,p1,d1,2024-04-01,oxycodone,oral,30,mg,30,30,xr\nx2,A,p1,d1,2024-04-01,zolpidem,intravenous,,,,30,\n",
+    );
+    f.append(
+        "exclusions.csv",
+        "p1,gout,2024-01-01,\np1,hospice,2024-03-01,2024-02-01\np1,palliative,,\np1,hospice,2024-07-02,\n",
+    );
     let v = validate(&f.config()).unwrap();
     let c = issues_csv(&v.issues);
     for line in [
@@ -292,8 +299,29 @@ fn disabled_exclusions_sedatives_and_release_leave_the_version_1_columns_unchang
 
 /// The prescriptions without the release column and the sedative row.
 fn strip_v2(rx: &str) -> String {
-    rx.lines()
-        .filter(|l| !l.contains("gabapentin"))
-        .map(|l| l.rsplit_once(',').unwrap().0.to_string() + "\n")
-        .collect()
+    rx.lines().filter(|l| !l.contains("gabapentin")).map(|l| l.rsplit_once(',').unwrap().0.to_string() + "\n").collect()
+}
+
+#[test]
+fn clinic_report_page_one_says_direction_signal_target_and_next_steps() {
+    let f = fixture();
+    f.pipeline("[data]\nfolder = \"../data\"\n[report]\nmonth = \"2024-06\"\nlookback_months = 6\nmin_cell = 0\nmin_peer_clinics = 1\n[targets]\nhigh_dose_90_pct = 60\nudt_pct = 80\n[output]\nfolder = \"../out/{month}\"\n");
+    run_batch(&f.config(), &RunOptions { no_worklists: true, ..Default::default() }).unwrap();
+    let o = std::process::Command::new("pdftotext")
+        .arg(f.out().join("reports/clinic-A.pdf"))
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils)");
+    let text = String::from_utf8_lossy(&o.stdout).split_whitespace().collect::<Vec<_>>().join(" ");
+    let page1 = text.split("This month at a glance").next().unwrap();
+    for words in ["Where you stand", "Better", "lower", "higher", "too few patients to tell", "What to do next"] {
+        assert!(page1.contains(words), "{words} in {page1}");
+    }
+    // June at A: 1 of 2 LTOT patients at ≥ 90 (50%, target 60: met); UDT 0 of 2 (target 80: not met).
+    assert!(page1.contains("60.0% (met)"), "{page1}");
+    assert!(page1.contains("80.0% (not met)"), "{page1}");
+    // The one urine drug test (p1, May 2) is in the 365 days: 1 of the 2 LTOT patients has none.
+    assert!(page1.contains("1 patient on long-term opioids has had no urine drug test in 12 months"), "{page1}");
+    assert!(page1.contains("2 patients on long-term opioids have no patient agreement in 12 months"), "{page1}");
+    assert!(page1.contains("Targets in force"), "{page1}");
 }

@@ -133,9 +133,19 @@ mod tests {
             hours,
         };
         // Logged by F9 at A: still F1's hours. 2024-04-30 is 61 days before June 30.
-        data.facilitation =
-            vec![fac(0, "2024-05-01", 1.5), fac(0, "2024-06-10", 2.0), fac(0, "2024-06-11", 0.125), fac(2, "2024-04-30", 1.0)];
-        data.milestones.push(Milestone { clinic: 0, block: 1, name: "x".into(), due: d("2024-06-30"), completed: None });
+        data.facilitation = vec![
+            fac(0, "2024-05-01", 1.5),
+            fac(0, "2024-06-10", 2.0),
+            fac(0, "2024-06-11", 0.125),
+            fac(2, "2024-04-30", 1.0),
+        ];
+        data.milestones.push(Milestone {
+            clinic: 0,
+            block: 1,
+            name: "x".into(),
+            due: d("2024-06-30"),
+            completed: None,
+        });
         data.milestones.push(Milestone {
             clinic: 0,
             block: 2,

@@ -35,14 +35,19 @@ pub fn frame(data: &Dataset, rows: &[PatientMonthRow], months: &[Month], cfg: &M
         (crank[r.clinic as usize], r.month, prank[r.patient as usize])
     });
     let rs: Vec<&PatientMonthRow> = order.iter().map(|&i| &rows[i as usize]).collect();
-    let b = |name: &str, f: &dyn Fn(&PatientMonthRow) -> bool| Column::new(name.into(), rs.iter().map(|r| f(r)).collect::<Vec<bool>>());
+    let b = |name: &str, f: &dyn Fn(&PatientMonthRow) -> bool| {
+        Column::new(name.into(), rs.iter().map(|r| f(r)).collect::<Vec<bool>>())
+    };
     let u = |name: &str, f: &dyn Fn(&PatientMonthRow) -> u32| {
         Column::new(name.into(), rs.iter().map(|r| f(r) as i64).collect::<Vec<i64>>())
     };
     let month_text: Vec<String> = months.iter().map(|m| m.to_string()).collect();
     let mut cols = vec![
         Column::new("patient_id".into(), rs.iter().map(|r| data.patients.name(r.patient)).collect::<Vec<&str>>()),
-        Column::new("clinic_id".into(), rs.iter().map(|r| data.clinics[r.clinic as usize].id.as_str()).collect::<Vec<&str>>()),
+        Column::new(
+            "clinic_id".into(),
+            rs.iter().map(|r| data.clinics[r.clinic as usize].id.as_str()).collect::<Vec<&str>>(),
+        ),
         Column::new("month".into(), rs.iter().map(|r| month_text[r.month as usize].as_str()).collect::<Vec<&str>>()),
         b("opioid", &|r| r.opioid),
         b("ltot", &|r| r.ltot),
@@ -61,7 +66,8 @@ pub fn frame(data: &Dataset, rows: &[PatientMonthRow], months: &[Month], cfg: &M
         cols.push(b(name, &|r| r.events & (1 << k) != 0));
     }
     cols.push(b("new_start", &|r| r.new_start));
-    DataFrame::new_infer_height(cols).map_err(|e| Error::Report { what: "patient_month".into(), message: e.to_string() })
+    DataFrame::new_infer_height(cols)
+        .map_err(|e| Error::Report { what: "patient_month".into(), message: e.to_string() })
 }
 
 /// Write the frame as Parquet (LZ4: the file is written once per batch and

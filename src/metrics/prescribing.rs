@@ -10,8 +10,8 @@
 use super::intervals::{covered, covered_by_both, merge, overlap, Span};
 use crate::config::MetricsConfig;
 use crate::dates::{window_start, Day, Month};
-use crate::mme::round6;
 use crate::measures::{Denominator, MeasureKey};
+use crate::mme::round6;
 use crate::model::{CareEvent, Dataset, EventType, Exclusion, Prescription};
 use crate::reference::DrugClass;
 use rayon::prelude::*;
@@ -506,7 +506,11 @@ impl<'a> PatientIndex<'a> {
         let data = self.data;
         let mut rx = pick(&self.rx, p, &data.prescriptions);
         rx.sort_by_key(|r| r.start);
-        PatientRows { rx, events: pick(&self.ev, p, &data.care_events), exclusions: pick(&self.ex, p, &data.exclusions) }
+        PatientRows {
+            rx,
+            events: pick(&self.ev, p, &data.care_events),
+            exclusions: pick(&self.ex, p, &data.exclusions),
+        }
     }
 }
 
@@ -523,7 +527,12 @@ type Partial = (HashMap<(u32, usize), Cell>, Vec<PatientMonthRow>);
 
 /// [`compute`] over an existing patient index, keeping the patient-month
 /// rows of the last `rows_months` months.
-pub fn compute_with(index: &PatientIndex, months: &[Month], cfg: &MetricsConfig, rows_months: usize) -> PrescribingMetrics {
+pub fn compute_with(
+    index: &PatientIndex,
+    months: &[Month],
+    cfg: &MetricsConfig,
+    rows_months: usize,
+) -> PrescribingMetrics {
     let data = index.data();
     let nt = cfg.high_dose_thresholds.len();
     let i50 = cfg.high_dose_thresholds.iter().position(|t| *t == 50.0).expect("50 is always a threshold");
@@ -801,12 +810,17 @@ mod tests {
     fn exclusion_covers_a_day_of_the_365_days_ending_at_month_end() {
         let rxs = [op("2024-01-01", 31, 20.0)];
         // 365 days ending 2024-01-31 start 2023-02-01.
-        assert!(cov_of(&rxs, &[excl("2022-01-01", Some("2023-02-01"))]).excluded(m("2024-01"), &MetricsConfig::default()));
-        assert!(!cov_of(&rxs, &[excl("2022-01-01", Some("2023-01-31"))]).excluded(m("2024-01"), &MetricsConfig::default()));
+        assert!(
+            cov_of(&rxs, &[excl("2022-01-01", Some("2023-02-01"))]).excluded(m("2024-01"), &MetricsConfig::default())
+        );
+        assert!(
+            !cov_of(&rxs, &[excl("2022-01-01", Some("2023-01-31"))]).excluded(m("2024-01"), &MetricsConfig::default())
+        );
         assert!(cov_of(&rxs, &[excl("2024-01-31", None)]).excluded(m("2024-01"), &MetricsConfig::default()));
         assert!(!cov_of(&rxs, &[excl("2024-02-01", None)]).excluded(m("2024-01"), &MetricsConfig::default()));
         // A reason left out of exclusion_reasons does not exclude.
-        let cfg = MetricsConfig { exclusion_reasons: vec![crate::model::ExclusionReason::Hospice], ..Default::default() };
+        let cfg =
+            MetricsConfig { exclusion_reasons: vec![crate::model::ExclusionReason::Hospice], ..Default::default() };
         let x = excl("2024-01-01", None);
         let rows = PatientRows { rx: rxs.iter().collect(), events: Vec::new(), exclusions: vec![&x] };
         assert!(!Coverage::new(&rows, &cfg).excluded(m("2024-01"), &cfg));
@@ -831,7 +845,9 @@ mod tests {
     fn sedative_overlap_and_patients_at_risk() {
         let mut data = Dataset::default();
         data.clinics = vec![Clinic::comparison("A")];
-        for (p, mme, other) in [("p1", 30.0, Some(DrugClass::Sedative)), ("p2", 50.0, None), ("p3", 30.0, Some(DrugClass::Benzodiazepine))] {
+        for (p, mme, other) in
+            [("p1", 30.0, Some(DrugClass::Sedative)), ("p2", 50.0, None), ("p3", 30.0, Some(DrugClass::Benzodiazepine))]
+        {
             let id = data.patients.intern(p);
             let mut o = op("2024-01-01", 91, mme);
             o.patient = id;

@@ -5,8 +5,8 @@
 use super::prescribing::{Cell, PrescribingMetrics};
 use super::table::{pct, Col, Table};
 use crate::config::MetricsConfig;
-use crate::mme::round1;
 use crate::measures::{registry, Denominator, Direction, MeasureKey, Section};
+use crate::mme::round1;
 use crate::model::{Arm, Dataset};
 
 /// A `(numerator, denominator)` measure of a cell, by its column stem: the

@@ -129,9 +129,9 @@ impl<'a> Series<'a> {
     }
     /// Σn, Σd of a measure over `count` months ending at `last`.
     fn pooled(&self, m: &Measure, last: Month, count: i32) -> (u64, u64) {
-        (0..count).filter_map(|i| self.at(last.plus(-i))).fold((0, 0), |(n, d), c| {
-            (n + (m.num)(c) as u64, d + (m.den)(c) as u64)
-        })
+        (0..count)
+            .filter_map(|i| self.at(last.plus(-i)))
+            .fold((0, 0), |(n, d), c| (n + (m.num)(c) as u64, d + (m.den)(c) as u64))
     }
     /// Σ MME sum and Σ LTOT patients over `count` months ending at `last`.
     fn pooled_mme(&self, last: Month, count: i32) -> (f64, u64) {

@@ -68,6 +68,17 @@ pub struct TrendChart {
     /// Fix the y axis to 0–100 (percentages).
     pub percent: bool,
     pub size: (u32, u32),
+    /// Horizontal goal lines: the target (dashed) and the benchmark (dotted).
+    pub goals: Vec<Goal>,
+}
+
+/// A horizontal reference line.
+#[derive(Clone, Debug)]
+pub struct Goal {
+    pub label: String,
+    pub value: f64,
+    /// Dotted (benchmark) rather than dashed (target).
+    pub dotted: bool,
 }
 
 fn month_label(m: Month) -> String {
@@ -226,7 +237,9 @@ pub fn trend_svg(c: &TrendChart) -> Result<String, String> {
             .flat_map(|s| s.values.iter())
             .chain(c.bands.iter().flat_map(|b| b.high.iter().chain(b.mid.iter())))
             .flatten()
-            .fold(0.0f64, |a, b| a.max(*b));
+            .copied()
+            .chain(c.goals.iter().map(|g| g.value))
+            .fold(0.0f64, f64::max);
         // Head-room above the data keeps the legend clear of the lines.
         let ymax = if c.percent {
             nice_max((all * 1.4).max(5.0)).min(if all > 70.0 { 140.0 } else { 100.0 })
@@ -278,6 +291,18 @@ pub fn trend_svg(c: &TrendChart) -> Result<String, String> {
             for run in runs(&b.mid) {
                 chart.draw_series(LineSeries::new(run, col.mix(0.8).stroke_width(1))).map_err(|e| e.to_string())?;
             }
+        }
+        for g in &c.goals {
+            let col = RGBColor(40, 40, 40);
+            let (dash, gap) = if g.dotted { (2, 3) } else { (7, 4) };
+            let line = vec![(-0.6, g.value), (n as f64 - 0.4, g.value)];
+            chart
+                .draw_series(DashedLineSeries::new(line, dash, gap, col.stroke_width(1)))
+                .map_err(|e| e.to_string())?
+                .label(g.label.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 4, y), (x + 6, y), (x + 10, y), (x + 12, y), (x + 16, y)], col)
+                });
         }
         for s in &c.series {
             let col = PALETTE[s.color % PALETTE.len()];

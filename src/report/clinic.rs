@@ -1,15 +1,16 @@
 //! The clinic feedback report: data (with small cells suppressed) and charts.
 
-use super::charts::{stacked_bars_svg, trend_svg, Band, Series, TrendChart};
+use super::charts::{stacked_bars_svg, trend_svg, Band, Goal, Series, TrendChart};
 use super::suppress::Suppress;
 use super::{f1, month_name, signed, ReportInputs, Shared, BLOCKS};
 use crate::dates::{fmt_day, Month};
 use crate::error::{Error, Result};
 use crate::ingest::Severity;
+use crate::measures::{Denominator, Direction, MeasureKey};
 use crate::metrics::fidelity::{effort, phase, program_month, MilestoneCounts};
 use crate::metrics::prescribing::Cell;
-use crate::measures::{Denominator, Direction, MeasureKey};
 use crate::metrics::study::Measure;
+use crate::metrics::trends::{Signal, TrendRow};
 use crate::model::{Activity, Arm};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -64,6 +65,8 @@ struct Shown {
     ltot_hidden: bool,
     /// Per measure: (numerator hidden, denominator hidden).
     measure: Vec<(bool, bool)>,
+    /// Per measure: the patients without it (denominator − numerator) hidden.
+    gap_hidden: Vec<bool>,
     /// Per measure: the unrounded percentage when it may be printed.
     pct: Vec<Option<f64>>,
 }
@@ -82,18 +85,31 @@ impl Shown {
             Denominator::NewStarts3moAgo => 3,
         };
         let mut pairs: Vec<(usize, usize)> = ms.iter().enumerate().map(|(mi, m)| (4 + mi, den_idx(m))).collect();
-        let hd: Vec<usize> =
-            ms.iter().enumerate().filter(|(_, m)| matches!(m.key, MeasureKey::HighDose(_))).map(|(i, _)| 4 + i).collect();
+        let hd: Vec<usize> = ms
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| matches!(m.key, MeasureKey::HighDose(_)))
+            .map(|(i, _)| 4 + i)
+            .collect();
         pairs.extend(hd.windows(2).map(|w| (w[0], w[1])));
         pairs.push((1, i50m));
+        // The "what to do next" sentences print d − n: each is a count too,
+        // one subtraction from its denominator.
+        let g0 = counts.len();
+        for (mi, m) in ms.iter().enumerate() {
+            counts.push((m.den)(cell).saturating_sub((m.num)(cell)));
+            pairs.push((g0 + mi, den_idx(m)));
+        }
         let hidden = sup.complementary(&counts, &pairs);
-        let measure: Vec<(bool, bool)> = ms.iter().enumerate().map(|(mi, m)| (hidden[4 + mi], hidden[den_idx(m)])).collect();
+        let gap_hidden = (0..ms.len()).map(|mi| hidden[g0 + mi]).collect();
+        let measure: Vec<(bool, bool)> =
+            ms.iter().enumerate().map(|(mi, m)| (hidden[4 + mi], hidden[den_idx(m)])).collect();
         let pct = ms
             .iter()
             .zip(&measure)
             .map(|(m, (hn, hd))| if *hn || *hd { None } else { sup.pct((m.num)(cell), (m.den)(cell)) })
             .collect();
-        Shown { ltot_hidden: hidden[0], measure, pct }
+        Shown { ltot_hidden: hidden[0], measure, gap_hidden, pct }
     }
     /// The LTOT count as printed.
     fn count(&self, n: u32, _is_ltot: bool, sup: &Suppress) -> String {
@@ -126,8 +142,7 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared, c: usize) -> Re
 
     // Counts printed per month, with complementary suppression (SPEC §6.6).
     let shown: Vec<Shown> = cells.iter().map(|cl| Shown::new(cl, ms, &sup, pm.i50)).collect();
-    let pct_series: Vec<Vec<Option<f64>>> =
-        (0..ms.len()).map(|mi| shown.iter().map(|s| s.pct[mi]).collect()).collect();
+    let pct_series: Vec<Vec<Option<f64>>> = (0..ms.len()).map(|mi| shown.iter().map(|s| s.pct[mi]).collect()).collect();
 
     // Headline rows: LTOT patients and mean dose, then every measure.
     let mut rows = Vec::new();
@@ -165,9 +180,17 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared, c: usize) -> Re
         if let (Some(v), [Some(q1), _, Some(q3)]) = (s[cur], peers.pct[mi][cur]) {
             let name = m.label.split(" (").next().unwrap_or(&m.label).to_lowercase();
             if lower_is_better && v > q3 {
-                attention.push(format!("{} ({}%) is higher than at most clinics; lower is better.", capitalize(&name), f1(Some(v))));
+                attention.push(format!(
+                    "{} ({}%) is higher than at most clinics; lower is better.",
+                    capitalize(&name),
+                    f1(Some(v))
+                ));
             } else if !lower_is_better && v < q1 {
-                attention.push(format!("{} ({}%) is lower than at most clinics; higher is better.", capitalize(&name), f1(Some(v))));
+                attention.push(format!(
+                    "{} ({}%) is lower than at most clinics; higher is better.",
+                    capitalize(&name),
+                    f1(Some(v))
+                ));
             }
         }
         let (hn, hd) = shown[cur].measure[mi];
@@ -211,7 +234,7 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared, c: usize) -> Re
     let mut charts = Vec::new();
     charts.push(json!({"file": chart("ltot", TrendChart { months: pm.months.clone(), y_label: "LTOT patients".into(),
         series: vec![Series { label: "This clinic".into(), values: ltot_vals, color: 0 }],
-        bands: vec![], marker: marker.clone(), percent: false, size })?,
+        bands: vec![], marker: marker.clone(), percent: false, size, goals: vec![] })?,
         "title": "Patients on long-term opioid therapy"}));
     let nt = cfg.metrics.high_dose_thresholds.len();
     let hd: Vec<Series> = (0..nt)
@@ -224,34 +247,48 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared, c: usize) -> Re
     for (t, s) in hd.iter().enumerate() {
         suppressed_any |= note_gaps(&s.values, &|k| (ms[t].den)(cells[k]));
     }
-    charts.push(json!({"file": chart("high_dose", TrendChart { months: pm.months.clone(), y_label: "% of LTOT patients".into(),
-        series: hd, bands: vec![band("Study median and IQR, ≥ 50", &peers.pct[pm.i50])], marker: marker.clone(), percent: true, size })?,
-        "title": "LTOT patients at high dose"}));
+    let top = cfg.metrics.threshold_labels().last().cloned().unwrap_or_default();
+    let hd_row = trend(inp, c, &format!("high_dose_{top}_pct"));
+    charts.push(json!({"file": chart("high_dose", TrendChart { months: pm.months.clone(), y_label: "% of LTOT patients (lower is better)".into(),
+        series: hd, bands: vec![band("Study median and IQR, ≥ 50", &peers.pct[pm.i50])], marker: marker.clone(), percent: true, size,
+        goals: goals(hd_row) })?,
+        "title": chart_message(hd_row, &format!("at ≥ {top} MME/day"), "LTOT patients at high dose")}));
     let mme_vals: Vec<Option<f64>> =
         (0..w).map(|k| if shown[k].ltot_hidden { None } else { cells[k].mean_daily_mme() }).collect();
     charts.push(json!({"file": chart("mme", TrendChart { months: pm.months.clone(), y_label: "MME/day".into(),
         series: vec![Series { label: "This clinic".into(), values: mme_vals, color: 0 }],
-        bands: vec![band("Study median and IQR", &peers.mme)], marker: marker.clone(), percent: false, size })?,
-        "title": "Mean daily dose of LTOT patients"}));
+        bands: vec![band("Study median and IQR", &peers.mme)], marker: marker.clone(), percent: false, size, goals: vec![] })?,
+        "title": match trend(inp, c, crate::measures::MEAN_DAILY_MME).and_then(|r| r.slope_12mo) {
+            Some(s) if s <= -0.5 => "Mean daily dose falling over the last 12 months",
+            Some(s) if s >= 0.5 => "Mean daily dose rising over the last 12 months",
+            Some(_) => "Mean daily dose steady over the last 12 months",
+            None => "Mean daily dose of LTOT patients",
+        }}));
     let bz = ms.iter().position(|m| m.key == MeasureKey::BenzoOverlap).expect("registered");
+    let bz_row = trend(inp, c, "benzo_overlap_pct");
     suppressed_any |= note_gaps(&pct_series[bz], &|k| (ms[bz].den)(cells[k]));
     charts.push(
-        json!({"file": chart("benzo", TrendChart { months: pm.months.clone(), y_label: "% of LTOT patients".into(),
+        json!({"file": chart("benzo", TrendChart { months: pm.months.clone(), y_label: "% of LTOT patients (lower is better)".into(),
         series: vec![Series { label: "This clinic".into(), values: pct_series[bz].clone(), color: 1 }],
-        bands: vec![band("Study median and IQR", &peers.pct[bz])], marker: marker.clone(), percent: true, size })?,
-        "title": "Opioid and benzodiazepine overlap"}),
+        bands: vec![band("Study median and IQR", &peers.pct[bz])], marker: marker.clone(), percent: true, size, goals: goals(bz_row) })?,
+        "title": chart_message(bz_row, "with a benzodiazepine", "Opioid and benzodiazepine overlap")}),
     );
-    let care_keys = [MeasureKey::Agreement, MeasureKey::Udt, MeasureKey::Pdmp, MeasureKey::Functional, MeasureKey::Naloxone];
+    let care_keys =
+        [MeasureKey::Agreement, MeasureKey::Udt, MeasureKey::Pdmp, MeasureKey::Functional, MeasureKey::Naloxone];
     let care: Vec<Series> = care_keys
         .iter()
         .enumerate()
         .map(|(j, key)| {
             let i = ms.iter().position(|m| m.key == *key).expect("registered");
-            Series { label: ms[i].label.split(" (").next().unwrap().to_string(), values: pct_series[i].clone(), color: j }
+            Series {
+                label: ms[i].label.split(" (").next().unwrap().to_string(),
+                values: pct_series[i].clone(),
+                color: j,
+            }
         })
         .collect();
     charts.push(json!({"file": chart("care", TrendChart { months: pm.months.clone(), y_label: "% of patients".into(),
-        series: care, bands: vec![], marker: marker.clone(), percent: true, size: (640, 260) })?,
+        series: care, bands: vec![], marker: marker.clone(), percent: true, size: (640, 260), goals: vec![] })?,
         "title": "Care processes for LTOT patients"}));
 
     // Milestones.
@@ -354,6 +391,9 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared, c: usize) -> Re
         "headline": rows,
         "starts": starts,
         "attention": attention,
+        "summary": summary_rows(inp, ms, &shown[cur], c, &sup),
+        "next_steps": next_steps(inp, ms, &shown[cur], c, &sup),
+        "targets": targets_box(inp, c),
         "charts": charts,
         "suppressed_points": suppressed_any,
         "milestones": {"blocks": blocks, "next": next, "total": total.total, "done": total.done, "overdue": total.overdue},
@@ -383,4 +423,189 @@ pub fn definitions(inp: &ReportInputs) -> String {
         inp.cfg.min_cell.saturating_sub(1),
         inp.cfg.min_cell
     )
+}
+
+/// The six headline measures of page 1 (issue 12): the LTOT count, then
+/// these shares, when the run has them.
+const HEADLINE: [&str; 5] = ["high_dose_90", "benzo_overlap", "udt", "naloxone_at_risk", "new_start_long"];
+
+/// The trend row of `measure` for clinic `c`.
+fn trend<'a>(inp: &'a ReportInputs, c: usize, measure: &str) -> Option<&'a TrendRow> {
+    inp.trends.iter().find(|r| r.clinic == c && r.measure == measure)
+}
+
+fn signal_words(s: Option<Signal>) -> &'static str {
+    match s {
+        Some(Signal::Improved) => "improved",
+        Some(Signal::Worsened) => "worsened",
+        Some(Signal::Stable) => "stable",
+        Some(Signal::TooFew) | None => "too few patients to tell",
+    }
+}
+
+/// The value a headline row prints: this month's share when it may be
+/// printed, else the last 3 months pooled when those counts may be, else why not.
+fn headline_value(r: &TrendRow, shown_pct: Option<f64>, sup: &Suppress) -> (String, bool) {
+    let min = sup.min_cell.max(1) as u64;
+    if let Some(p) = shown_pct {
+        return (format!("{}%", f1(Some(p))), false);
+    }
+    let (n3, d3) = (r.n_3mo.unwrap_or(0), r.d_3mo);
+    let small = |x: u64| sup.small(x.min(u32::MAX as u64) as u32);
+    match r.value_3mo {
+        Some(v) if d3 >= min && !small(n3) && !small(d3 - n3) => (format!("{v:.1}%"), true),
+        _ if r.d == 0 && d3 == 0 => ("no patients".into(), false),
+        _ if r.d >= min => ("suppressed".into(), false),
+        _ => ("too few patients".into(), false),
+    }
+}
+
+/// Page 1's summary rows.
+fn summary_rows(inp: &ReportInputs, ms: &[Measure], shown: &Shown, c: usize, sup: &Suppress) -> Vec<Value> {
+    let cur = inp.pm.months.len() - 1;
+    let ltot = inp.pm.cell(c, cur).ltot_patients;
+    let mut rows = vec![
+        json!({"label": "Patients on long-term opioid therapy", "value": shown_count(ltot, shown.ltot_hidden, sup),
+        "three": false, "better": "fewer", "signal": "–", "benchmark": "not compared", "target": "–", "met": ""}),
+    ];
+    for stem in HEADLINE {
+        let Some(mi) = ms.iter().position(|m| m.stem == stem) else { continue };
+        let Some(r) = trend(inp, c, &format!("{stem}_pct")) else { continue };
+        let (value, three) = headline_value(r, shown.pct[mi], sup);
+        let printable = value.ends_with('%');
+        let met = match (printable, r.meets_target) {
+            (true, Some(true)) => "met",
+            (true, Some(false)) => "not met",
+            _ => "",
+        };
+        rows.push(json!({"label": ms[mi].label, "value": value, "three": three,
+            "better": if ms[mi].direction == Direction::Lower { "lower" } else { "higher" },
+            "signal": signal_words(r.signal),
+            "benchmark": r.benchmark.map(|b| format!("{b:.1}%")).unwrap_or_else(|| "too few clinics to compare".into()),
+            "target": r.target.map(|t| format!("{t:.1}%")).unwrap_or_else(|| "–".into()), "met": met}));
+    }
+    rows
+}
+
+/// "What to do next": open care gaps as sentences pointing at the worklist,
+/// most important first, at most five; then what meets its goal.
+fn next_steps(inp: &ReportInputs, ms: &[Measure], shown: &Shown, c: usize, sup: &Suppress) -> Vec<String> {
+    let cell = inp.pm.cell(c, inp.pm.months.len() - 1);
+    let idx = |k: MeasureKey| ms.iter().position(|m| m.key == k);
+    let gap = |mi: usize| -> Option<String> {
+        let g = (ms[mi].den)(cell).saturating_sub((ms[mi].num)(cell));
+        match g {
+            0 => None,
+            g if sup.small(g) => Some(format!("Fewer than {}", sup.min_cell)),
+            _ if shown.gap_hidden[mi] => Some("Some".into()),
+            g => Some(g.to_string()),
+        }
+    };
+    let count = |mi: usize| -> Option<String> {
+        let n = (ms[mi].num)(cell);
+        match n {
+            0 => None,
+            n if sup.small(n) => Some(format!("Fewer than {}", sup.min_cell)),
+            _ if shown.measure[mi].0 => Some("Some".into()),
+            n => Some(n.to_string()),
+        }
+    };
+    let hd90 = ms.iter().rposition(|m| matches!(m.key, MeasureKey::HighDose(_)));
+    let top = inp.cfg.metrics.threshold_labels().last().cloned().unwrap_or_default();
+    let hd_text = format!(
+        "patients on long-term opioids are at {top} MME/day or more: discuss tapering with them (worklist, column ≥ {top})."
+    );
+    let steps: Vec<(Option<usize>, bool, &str)> = vec![
+        (idx(MeasureKey::BenzoOverlap), false, "patients on long-term opioids also had a benzodiazepine this month: review co-prescribing (worklist, gap Benzo overlap)."),
+        (idx(MeasureKey::NaloxoneAtRisk), true, "patients at risk (50 MME/day or more, or with a benzodiazepine) have no naloxone on record in 12 months: offer naloxone (worklist, gap No naloxone (at risk))."),
+        (hd90, false, &hd_text),
+        (idx(MeasureKey::Udt), true, "patients on long-term opioids have had no urine drug test in 12 months (worklist, gap UDT)."),
+        (idx(MeasureKey::Agreement), true, "patients on long-term opioids have no patient agreement in 12 months (worklist, gap Agreement)."),
+        (idx(MeasureKey::Pdmp), true, "patients on long-term opioids have had no PDMP check in 90 days (worklist, gap PDMP)."),
+        (idx(MeasureKey::Functional), true, "patients on long-term opioids have had no functional assessment in 90 days (worklist, gap Function)."),
+        (idx(MeasureKey::SedativeOverlap), false, "patients on long-term opioids also had another sedative this month (worklist, gap Sedative overlap)."),
+    ];
+    let mut out: Vec<String> = steps
+        .into_iter()
+        .filter_map(|(mi, is_gap, text)| {
+            let mi = mi?;
+            let n = if is_gap { gap(mi) } else { count(mi) }?;
+            Some(if n == "1" {
+                format!(
+                    "1 {}",
+                    text.replacen("patients", "patient", 1).replacen(" have ", " has ", 1).replacen(" are ", " is ", 1)
+                )
+            } else {
+                format!("{n} {text}")
+            })
+        })
+        .take(5)
+        .collect();
+    for stem in HEADLINE {
+        let Some(mi) = ms.iter().position(|m| m.stem == stem) else { continue };
+        let (Some(r), Some(v)) = (trend(inp, c, &format!("{stem}_pct")), shown.pct[mi]) else { continue };
+        let label = ms[mi].label.split(" (").next().unwrap_or(&ms[mi].label).to_string();
+        if let (Some(true), Some(t)) = (r.meets_target, r.target) {
+            out.push(format!("{label}: {}% meets your target of {t:.1}%: keep doing what works.", f1(Some(v))));
+        } else if let (Some(true), Some(b)) = (r.meets_benchmark, r.benchmark) {
+            out.push(format!(
+                "{label}: {}% is as good as the top clinics ({b:.1}%): keep doing what works.",
+                f1(Some(v))
+            ));
+        }
+    }
+    out
+}
+
+/// A trend chart's title: its message, from the signal of the last 3 months
+/// against a year before.
+fn chart_message(r: Option<&TrendRow>, what: &str, fallback: &str) -> String {
+    let Some(r) = r else { return fallback.into() };
+    match r.signal {
+        Some(Signal::Improved) if r.direction == Some(Direction::Lower) => {
+            format!("Fewer patients {what} than a year ago")
+        }
+        Some(Signal::Improved) => format!("More patients {what} than a year ago"),
+        Some(Signal::Worsened) if r.direction == Some(Direction::Lower) => {
+            format!("More patients {what} than a year ago")
+        }
+        Some(Signal::Worsened) => format!("Fewer patients {what} than a year ago"),
+        Some(Signal::Stable) => format!("No clear change in patients {what} over the year"),
+        _ => format!("{fallback}: too few patients to tell a trend"),
+    }
+}
+
+/// The target (dashed) and benchmark (dotted) lines of a measure's chart.
+fn goals(r: Option<&TrendRow>) -> Vec<Goal> {
+    let Some(r) = r else { return Vec::new() };
+    let mut v = Vec::new();
+    if let Some(t) = r.target {
+        v.push(Goal { label: format!("Your target ({t:.1}%)"), value: t, dotted: false });
+    }
+    if let Some(b) = r.benchmark {
+        v.push(Goal { label: format!("Top clinics ({b:.1}%)"), value: b, dotted: true });
+    }
+    v
+}
+
+/// The targets in force for clinic `c` and where they come from.
+fn targets_box(inp: &ReportInputs, c: usize) -> Vec<Value> {
+    let labels = crate::measures::registry(&inp.cfg.metrics.threshold_labels());
+    let label = |m: &str| {
+        labels.iter().find(|d| d.pct_column() == m).map(|d| d.label.clone()).unwrap_or_else(|| "Mean daily MME".into())
+    };
+    let mut names: Vec<String> = inp.cfg.targets.iter().map(|(m, _)| m.clone()).collect();
+    names.extend(inp.validated.data.targets.iter().filter(|t| t.clinic as usize == c).map(|t| t.measure.clone()));
+    names.sort();
+    names.dedup();
+    names
+        .iter()
+        .filter_map(|m| {
+            let own = inp.validated.data.targets.iter().any(|t| t.clinic as usize == c && &t.measure == m);
+            let v = crate::metrics::trends::target_of(&inp.validated.data, inp.cfg, c, m)?;
+            let unit = if m.ends_with("_pct") { "%" } else { " MME/day" };
+            Some(json!({"measure": label(m), "target": format!("{v:.1}{unit}"),
+                "source": if own { "your clinic's own target" } else { "the study's target for every clinic" }}))
+        })
+        .collect()
 }

@@ -132,7 +132,9 @@ fn line(inp: &ReportInputs, sh: &Shared, trends: &[TrendRow], c: usize) -> Clini
         hours_3mo: format!("{:.1}", hours(sh, c, report, 3)),
         last_contact: last.map(fmt_day).unwrap_or_else(|| "none".into()),
         overdue: overdue.len() as u32,
-        next_due: next.map(|m| format!("Block {}: {} ({})", m.block, m.name, fmt_day(m.due))).unwrap_or_else(|| "–".into()),
+        next_due: next
+            .map(|m| format!("Block {}: {} ({})", m.block, m.name, fmt_day(m.due)))
+            .unwrap_or_else(|| "–".into()),
         worsened: worsened.iter().map(|r| label(inp, &r.measure)).collect(),
         miss_target: missed.iter().map(|r| label(inp, &r.measure)).collect(),
         points: points.into_iter().take(6).collect(),
@@ -140,7 +142,12 @@ fn line(inp: &ReportInputs, sh: &Shared, trends: &[TrendRow], c: usize) -> Clini
 }
 
 /// Virtual files and PDF ident of one facilitator's portfolio.
-pub fn document(inp: &ReportInputs, sh: &Shared, facilitator: &str, clinics: &[usize]) -> (Vec<(String, Vec<u8>)>, String) {
+pub fn document(
+    inp: &ReportInputs,
+    sh: &Shared,
+    facilitator: &str,
+    clinics: &[usize],
+) -> (Vec<(String, Vec<u8>)>, String) {
     let data = &inp.validated.data;
     let doc = FacilitatorDoc {
         facilitator: facilitator.to_string(),

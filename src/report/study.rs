@@ -5,9 +5,9 @@ use super::charts::{trend_svg, Band, Series, TrendChart};
 use super::{f1, month_name, ReportInputs, Shared, BLOCKS};
 use crate::error::{Error, Result};
 use crate::ingest::Severity;
+use crate::measures::Section;
 use crate::metrics::fidelity::{effort, phase};
 use crate::metrics::prescribing::Cell;
-use crate::measures::Section;
 use crate::metrics::study::{clinic_order, quartiles, raw_pct, Measure};
 use crate::model::{Activity, Arm};
 use serde_json::{json, Value};
@@ -112,6 +112,7 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared) -> Result<(Vec<
                 marker: None,
                 percent: true,
                 size: (400, 250),
+                goals: vec![],
             },
         )?;
     }
@@ -141,6 +142,7 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared) -> Result<(Vec<
             marker: None,
             percent: false,
             size: (400, 250),
+            goals: vec![],
         },
     )?;
     let ltot_series = arms
@@ -163,6 +165,7 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared) -> Result<(Vec<
             marker: None,
             percent: false,
             size: (400, 250),
+            goals: vec![],
         },
     )?;
 
@@ -334,11 +337,16 @@ fn dose_section(inp: &ReportInputs, files: &mut Vec<(String, Vec<u8>)>) -> Resul
     for (j, title) in inp.dose_labels.iter().enumerate() {
         let pts: Vec<(f64, f64)> = inp.dose.iter().filter_map(|d| d.changes[j].map(|c| (d.hours, c))).collect();
         let path = format!("/charts/dose-{j}.svg");
-        let svg = super::charts::scatter_svg(&pts, "Facilitation hours, program months 1–12", "Change (points)", (400, 250))
-            .map_err(|e| Error::Report { what: "chart".into(), message: e })?;
+        let svg =
+            super::charts::scatter_svg(&pts, "Facilitation hours, program months 1–12", "Change (points)", (400, 250))
+                .map_err(|e| Error::Report { what: "chart".into(), message: e })?;
         files.push((path.clone(), svg.into_bytes()));
         let rho = match spearman(&pts) {
-            Some((r, p)) => format!("Spearman's rho {r:.2} (p = {}; {} clinics)", if p < 0.001 { "<0.001".into() } else { format!("{p:.3}") }, pts.len()),
+            Some((r, p)) => format!(
+                "Spearman's rho {r:.2} (p = {}; {} clinics)",
+                if p < 0.001 { "<0.001".into() } else { format!("{p:.3}") },
+                pts.len()
+            ),
             None => format!("too few clinics for a rank correlation ({})", pts.len()),
         };
         charts.push(json!({"file": path, "title": format!("{title}: {rho}")}));
