@@ -109,6 +109,13 @@ fn small_counts_never_appear_in_a_clinic_report() {
             .take_while(|l| !l.contains("says which direction"))
             .collect::<Vec<_>>()
             .join("\n");
+        // "What to do next" and every other sentence: no "N patients" with N from 1 to 10.
+        let all: Vec<&str> = text.split_whitespace().collect();
+        for w in all.windows(2).filter(|w| w[1].starts_with("patient")) {
+            if let Ok(n) = w[0].parse::<u32>() {
+                assert!(!(1..11).contains(&n), "{}: '{} {}' in the report", r[0], w[0], w[1]);
+            }
+        }
         // Complementary suppression: no printed "n of d" leaves a small d − n.
         let body: String = headline.lines().filter(|l| !l.contains("Page ")).collect::<Vec<_>>().join("\n");
         let words: Vec<&str> = body.split_whitespace().collect();
