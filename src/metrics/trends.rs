@@ -405,6 +405,17 @@ mod tests {
         let (lo, hi) = newcombe((56, 70), (48, 80));
         assert!((lo - 0.0524).abs() < 5e-5, "{lo}");
         assert!((hi - 0.3339).abs() < 5e-5, "{hi}");
+        // The other examples of Newcombe (1998), Table II, method 10.
+        for (a, b, want) in [
+            ((9, 10), (3, 10), (0.1705, 0.8090)),
+            ((6, 7), (2, 7), (0.0582, 0.8062)),
+            ((5, 56), (0, 29), (-0.0381, 0.1926)),
+            ((0, 10), (0, 20), (-0.1611, 0.2775)),
+            ((10, 10), (0, 20), (0.6791, 1.0000)),
+        ] {
+            let (lo, hi) = newcombe(a, b);
+            assert!((lo - want.0).abs() < 5e-5 && (hi - want.1).abs() < 5e-5, "{a:?} vs {b:?}: {lo} to {hi}");
+        }
         // Wilson for 0/10: (0, 0.2775).
         let (l, u) = wilson(0, 10, 1.959964);
         assert!(l.abs() < 1e-12 && (u - 0.2775).abs() < 5e-5, "{l} {u}");
