@@ -60,6 +60,19 @@ pub enum Denominator {
     NewStarts3moAgo,
 }
 
+impl Denominator {
+    /// The clinic_month column that holds the denominator.
+    pub fn column(self) -> &'static str {
+        match self {
+            Denominator::LtotPatients => "ltot_patients",
+            Denominator::HighDose50 => "high_dose_50_n",
+            Denominator::AtRiskPatients => "at_risk_patients",
+            Denominator::NewStarts => "new_starts",
+            Denominator::NewStarts3moAgo => "new_starts_3mo_ago",
+        }
+    }
+}
+
 /// Where the measure's columns sit: section 3 (before `bup_patients`) or
 /// appended by section 6.2.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,6 +5,8 @@
 use super::prescribing::{Cell, PrescribingMetrics};
 use super::table::{pct, Col, Table};
 use crate::config::MetricsConfig;
+use crate::error::{Error, Result};
+use polars::prelude::*;
 use crate::measures::{registry, Denominator, Direction, MeasureKey, Section};
 use crate::mme::round1;
 use crate::model::{Arm, Dataset};
@@ -135,6 +137,95 @@ pub fn clinic_month_table(data: &Dataset, pm: &PrescribingMetrics, cfg: &Metrics
     t
 }
 
+/// The clinic × month frame the study-wide query reads: clinic_month's
+/// columns, the clinic's arm and the unrounded MME sum of its LTOT patients.
+pub fn clinic_month_frame(data: &Dataset, pm: &PrescribingMetrics, cfg: &MetricsConfig) -> Result<DataFrame> {
+    let mut t = clinic_month_table(data, pm, cfg);
+    let order = clinic_order(data);
+    let w = pm.months.len();
+    let rows = || order.iter().flat_map(|&c| (0..w).map(move |k| (c, k)));
+    t.push("arm", Col::Str(rows().map(|(c, _)| data.clinics[c].arm.as_str().to_string()).collect()));
+    t.push("mme_sum", Col::Float(rows().map(|(c, k)| Some(pm.cell(c, k).mme_sum)).collect()));
+    t.to_frame()
+}
+
+/// `100 × n ÷ d` rounded half away from zero to 1 decimal, exactly, as a
+/// polars expression on integer columns; null when `d` is 0. The tenths are
+/// ⌊(2000 n + d) ÷ 2d⌋: the float quotient truncated (polars' integer
+/// `floor_div` needs a feature this build leaves out). It is exact while
+/// counts stay below 2^24: a quotient that is not an integer is at least
+/// 1 ÷ 2d away from one, far more than a double's rounding error.
+fn pct_expr(n: Expr, d: Expr) -> Expr {
+    let num = (lit(2000i64) * n + d.clone()).cast(DataType::Float64);
+    let tenths = (num / (lit(2i64) * d.clone()).cast(DataType::Float64)).cast(DataType::Int64);
+    when(d.gt(lit(0i64))).then(tenths.cast(DataType::Float64) / lit(10.0)).otherwise(lit(NULL).cast(DataType::Float64))
+}
+
+/// Round every float column to 1 decimal, half away from zero, after the
+/// query (polars' `round` is half to even, and it turns `÷ 10` into `× 0.1`,
+/// which is not exact: 428 × 0.1 = 42.800000000000004).
+fn round1_columns(df: &mut DataFrame) -> PolarsResult<()> {
+    let names: Vec<PlSmallStr> =
+        df.columns().iter().filter(|c| c.dtype() == &DataType::Float64).map(|c| c.name().clone()).collect();
+    for n in names {
+        let v: Vec<Option<f64>> = df.column(n.as_str())?.f64()?.iter().map(|x| x.map(round1)).collect();
+        df.with_column(Column::new(n, v))?;
+    }
+    Ok(())
+}
+
+/// `metrics/study_month` as a polars lazy query over the clinic × month
+/// frame: per arm (intervention first) and month, the clinics, pooled sums,
+/// exact pooled `_pct`, LTOT-weighted mean MME, and the type-7 quartiles of
+/// the clinics' unrounded percentages over clinics with a denominator.
+pub fn study_month(cm: DataFrame, cfg: &MetricsConfig) -> Result<DataFrame> {
+    let ms = all_measures(cfg, 0);
+    let sum = |c: &str| col(c).sum();
+    let mut aggs = vec![len().cast(DataType::Int64).alias("clinics"), sum("opioid_patients"), sum("ltot_patients")];
+    let ltot = col("ltot_patients").sum();
+    aggs.push(
+        when(ltot.clone().gt(lit(0i64)))
+            .then(col("mme_sum").sum() / ltot.cast(DataType::Float64))
+            .otherwise(lit(NULL).cast(DataType::Float64))
+            .alias("mean_daily_mme"),
+    );
+    let mut names = vec!["arm".to_string(), "month".into(), "clinics".into(), "opioid_patients".into(), "ltot_patients".into(), "mean_daily_mme".into()];
+    for item in layout(&ms) {
+        let m = match item {
+            Layout::Count(name, _) => {
+                aggs.push(sum(name));
+                names.push(name.into());
+                continue;
+            }
+            Layout::Measure(m) => m,
+        };
+        let (n, d) = (format!("{}_n", m.stem), m.denominator.column());
+        aggs.push(sum(&n));
+        aggs.push(pct_expr(col(n.as_str()).sum(), col(d).sum()).alias(format!("{}_pct", m.stem)));
+        names.push(n.clone());
+        names.push(format!("{}_pct", m.stem));
+        let clinic_pct = when(col(d).gt(lit(0i64)))
+            .then(lit(100.0) * col(n.as_str()).cast(DataType::Float64) / col(d).cast(DataType::Float64))
+            .otherwise(lit(NULL).cast(DataType::Float64));
+        for (suffix, q) in [("q1", 0.25), ("median", 0.5), ("q3", 0.75)] {
+            let name = format!("{}_pct_{suffix}", m.stem);
+            aggs.push(clinic_pct.clone().quantile(lit(q), QuantileMethod::Linear).alias(name.as_str()));
+            names.push(name);
+        }
+    }
+    let fail = |e: PolarsError| Error::Report { what: "study_month".into(), message: e.to_string() };
+    let arm_order = when(col("arm").eq(lit(Arm::Intervention.as_str()))).then(lit(0i64)).otherwise(lit(1i64));
+    cm.lazy()
+        .with_column(arm_order.alias("arm_order"))
+        .group_by_stable([col("arm_order"), col("arm"), col("month")])
+        .agg(aggs)
+        .sort(["arm_order", "month"], SortMultipleOptions::default().with_maintain_order(true))
+        .select(names.iter().map(|n| col(n.as_str())).collect::<Vec<_>>())
+        .collect()
+        .and_then(|mut df| round1_columns(&mut df).map(|_| df))
+        .map_err(fail)
+}
+
 /// Type-7 quantile (linear interpolation between order statistics) of sorted values.
 pub fn quantile7(sorted: &[f64], p: f64) -> Option<f64> {
     if sorted.is_empty() {
@@ -157,62 +248,6 @@ pub fn quartiles(cells: &[&Cell], m: &Measure) -> [Option<f64>; 3] {
     let mut v: Vec<f64> = cells.iter().filter_map(|c| raw_pct((m.num)(c), (m.den)(c))).collect();
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     [quantile7(&v, 0.25), quantile7(&v, 0.5), quantile7(&v, 0.75)]
-}
-
-/// `metrics/study_month`: per arm and month, pooled sums and clinic quartiles.
-pub fn study_month_table(data: &Dataset, pm: &PrescribingMetrics, cfg: &MetricsConfig) -> Table {
-    let ms = all_measures(cfg, pm.i50);
-    let arms: Vec<Arm> =
-        [Arm::Intervention, Arm::Comparison].into_iter().filter(|a| data.clinics.iter().any(|c| c.arm == *a)).collect();
-    let mut keys = Vec::new();
-    for &a in &arms {
-        for k in 0..pm.months.len() {
-            keys.push((a, k));
-        }
-    }
-    let groups: Vec<Vec<&Cell>> = keys
-        .iter()
-        .map(|&(a, k)| (0..data.clinics.len()).filter(|&c| data.clinics[c].arm == a).map(|c| pm.cell(c, k)).collect())
-        .collect();
-    let sum = |g: &Vec<&Cell>, f: &dyn Fn(&Cell) -> u32| g.iter().map(|c| f(c)).sum::<u32>();
-    let int = |f: &dyn Fn(&Cell) -> u32| Col::Int(groups.iter().map(|g| Some(sum(g, f) as i64)).collect());
-    let mut t = Table::default();
-    t.push("arm", Col::Str(keys.iter().map(|(a, _)| a.as_str().to_string()).collect()));
-    t.push("month", Col::Str(keys.iter().map(|&(_, k)| pm.months[k].to_string()).collect()));
-    t.push("clinics", Col::Int(groups.iter().map(|g| Some(g.len() as i64)).collect()));
-    t.push("opioid_patients", int(&|c| c.opioid_patients));
-    t.push("ltot_patients", int(&|c| c.ltot_patients));
-    t.push(
-        "mean_daily_mme",
-        Col::Float(
-            groups
-                .iter()
-                .map(|g| {
-                    let n = sum(g, &|c| c.ltot_patients);
-                    (n > 0).then(|| round1(g.iter().map(|c| c.mme_sum).sum::<f64>() / n as f64))
-                })
-                .collect(),
-        ),
-    );
-    for item in layout(&ms) {
-        let m = match item {
-            Layout::Count(name, f) => {
-                t.push(name, int(&f));
-                continue;
-            }
-            Layout::Measure(m) => m,
-        };
-        t.push(format!("{}_n", m.stem), int(&*m.num));
-        t.push(
-            format!("{}_pct", m.stem),
-            Col::Float(groups.iter().map(|g| pct(sum(g, &*m.num), sum(g, &*m.den))).collect()),
-        );
-        let q: Vec<[Option<f64>; 3]> = groups.iter().map(|g| quartiles(g, m)).collect();
-        for (j, suffix) in ["q1", "median", "q3"].iter().enumerate() {
-            t.push(format!("{}_pct_{suffix}", m.stem), Col::Float(q.iter().map(|x| x[j].map(round1)).collect()));
-        }
-    }
-    t
 }
 
 #[cfg(test)]
