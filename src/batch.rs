@@ -5,7 +5,9 @@ use crate::config::Config;
 use crate::dates::Month;
 use crate::error::{Error, Result};
 use crate::ingest::{issues::issues_csv, validate, Validated};
-use crate::metrics::{facilitators, fidelity, outcomes, patient_month, prescribing, study, table, trends, worklist};
+use crate::metrics::{
+    extract_checks, facilitators, fidelity, outcomes, patient_month, prescribing, study, table, trends, worklist,
+};
 use crate::report::{self, ReportInputs};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -28,6 +30,8 @@ pub struct RunOptions {
     pub no_worklists: bool,
     /// Skip the facilitator portfolio PDFs.
     pub no_facilitator_reports: bool,
+    /// A flagged report month in the extract checks fails the run.
+    pub strict_extracts: bool,
     /// Fail after the metrics stage (to test that a failed run leaves nothing).
     pub fail_after_metrics: bool,
 }
@@ -307,6 +311,28 @@ impl Drop for TempOut {
     }
 }
 
+/// The tables the extract checks look at: those that were read.
+pub fn checked_tables(v: &Validated) -> Vec<crate::config::TableName> {
+    extract_checks::TABLES.into_iter().filter(|t| v.inputs.iter().any(|f| f.table == *t)).collect()
+}
+
+/// One line per flagged clinic and table, for the terminal.
+pub fn flag_lines(data: &crate::model::Dataset, flagged: &[&extract_checks::ExtractRow]) -> String {
+    flagged
+        .iter()
+        .map(|r| {
+            let median = r.median.map(|m| format!(", median {m:.1}")).unwrap_or_default();
+            format!(
+                "    {} {}: {} ({} rows{median})\n",
+                data.clinics[r.clinic].id,
+                r.table.as_str(),
+                extract_checks::check_text(r),
+                r.rows
+            )
+        })
+        .collect()
+}
+
 /// What an output folder must never contain: the pipeline file, the data
 /// folder and every input table.
 fn protected_paths(cfg: &Config) -> Result<Vec<PathBuf>> {
@@ -340,6 +366,21 @@ pub fn run_batch(cfg: &Config, opts: &RunOptions) -> Result<Outcome> {
     log(opts, 1, format!("validated inputs in {:.2} s", t.elapsed().as_secs_f64()));
     log(opts, 2, v.summary.render());
 
+    let extracts = extract_checks::compute(
+        &v.data,
+        &v.rejected_by_month,
+        &checked_tables(&v),
+        &cfg.window(),
+        &cfg.checks,
+    );
+    let flagged = extract_checks::flagged(&extracts, cfg.report_month);
+    if opts.strict_extracts && !flagged.is_empty() {
+        return Err(Error::Usage(format!(
+            "--strict-extracts: the extract checks flag {}:\n{}",
+            cfg.report_month,
+            flag_lines(&v.data, &flagged)
+        )));
+    }
     let tmp = TempOut::new(&out_dir)?;
     let dir = tmp.tmp.clone();
     let write = |rel: &str, text: &str| -> Result<()> {
@@ -347,6 +388,7 @@ pub fn run_batch(cfg: &Config, opts: &RunOptions) -> Result<Outcome> {
         std::fs::write(&p, text).map_err(|e| Error::io("cannot write", &p, e))
     };
     write("data_quality/issues.csv", &issues_csv(&v.issues))?;
+    extract_checks::table(&v.data, &extracts).write_csv(&dir.join("data_quality/extract_checks.csv"))?;
 
     let t = Instant::now();
     let months = cfg.window();
@@ -388,6 +430,7 @@ pub fn run_batch(cfg: &Config, opts: &RunOptions) -> Result<Outcome> {
         trends: &mo.trends,
         dose: &mo.dose,
         dose_labels: &mo.dose_labels,
+        extracts: &extracts,
         facilitator_reports: !opts.no_facilitator_reports,
     };
     let mut selected: Vec<usize> = if opts.clinics.is_empty() {
@@ -442,6 +485,10 @@ pub fn run_batch(cfg: &Config, opts: &RunOptions) -> Result<Outcome> {
             );
         }
         println!("  outputs: {} files; {} PDFs", manifest.outputs.len(), stats.pdfs);
+        if !flagged.is_empty() {
+            println!("  extract checks flag {} (data_quality/extract_checks.csv):", cfg.report_month);
+            print!("{}", flag_lines(&v.data, &flagged));
+        }
         if rejected_rows > 0 {
             println!("  {rejected_rows} rows rejected: see data_quality/issues.csv");
         }

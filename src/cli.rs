@@ -70,6 +70,9 @@ pub struct RunArgs {
     /// Do not render the facilitator portfolio PDFs.
     #[arg(long)]
     pub no_facilitator_reports: bool,
+    /// Fail (exit 2, nothing written) when an extract check flags the report month.
+    #[arg(long)]
+    pub strict_extracts: bool,
     /// Print only errors.
     #[arg(long, short)]
     pub quiet: bool,
@@ -89,6 +92,9 @@ pub struct ValidateArgs {
     /// Also write data_quality/issues.csv into this folder.
     #[arg(long)]
     pub issues_out: Option<PathBuf>,
+    /// Exit 2 when an extract check flags the report month.
+    #[arg(long)]
+    pub strict_extracts: bool,
 }
 
 /// `sixbb synth`.

@@ -61,6 +61,40 @@ struct RawPipeline {
     output: RawOutput,
     #[serde(default)]
     targets: std::collections::BTreeMap<String, f64>,
+    #[serde(default)]
+    checks: ChecksConfig,
+}
+
+/// Thresholds of the per-site extract checks (`[checks]`, issue 19).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChecksConfig {
+    /// `drop`: a month's rows below this share of the clinic's trailing 12-month median.
+    pub drop_ratio: f64,
+    /// `spike`: above this multiple of the median.
+    pub spike_ratio: f64,
+    /// `rejected_share`: more than this share of the month's rows rejected.
+    pub rejected_share: f64,
+    /// `late`: the clinic's latest written_date more than this many days before the end of the report month.
+    pub late_days: u32,
+    /// `no_rows`: no rows in a month after rows in each of this many months before.
+    pub no_rows_months: u32,
+    /// `drop` and `spike` need a trailing median of at least this many rows
+    /// (a clinic with 3 rows a month moves by half from one row to the next).
+    pub min_median_rows: u32,
+}
+
+impl Default for ChecksConfig {
+    fn default() -> Self {
+        ChecksConfig {
+            drop_ratio: 0.5,
+            spike_ratio: 2.0,
+            rejected_share: 0.05,
+            late_days: 31,
+            no_rows_months: 3,
+            min_median_rows: 10,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -238,6 +272,28 @@ fn check_targets(
     Ok(out)
 }
 
+/// Check `[checks]`: ratios positive and finite, the drop below the spike,
+/// the rejected share in (0, 1], at least one month for `no_rows`.
+fn check_checks(c: ChecksConfig) -> std::result::Result<ChecksConfig, String> {
+    let pos = |x: f64| x.is_finite() && x > 0.0;
+    if !pos(c.drop_ratio) || !pos(c.spike_ratio) || c.drop_ratio >= c.spike_ratio {
+        return Err(format!(
+            "checks.drop_ratio = {} and checks.spike_ratio = {} must be positive, the drop below the spike",
+            c.drop_ratio, c.spike_ratio
+        ));
+    }
+    if !pos(c.rejected_share) || c.rejected_share > 1.0 {
+        return Err(format!("checks.rejected_share = {} must be in (0, 1]", c.rejected_share));
+    }
+    if c.no_rows_months == 0 || c.no_rows_months > 24 || c.late_days > 3660 {
+        return Err(format!(
+            "checks.no_rows_months = {} must be from 1 to 24 and checks.late_days = {} at most 3660",
+            c.no_rows_months, c.late_days
+        ));
+    }
+    Ok(c)
+}
+
 /// A resolved pipeline: every path absolute-or-relative-to-cwd, every default
 /// filled in, every value checked.
 #[derive(Clone, Debug, Serialize)]
@@ -256,6 +312,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// `[targets]`: measure name → goal, sorted by name.
     pub targets: Vec<(String, f64)>,
+    /// `[checks]`: extract-check thresholds.
+    pub checks: ChecksConfig,
     /// The output folder (with `{month}` filled in).
     pub out_dir: PathBuf,
 }
@@ -374,6 +432,7 @@ impl Config {
             min_cell: raw.report.min_cell,
             min_peer_clinics: min_peer as u32,
             targets,
+            checks: check_checks(raw.checks).map_err(err)?,
             metrics: MetricsConfig {
                 mme_table: m.mme_table,
                 ltot_window_days: m.ltot_window_days,

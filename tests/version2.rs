@@ -325,3 +325,37 @@ fn clinic_report_page_one_says_direction_signal_target_and_next_steps() {
     assert!(page1.contains("2 patients on long-term opioids have no patient agreement in 12 months"), "{page1}");
     assert!(page1.contains("Targets in force"), "{page1}");
 }
+
+#[test]
+fn strict_extracts_stops_a_flagged_month_and_validate_names_the_clinic() {
+    let f = fixture();
+    // Both clinics have prescriptions up to June (A June 30, B June 5); for a report month of
+    // August both are late.
+    let o = sixbb().arg("validate").arg(f.pipeline_path()).args(["--month", "2024-08"]).output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("A prescriptions: late") && out.contains("B prescriptions: late"), "{out}");
+    let o = sixbb()
+        .arg("run")
+        .arg(f.pipeline_path())
+        .args(["--month", "2024-08", "--strict-extracts", "--quiet"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("late"));
+    assert!(!f.path().join("out/2024-08").exists());
+    // Without --strict-extracts the run writes the checks and says so in the clinic report.
+    let o = sixbb().arg("run").arg(f.pipeline_path()).args(["--month", "2024-08", "--quiet"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let checks = f.path().join("out/2024-08/data_quality/extract_checks.csv");
+    assert_eq!(cell(&checks, &["A", "prescriptions", "2024-08"], "check"), "late");
+    assert_eq!(cell(&checks, &["A", "prescriptions", "2024-08"], "data_through"), "2024-06-30", "the gabapentin of June 30 counts");
+    assert_eq!(cell(&checks, &["A", "prescriptions", "2024-06"], "rows"), "4");
+    let text = std::process::Command::new("pdftotext")
+        .arg(f.path().join("out/2024-08/reports/clinic-A.pdf"))
+        .arg("-")
+        .output()
+        .expect("pdftotext");
+    let text = String::from_utf8_lossy(&text.stdout).split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(text.contains("Data through 2024-06-30"), "{text}");
+    assert!(text.contains("The latest prescription is from 2024-06-30"), "{text}");
+}

@@ -21,6 +21,7 @@ pub fn run(a: RunArgs) -> Result<i32> {
         force: a.force,
         no_worklists: a.no_worklists,
         no_facilitator_reports: a.no_facilitator_reports,
+        strict_extracts: a.strict_extracts,
         verbosity: if a.quiet { 0 } else { 1 + a.verbose },
         fail_after_metrics: false,
     };

@@ -11,6 +11,16 @@ pub fn run(a: ValidateArgs) -> Result<i32> {
     let v = validate(&cfg)?;
     println!("sixbb {} — validation of {} for {}", crate::VERSION, cfg.pipeline.display(), cfg.report_month);
     print!("{}", v.summary.render());
+    let window = cfg.window();
+    let tables = crate::batch::checked_tables(&v);
+    let extracts = crate::metrics::extract_checks::compute(&v.data, &v.rejected_by_month, &tables, &window, &cfg.checks);
+    let flagged = crate::metrics::extract_checks::flagged(&extracts, cfg.report_month);
+    if flagged.is_empty() {
+        println!("extract checks: nothing flagged for {}", cfg.report_month);
+    } else {
+        println!("extract checks flag {}:", cfg.report_month);
+        print!("{}", crate::batch::flag_lines(&v.data, &flagged));
+    }
     if let Some(dir) = a.issues_out {
         std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
         let p = dir.join("issues.csv");
@@ -18,6 +28,10 @@ pub fn run(a: ValidateArgs) -> Result<i32> {
         println!("issues written to {}", p.display());
     }
     let rejected = v.summary.rejected();
+    if a.strict_extracts && !flagged.is_empty() {
+        println!("--strict-extracts: the report month is flagged");
+        return Ok(2);
+    }
     if rejected > 0 {
         println!("{rejected} rows rejected: see data_quality/issues.csv after a run (or --issues-out)");
         Ok(1)

@@ -6,7 +6,7 @@ use super::issues::{Issue, Severity, Summary, TableCounts};
 use super::read::TextArray;
 use super::read::{self, open_table, RawTable, TableSource};
 use crate::config::{Config, TableName};
-use crate::dates::{parse_date, Day};
+use crate::dates::{parse_date, Day, Month};
 use crate::error::{Error, Result};
 use crate::mme::daily_mme_with;
 use crate::model::*;
@@ -23,7 +23,13 @@ pub struct Validated {
     pub summary: Summary,
     /// Each table read and the file it came from.
     pub inputs: Vec<InputFile>,
+    /// Rejected rows per table, clinic_id as written and month of the row's
+    /// date (rows whose date parsed), with their count per rule.
+    pub rejected_by_month: RejectedByMonth,
 }
+
+/// Rejected rows by (table, clinic_id, month): (rows, rows per rule).
+pub type RejectedByMonth = std::collections::BTreeMap<(TableName, String, Month), (usize, std::collections::BTreeMap<&'static str, usize>)>;
 
 /// An input file as it was read: its SHA-256 is taken when the file is
 /// opened, and the file's identity (size, modification time, inode) is
@@ -116,12 +122,14 @@ struct Row<'a> {
     table: TableName,
     row: usize,
     clinic_id: Option<&'a str>,
+    /// Month of the row's first date that parsed (its own date).
+    month: Option<Month>,
     found: Vec<Issue>,
 }
 
 impl<'a> Row<'a> {
     fn new(table: TableName, row: usize) -> Self {
-        Row { table, row, clinic_id: None, found: Vec::new() }
+        Row { table, row, clinic_id: None, month: None, found: Vec::new() }
     }
     fn error(&mut self, column: &str, value: Option<&str>, rule: &'static str) {
         self.push(column, value, rule, Severity::Error, "rejected");
@@ -165,6 +173,9 @@ impl<'a> Row<'a> {
         if d.is_none() {
             self.error(column, Some(s), UNPARSEABLE_DATE);
         }
+        if self.month.is_none() {
+            self.month = d.map(Month::of_day);
+        }
         d
     }
     /// An optional date: `Ok(None)` when empty, `Err(())` when unparseable.
@@ -201,6 +212,7 @@ fn non_empty(v: Option<&str>) -> Option<&str> {
 struct Collector {
     issues: Vec<Issue>,
     summary: Summary,
+    rejected_by_month: RejectedByMonth,
 }
 
 impl Collector {
@@ -209,12 +221,19 @@ impl Collector {
         let rejected = row.has_error();
         if rejected {
             counts.rejected += 1;
-            let mut rules: Vec<&str> =
+            let mut rules: Vec<&'static str> =
                 row.found.iter().filter(|i| i.severity == Severity::Error).map(|i| i.rule).collect();
             rules.sort_unstable();
             rules.dedup();
-            for r in rules {
+            for r in &rules {
                 *counts.rejected_by_rule.entry(r.to_string()).or_default() += 1;
+            }
+            if let (Some(c), Some(m)) = (row.clinic_id, row.month) {
+                let e = self.rejected_by_month.entry((row.table, c.to_string(), m)).or_default();
+                e.0 += 1;
+                for r in rules {
+                    *e.1.entry(r).or_default() += 1;
+                }
             }
             // An errored row is rejected: only its error lines are listed.
             self.issues.extend(row.found.into_iter().filter(|i| i.severity == Severity::Error));
@@ -236,7 +255,7 @@ impl Collector {
 /// Read and validate every table named by the pipeline.
 pub fn validate(cfg: &Config) -> Result<Validated> {
     let month_end = cfg.report_month.last_day();
-    let mut col = Collector { issues: Vec::new(), summary: Summary::default() };
+    let mut col = Collector { issues: Vec::new(), summary: Summary::default(), rejected_by_month: Default::default() };
     let mut data = Dataset::default();
     let mut inputs = Vec::new();
 
@@ -320,7 +339,7 @@ pub fn validate(cfg: &Config) -> Result<Validated> {
         col.summary.tables.entry(f.table).or_default();
     }
     col.summary.notes = notes;
-    Ok(Validated { data, issues: col.issues, summary: col.summary, inputs })
+    Ok(Validated { data, issues: col.issues, summary: col.summary, inputs, rejected_by_month: col.rejected_by_month })
 }
 
 fn clinic_ref<'a>(r: &mut Row<'a>, v: Option<&'a str>, ids: &FxHashMap<String, u32>) -> Option<u32> {

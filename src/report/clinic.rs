@@ -394,6 +394,11 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared, c: usize) -> Re
         "summary": summary_rows(inp, ms, &shown[cur], c, &sup),
         "next_steps": next_steps(inp, ms, &shown[cur], c, &sup),
         "targets": targets_box(inp, c),
+        "data_through": inp.extracts.iter().find(|r| r.clinic == c).and_then(|r| r.data_through).map(fmt_day),
+        "extract_notes": inp.extracts.iter()
+            .filter(|r| r.clinic == c && r.month == cfg.report_month && !r.checks.is_empty())
+            .map(|r| crate::metrics::extract_checks::describe(r, &month_name(cfg.report_month)))
+            .collect::<Vec<_>>(),
         "charts": charts,
         "suppressed_points": suppressed_any,
         "milestones": {"blocks": blocks, "next": next, "total": total.total, "done": total.done, "overdue": total.overdue},

@@ -38,6 +38,8 @@ pub struct ReportInputs<'a> {
     pub dose: &'a [crate::metrics::facilitators::DosePoint],
     /// The measures of `dose[..].changes`.
     pub dose_labels: &'a [String],
+    /// Extract checks per clinic, table and month of the window.
+    pub extracts: &'a [crate::metrics::extract_checks::ExtractRow],
 }
 
 /// What rendering produced.
@@ -280,10 +282,34 @@ fn render_facilitators(engine: &Engine, inp: &ReportInputs, shared: &Shared, dir
     Ok(portfolios.len())
 }
 
-/// An id as part of a file name: characters other than letters, digits,
-/// `.`, `_` and `-` become `_` (so an id can never name another folder).
+/// An id as part of a file name: characters other than ASCII letters,
+/// digits, `.`, `_` and `-` become `_` (so an id can never name another
+/// folder), and an id that needed it gets its FNV-1a hash appended, so two
+/// ids never share a file (`Å` and `Ä` are `_-6a1c0a8b` and `_-…`).
 pub fn file_safe(id: &str) -> String {
-    id.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' }).collect()
+    let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    let mut s: String = id.chars().map(|c| if ok(c) { c } else { '_' }).collect();
+    if s.starts_with('.') || !id.chars().all(ok) {
+        let h = id.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3));
+        s = format!("{}-{:08x}", s.trim_start_matches('.'), h as u32);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::file_safe;
+
+    #[test]
+    fn file_names_never_leave_the_folder_and_never_collide() {
+        assert_eq!(file_safe("C0001"), "C0001");
+        assert_eq!(file_safe("F-1.b_2"), "F-1.b_2");
+        let (a, b) = (file_safe("Å"), file_safe("Ä"));
+        assert!(a.starts_with("_-") && b.starts_with("_-") && a != b, "{a} {b}");
+        let up = file_safe("../x");
+        assert!(!up.contains('/') && !up.starts_with('.'), "{up}");
+        assert_ne!(file_safe("a/b"), file_safe("a_b"));
+    }
 }
 
 /// A number with one decimal, `–` when absent.

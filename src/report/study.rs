@@ -200,6 +200,7 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared) -> Result<(Vec<
         .collect();
 
     let dose = dose_section(inp, &mut files)?;
+    let completeness = completeness_section(inp);
 
     let mut dq: BTreeMap<(String, String, String), usize> = BTreeMap::new();
     for i in inp.validated.issues.iter().filter(|i| i.severity == Severity::Error) {
@@ -282,7 +283,7 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared) -> Result<(Vec<
         "overview": overview, "arms": arm_rows, "charts": charts, "heat": heat, "blocks": BLOCKS,
         "activities": Activity::ALL.iter().map(|a| a.label()).collect::<Vec<_>>(),
         "outcomes": outcome_rows, "event_charts": event_charts,
-        "facilitation": fac, "dose": dose, "dq": dq_rows, "tables": tables, "flags": flags,
+        "facilitation": fac, "dose": dose, "completeness": completeness, "dq": dq_rows, "tables": tables, "flags": flags,
         "methods": {
             "mme_table": tb.as_str(),
             "mme_sources": tb.rows().iter().map(|r| r.source.clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect::<Vec<_>>(),
@@ -294,6 +295,48 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared) -> Result<(Vec<
     });
     files.push(("/data.json".into(), serde_json::to_vec(&doc).expect("json")));
     Ok((files, format!("sixbb-study-{}", cfg.report_month)))
+}
+
+/// Clinics shown at most in the completeness heat map.
+const HEAT_ROWS: usize = 60;
+
+/// Data completeness: per clinic with a flag in the window, its monthly
+/// prescription rows relative to its trailing median, its flags and its
+/// data-through date; then every flag of the report month.
+fn completeness_section(inp: &ReportInputs) -> Value {
+    use crate::config::TableName;
+    use crate::metrics::extract_checks::check_text;
+    let data = &inp.validated.data;
+    let rx: Vec<_> = inp.extracts.iter().filter(|r| r.table == TableName::Prescriptions).collect();
+    let flagged_clinics: Vec<usize> = clinic_order(data)
+        .into_iter()
+        .filter(|&c| inp.extracts.iter().any(|r| r.clinic == c && !r.checks.is_empty()))
+        .collect();
+    let rows: Vec<Value> = flagged_clinics
+        .iter()
+        .take(HEAT_ROWS)
+        .map(|&c| {
+            let cells: Vec<Value> = rx
+                .iter()
+                .filter(|r| r.clinic == c)
+                .map(|r| {
+                    let ratio = r.median.filter(|m| *m > 0.0).map(|m| (100.0 * r.rows as f64 / m).round() as i64);
+                    json!({"ratio": ratio, "flag": !r.checks.is_empty()})
+                })
+                .collect();
+            let through = rx.iter().find(|r| r.clinic == c).and_then(|r| r.data_through).map(crate::dates::fmt_day);
+            json!({"id": data.clinics[c].id, "name": data.clinics[c].name, "through": through.unwrap_or_else(|| "–".into()), "cells": cells})
+        })
+        .collect();
+    let flags: Vec<Value> = crate::metrics::extract_checks::flagged(inp.extracts, inp.cfg.report_month)
+        .into_iter()
+        .map(|r| json!({"clinic": data.clinics[r.clinic].id, "table": r.table.as_str(), "check": check_text(r),
+            "rows": r.rows, "median": r.median.map(|m| format!("{m:.1}")).unwrap_or_else(|| "–".into()),
+            "rule": r.top_rule.unwrap_or("")}))
+        .collect();
+    json!({"months": inp.pm.months.iter().map(|m| format!("{:02}", m.month())).collect::<Vec<_>>(),
+        "rows": rows, "flags": flags, "clinics": data.clinics.len(), "flagged": flagged_clinics.len(),
+        "shown": flagged_clinics.len().min(HEAT_ROWS), "checks": inp.cfg.checks.clone()})
 }
 
 /// Facilitation by phase and facilitator, and the descriptive dose–response
