@@ -347,13 +347,20 @@ fn mme_command_prints_the_daily_mme() {
 fn sample_metrics_equal_the_golden_files() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
-    let o = sixbb().arg("run").arg(repo().join("pipelines/monthly.toml")).args(["--quiet", "--no-worklists", "--out"]).arg(&out).output().unwrap();
+    let o = sixbb()
+        .arg("run")
+        .arg(repo().join("pipelines/monthly.toml"))
+        .args(["--quiet", "--no-worklists", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
     let golden = repo().join("tests/golden");
     let mut n = 0;
     for e in std::fs::read_dir(&golden).unwrap().flatten() {
         let name = e.file_name().to_string_lossy().to_string();
-        let produced = if name == "issues.csv" { out.join("data_quality").join(&name) } else { out.join("metrics").join(&name) };
+        let produced =
+            if name == "issues.csv" { out.join("data_quality").join(&name) } else { out.join("metrics").join(&name) };
         let want = std::fs::read_to_string(e.path()).unwrap();
         let got = std::fs::read_to_string(&produced).unwrap_or_else(|e| panic!("{}: {e}", produced.display()));
         for (i, (a, b)) in want.lines().zip(got.lines()).enumerate() {

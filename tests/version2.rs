@@ -348,7 +348,11 @@ fn strict_extracts_stops_a_flagged_month_and_validate_names_the_clinic() {
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     let checks = f.path().join("out/2024-08/data_quality/extract_checks.csv");
     assert_eq!(cell(&checks, &["A", "prescriptions", "2024-08"], "check"), "late");
-    assert_eq!(cell(&checks, &["A", "prescriptions", "2024-08"], "data_through"), "2024-06-30", "the gabapentin of June 30 counts");
+    assert_eq!(
+        cell(&checks, &["A", "prescriptions", "2024-08"], "data_through"),
+        "2024-06-30",
+        "the gabapentin of June 30 counts"
+    );
     assert_eq!(cell(&checks, &["A", "prescriptions", "2024-06"], "rows"), "4");
     let text = std::process::Command::new("pdftotext")
         .arg(f.path().join("out/2024-08/reports/clinic-A.pdf"))

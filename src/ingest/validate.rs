@@ -29,7 +29,8 @@ pub struct Validated {
 }
 
 /// Rejected rows by (table, clinic_id, month): (rows, rows per rule).
-pub type RejectedByMonth = std::collections::BTreeMap<(TableName, String, Month), (usize, std::collections::BTreeMap<&'static str, usize>)>;
+pub type RejectedByMonth =
+    std::collections::BTreeMap<(TableName, String, Month), (usize, std::collections::BTreeMap<&'static str, usize>)>;
 
 /// An input file as it was read: its SHA-256 is taken when the file is
 /// opened, and the file's identity (size, modification time, inode) is

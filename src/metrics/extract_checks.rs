@@ -118,7 +118,8 @@ pub fn compute(
                 let med = median(history);
                 let rej = rejected.get(&(t, data.clinics[c].id.clone(), m));
                 let n_rej = rej.map_or(0, |r| r.0 as u32);
-                let top_rule = rej.and_then(|r| r.1.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))).map(|(k, _)| *k));
+                let top_rule =
+                    rej.and_then(|r| r.1.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))).map(|(k, _)| *k));
                 let mut checks = Vec::new();
                 let before = cfg.no_rows_months as i32;
                 let steady = (1..=before).all(|k| rows_in(m.plus(-k)) > 0);
@@ -135,7 +136,10 @@ pub fn compute(
                     checks.push(Check::RejectedShare);
                 }
                 let through = latest.get(&c).copied();
-                if t == TableName::Prescriptions && m == report && through.is_none_or(|d| d < end - cfg.late_days as Day) {
+                if t == TableName::Prescriptions
+                    && m == report
+                    && through.is_none_or(|d| d < end - cfg.late_days as Day)
+                {
                     checks.push(Check::Late);
                 }
                 out.push(ExtractRow {
@@ -201,9 +205,17 @@ pub fn describe(r: &ExtractRow, month_name: &str) -> String {
         .iter()
         .map(|c| match c {
             Check::NoRows => format!("{month_name}'s {what} are missing: no rows, after rows in each month before"),
-            Check::Drop => format!("{month_name}'s {what} look incomplete ({} of the usual volume)", share(r.median.unwrap_or(1.0))),
-            Check::Spike => format!("{month_name}'s {what} are unusually many ({} of the usual volume)", share(r.median.unwrap_or(1.0))),
-            Check::RejectedShare => format!("many of {month_name}'s {what} were rejected ({})", r.top_rule.unwrap_or("").replace('_', " ")),
+            Check::Drop => format!(
+                "{month_name}'s {what} look incomplete ({} of the usual volume)",
+                share(r.median.unwrap_or(1.0))
+            ),
+            Check::Spike => format!(
+                "{month_name}'s {what} are unusually many ({} of the usual volume)",
+                share(r.median.unwrap_or(1.0))
+            ),
+            Check::RejectedShare => {
+                format!("many of {month_name}'s {what} were rejected ({})", r.top_rule.unwrap_or("").replace('_', " "))
+            }
             Check::Late => format!(
                 "the latest prescription is from {}",
                 r.data_through.map(crate::dates::fmt_day).unwrap_or_else(|| "no date (none at all)".into())
@@ -286,7 +298,10 @@ mod tests {
     fn rejected_share_above_five_percent_names_the_top_rule() {
         let mut rej = RejectedByMonth::default();
         // 20 valid + 1 rejected: 4.8%, fine; 20 + 2: 9.1%.
-        rej.insert((TableName::Prescriptions, "A".into(), Month::parse("2024-04").unwrap()), (1, [("unknown_drug", 1)].into()));
+        rej.insert(
+            (TableName::Prescriptions, "A".into(), Month::parse("2024-04").unwrap()),
+            (1, [("unknown_drug", 1)].into()),
+        );
         assert_eq!(checks_of(&data(20, 20), &rej, "2024-04"), vec![]);
         rej.insert(
             (TableName::Prescriptions, "A".into(), Month::parse("2024-04").unwrap()),

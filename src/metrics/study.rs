@@ -6,10 +6,10 @@ use super::prescribing::{Cell, PrescribingMetrics};
 use super::table::{pct, Col, Table};
 use crate::config::MetricsConfig;
 use crate::error::{Error, Result};
-use polars::prelude::*;
 use crate::measures::{registry, Denominator, Direction, MeasureKey, Section};
 use crate::mme::round1;
 use crate::model::{Arm, Dataset};
+use polars::prelude::*;
 
 /// A `(numerator, denominator)` measure of a cell, by its column stem: the
 /// registry entry ([`crate::measures`]) with its counts bound to [`Cell`].
@@ -189,7 +189,14 @@ pub fn study_month(cm: DataFrame, cfg: &MetricsConfig) -> Result<DataFrame> {
             .otherwise(lit(NULL).cast(DataType::Float64))
             .alias("mean_daily_mme"),
     );
-    let mut names = vec!["arm".to_string(), "month".into(), "clinics".into(), "opioid_patients".into(), "ltot_patients".into(), "mean_daily_mme".into()];
+    let mut names = vec![
+        "arm".to_string(),
+        "month".into(),
+        "clinics".into(),
+        "opioid_patients".into(),
+        "ltot_patients".into(),
+        "mean_daily_mme".into(),
+    ];
     for item in layout(&ms) {
         let m = match item {
             Layout::Count(name, _) => {

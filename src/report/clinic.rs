@@ -126,174 +126,282 @@ fn iqr_text(q: &[Option<f64>; 3], unit: &str) -> (String, String) {
     }
 }
 
+/// What every section of one clinic's report reads.
+struct Ctx<'a> {
+    inp: &'a ReportInputs<'a>,
+    ms: &'a [Measure],
+    sh: &'a Shared<'a>,
+    c: usize,
+    sup: Suppress,
+    /// The clinic's cells, one per month of the window.
+    cells: Vec<&'a Cell>,
+    /// What each month may print (complementary suppression, SPEC §6.6).
+    shown: Vec<Shown>,
+    /// Per measure, per month: the percentage when it may be printed.
+    pct_series: Vec<Vec<Option<f64>>>,
+    cur: usize,
+}
+
+impl<'a> Ctx<'a> {
+    fn new(inp: &'a ReportInputs<'a>, ms: &'a [Measure], sh: &'a Shared<'a>, c: usize) -> Self {
+        let pm = inp.pm;
+        let sup = Suppress { min_cell: inp.cfg.min_cell };
+        let w = pm.months.len();
+        let cells: Vec<&Cell> = (0..w).map(|k| pm.cell(c, k)).collect();
+        let shown: Vec<Shown> = cells.iter().map(|cl| Shown::new(cl, ms, &sup, pm.i50)).collect();
+        let pct_series = (0..ms.len()).map(|mi| shown.iter().map(|s| s.pct[mi]).collect()).collect();
+        Ctx { inp, ms, sh, c, sup, cells, shown, pct_series, cur: w - 1 }
+    }
+    /// The month index `n` months before the report month.
+    fn back(&self, n: usize) -> Option<usize> {
+        (self.cur >= n).then(|| self.cur - n)
+    }
+    fn trend(&self, measure: &str) -> Option<&'a TrendRow> {
+        trend(self.inp, self.c, measure)
+    }
+}
+
 /// The virtual files (data JSON and chart SVGs) and PDF ident of one clinic report.
 pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared, c: usize) -> Result<(Vec<(String, Vec<u8>)>, String)> {
-    let data = &inp.validated.data;
-    let cfg = inp.cfg;
-    let pm = inp.pm;
-    let clinic = &data.clinics[c];
-    let sup = Suppress { min_cell: cfg.min_cell };
-    let peers = &sh.peers;
-    let w = pm.months.len();
-    let cur = w - 1;
-    let cells: Vec<&Cell> = (0..w).map(|k| pm.cell(c, k)).collect();
-    let back = |n: usize| (cur >= n).then(|| cur - n);
-    let mut suppressed_any = false;
+    let cx = Ctx::new(inp, ms, sh, c);
+    let (cfg, pm, clinic) = (inp.cfg, inp.pm, &inp.validated.data.clinics[c]);
+    let (rows, starts, mut attention) = glance(&cx);
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let (charts, suppressed_any) = trend_charts(&cx, &mut files)?;
+    let milestones = milestones(&cx, &mut attention);
+    let facilitation = facilitation(&cx, &mut files)?;
+    let month = month_name(cfg.report_month);
+    let doc = json!({
+        "clinic": {"name": clinic.name, "id": clinic.id, "arm": clinic.arm.as_str(),
+            "intervention": clinic.arm == Arm::Intervention,
+            "phase": phase(clinic, cfg.report_month).label(),
+            "program_month": program_month(clinic, cfg.report_month).filter(|k| *k >= 1),
+            "program_start": clinic.program_start.map(fmt_day)},
+        "month": month,
+        "window": format!("{} to {}", month_name(pm.months[0]), month_name(pm.months[cx.cur])),
+        "min_cell": cfg.min_cell,
+        "headline": rows,
+        "starts": starts,
+        "attention": attention,
+        "summary": summary_rows(inp, ms, &cx.shown[cx.cur], c, &cx.sup),
+        "next_steps": next_steps(inp, ms, &cx.shown[cx.cur], c, &cx.sup),
+        "targets": targets_box(inp, c),
+        "data_through": inp.extracts.iter().find(|r| r.clinic == c).and_then(|r| r.data_through).map(fmt_day),
+        "extract_notes": inp.extracts.iter()
+            .filter(|r| r.clinic == c && r.month == cfg.report_month && !r.checks.is_empty())
+            .map(|r| crate::metrics::extract_checks::describe(r, &month))
+            .collect::<Vec<_>>(),
+        "charts": charts,
+        "suppressed_points": suppressed_any,
+        "milestones": milestones,
+        "facilitation": facilitation,
+        "data_quality": data_quality_note(&cx),
+        "definitions": definitions(inp),
+        "version": crate::VERSION,
+    });
+    files.push(("/data.json".into(), serde_json::to_vec(&doc).expect("json")));
+    Ok((files, format!("sixbb-clinic-{}-{}", clinic.id, cfg.report_month)))
+}
 
-    // Counts printed per month, with complementary suppression (SPEC §6.6).
-    let shown: Vec<Shown> = cells.iter().map(|cl| Shown::new(cl, ms, &sup, pm.i50)).collect();
-    let pct_series: Vec<Vec<Option<f64>>> = (0..ms.len()).map(|mi| shown.iter().map(|s| s.pct[mi]).collect()).collect();
-
-    // Headline rows: LTOT patients and mean dose, then every measure.
+/// "This month at a glance": LTOT patients, mean dose and every measure
+/// (the new-start ones apart), and the measures outside the middle half in
+/// the unwanted direction.
+fn glance(cx: &Ctx) -> (Vec<Value>, Vec<Value>, Vec<String>) {
+    let (cells, shown, cur, sup, peers) = (&cx.cells, &cx.shown, cx.cur, &cx.sup, &cx.sh.peers);
     let mut rows = Vec::new();
-    let mut starts = Vec::new();
-    {
-        let v = |k: usize| (!shown[k].ltot_hidden).then_some(cells[k].ltot_patients as f64);
-        // Patient counts change by whole patients.
-        let ch = |b: Option<usize>| signed(b.and_then(|b| Some(v(cur)? - v(b)?))).replace(".0", "");
-        rows.push(json!({"label": "LTOT patients (long-term opioid therapy)", "value": shown[cur].count(cells[cur].ltot_patients, true, &sup),
-            "ch3": ch(back(3)), "ch12": ch(back(12)), "median": "", "iqr": "", "better": "",
-            "position": "not compared: clinic sizes differ", "unit": "patients"}));
-        let mv = |k: usize| if shown[k].ltot_hidden { None } else { cells[k].mean_daily_mme() };
-        let ch = |b: Option<usize>| signed(b.and_then(|b| Some(mv(cur)? - mv(b)?)));
-        let (med, iqr) = iqr_text(&peers.mme[cur], "");
-        rows.push(json!({"label": "Mean daily MME of LTOT patients", "value": f1(mv(cur)),
-            "ch3": ch(back(3)), "ch12": ch(back(12)), "median": med, "iqr": iqr, "better": "lower",
-            "position": position(mv(cur), &peers.mme[cur], Direction::Lower), "unit": "MME/day"}));
-        let ns = cells[cur].new_starts;
-        starts.push(json!({"label": "New starts this month", "value": sup.count(ns), "count": "",
-            "ch3": "", "ch12": "", "median": "", "iqr": "", "better": "", "position": "not compared: clinic sizes differ"}));
-    }
-    // "What needs attention": measures outside the middle half in the unwanted direction.
-    let mut attention: Vec<String> = Vec::new();
-    for (mi, m) in ms.iter().enumerate() {
-        let s = &pct_series[mi];
-        let ch = |b: Option<usize>| signed(b.and_then(|b| Some(s[cur]? - s[b]?)));
-        let (n, d) = ((m.num)(cells[cur]), (m.den)(cells[cur]));
-        let (med, iqr) = iqr_text(&peers.pct[mi][cur], "%");
-        let value = match s[cur] {
-            Some(p) => format!("{}%", f1(Some(p))),
-            None if d == 0 => "–".into(),
-            None => "suppressed".into(),
-        };
-        let lower_is_better = m.direction == Direction::Lower;
-        if let (Some(v), [Some(q1), _, Some(q3)]) = (s[cur], peers.pct[mi][cur]) {
-            let name = m.label.split(" (").next().unwrap_or(&m.label).to_lowercase();
-            if lower_is_better && v > q3 {
-                attention.push(format!(
-                    "{} ({}%) is higher than at most clinics; lower is better.",
-                    capitalize(&name),
-                    f1(Some(v))
-                ));
-            } else if !lower_is_better && v < q1 {
-                attention.push(format!(
-                    "{} ({}%) is lower than at most clinics; higher is better.",
-                    capitalize(&name),
-                    f1(Some(v))
-                ));
-            }
-        }
-        let (hn, hd) = shown[cur].measure[mi];
-        let row = json!({"label": m.label, "value": value,
-            "count": format!("{} of {}", shown_count(n, hn, &sup), shown_count(d, hd, &sup)),
-            "ch3": ch(back(3)), "ch12": ch(back(12)), "median": med, "iqr": iqr, "better": m.direction.as_str(),
-            "position": position(s[cur], &peers.pct[mi][cur], m.direction), "unit": "pct points"});
+    let v = |k: usize| (!shown[k].ltot_hidden).then_some(cells[k].ltot_patients as f64);
+    // Patient counts change by whole patients.
+    let ch = |b: Option<usize>| signed(b.and_then(|b| Some(v(cur)? - v(b)?))).replace(".0", "");
+    rows.push(json!({"label": "LTOT patients (long-term opioid therapy)", "value": shown[cur].count(cells[cur].ltot_patients, true, sup),
+        "ch3": ch(cx.back(3)), "ch12": ch(cx.back(12)), "median": "", "iqr": "", "better": "",
+        "position": "not compared: clinic sizes differ", "unit": "patients"}));
+    let mv = |k: usize| if shown[k].ltot_hidden { None } else { cells[k].mean_daily_mme() };
+    let ch = |b: Option<usize>| signed(b.and_then(|b| Some(mv(cur)? - mv(b)?)));
+    let (med, iqr) = iqr_text(&peers.mme[cur], "");
+    rows.push(json!({"label": "Mean daily MME of LTOT patients", "value": f1(mv(cur)),
+        "ch3": ch(cx.back(3)), "ch12": ch(cx.back(12)), "median": med, "iqr": iqr, "better": "lower",
+        "position": position(mv(cur), &peers.mme[cur], Direction::Lower), "unit": "MME/day"}));
+    let mut starts = vec![
+        json!({"label": "New starts this month", "value": sup.count(cells[cur].new_starts), "count": "",
+        "ch3": "", "ch12": "", "median": "", "iqr": "", "better": "", "position": "not compared: clinic sizes differ"}),
+    ];
+    let mut attention = Vec::new();
+    for (mi, m) in cx.ms.iter().enumerate() {
+        let row = measure_row(cx, mi, &mut attention);
         if matches!(m.denominator, Denominator::NewStarts | Denominator::NewStarts3moAgo) {
             starts.push(row);
         } else {
             rows.push(row);
         }
     }
+    (rows, starts, attention)
+}
 
-    // Charts.
-    let start_idx = clinic.program_start.and_then(|s| {
-        let k = Month::of_day(s).minus(pm.months[0]);
-        (k >= 0 && (k as usize) < w).then_some(k as usize)
-    });
-    let marker = start_idx.map(|k| (k, "Program start".to_string()));
-    let band = |label: &str, q: &Vec<[Option<f64>; 3]>| Band {
+/// One measure's row of the glance table; a sentence for `attention` when it
+/// is outside the middle half in the unwanted direction.
+fn measure_row(cx: &Ctx, mi: usize, attention: &mut Vec<String>) -> Value {
+    let (m, s, cur, sup) = (&cx.ms[mi], &cx.pct_series[mi], cx.cur, &cx.sup);
+    let q = &cx.sh.peers.pct[mi][cur];
+    let ch = |b: Option<usize>| signed(b.and_then(|b| Some(s[cur]? - s[b]?)));
+    let (n, d) = ((m.num)(cx.cells[cur]), (m.den)(cx.cells[cur]));
+    let (med, iqr) = iqr_text(q, "%");
+    let value = match s[cur] {
+        Some(p) => format!("{}%", f1(Some(p))),
+        None if d == 0 => "–".into(),
+        None => "suppressed".into(),
+    };
+    if let (Some(v), [Some(q1), _, Some(q3)]) = (s[cur], q) {
+        let name = capitalize(&m.label.split(" (").next().unwrap_or(&m.label).to_lowercase());
+        if m.direction == Direction::Lower && v > *q3 {
+            attention.push(format!("{name} ({}%) is higher than at most clinics; lower is better.", f1(Some(v))));
+        } else if m.direction == Direction::Higher && v < *q1 {
+            attention.push(format!("{name} ({}%) is lower than at most clinics; higher is better.", f1(Some(v))));
+        }
+    }
+    let (hn, hd) = cx.shown[cur].measure[mi];
+    json!({"label": m.label, "value": value,
+        "count": format!("{} of {}", shown_count(n, hn, sup), shown_count(d, hd, sup)),
+        "ch3": ch(cx.back(3)), "ch12": ch(cx.back(12)), "median": med, "iqr": iqr, "better": m.direction.as_str(),
+        "position": position(s[cur], q, m.direction), "unit": "pct points"})
+}
+
+fn band(label: &str, q: &[[Option<f64>; 3]]) -> Band {
+    Band {
         label: label.into(),
         low: q.iter().map(|x| x[0]).collect(),
         mid: q.iter().map(|x| x[1]).collect(),
         high: q.iter().map(|x| x[2]).collect(),
         color: 6,
+    }
+}
+
+/// The trend charts (SVG files) and whether a month was left out of one.
+fn trend_charts(cx: &Ctx, files: &mut Vec<(String, Vec<u8>)>) -> Result<(Vec<Value>, bool)> {
+    let (inp, ms, cells, shown) = (cx.inp, cx.ms, &cx.cells, &cx.shown);
+    let (pm, peers) = (inp.pm, &cx.sh.peers);
+    let start = inp.validated.data.clinics[cx.c].program_start.map(|s| Month::of_day(s).minus(pm.months[0]));
+    let marker =
+        start.filter(|k| *k >= 0 && (*k as usize) < pm.months.len()).map(|k| (k as usize, "Program start".to_string()));
+    let mut gaps = false;
+    let mut note = |v: &[Option<f64>], den: &dyn Fn(usize) -> u32| {
+        gaps |= v.iter().enumerate().any(|(k, x)| x.is_none() && den(k) > 0);
     };
-    let note_gaps = |v: &Vec<Option<f64>>, dens: &dyn Fn(usize) -> u32| {
-        v.iter().enumerate().any(|(k, x)| x.is_none() && dens(k) > 0)
-    };
-    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut chart = |name: &str, tc: TrendChart| -> Result<String> {
-        let path = format!("/charts/{name}.svg");
-        files.push((path.clone(), trend_svg(&tc).map_err(chart_err)?.into_bytes()));
-        Ok(path)
-    };
-    let size = (400, 250);
-    let ltot_vals: Vec<Option<f64>> =
-        (0..w).map(|k| (!shown[k].ltot_hidden).then_some(cells[k].ltot_patients as f64)).collect();
-    suppressed_any |= note_gaps(&ltot_vals, &|k| cells[k].ltot_patients);
-    let mut charts = Vec::new();
-    charts.push(json!({"file": chart("ltot", TrendChart { months: pm.months.clone(), y_label: "LTOT patients".into(),
-        series: vec![Series { label: "This clinic".into(), values: ltot_vals, color: 0 }],
-        bands: vec![], marker: marker.clone(), percent: false, size, goals: vec![] })?,
-        "title": "Patients on long-term opioid therapy"}));
-    let nt = cfg.metrics.high_dose_thresholds.len();
-    let hd: Vec<Series> = (0..nt)
-        .map(|t| Series {
-            label: format!("≥ {} MME/day", cfg.metrics.threshold_labels()[t]),
-            values: pct_series[t].clone(),
-            color: t,
-        })
+    let chart =
+        |name: &str, title: String, series: Vec<Series>, bands: Vec<Band>, y: &str, percent: bool, goals: Vec<Goal>| {
+            let size = if name == "care" { (640, 260) } else { (400, 250) };
+            let tc = TrendChart {
+                months: pm.months.clone(),
+                y_label: y.into(),
+                series,
+                bands,
+                marker: marker.clone(),
+                percent,
+                size,
+                goals,
+            };
+            let path = format!("/charts/{name}.svg");
+            let svg = trend_svg(&tc).map_err(chart_err)?;
+            Ok::<_, Error>((json!({"file": path, "title": title}), (path, svg.into_bytes())))
+        };
+    let this = |values: Vec<Option<f64>>, color: usize| vec![Series { label: "This clinic".into(), values, color }];
+    let mut out = Vec::new();
+    let ltot: Vec<Option<f64>> =
+        (0..cells.len()).map(|k| (!shown[k].ltot_hidden).then_some(cells[k].ltot_patients as f64)).collect();
+    note(&ltot, &|k| cells[k].ltot_patients);
+    out.push(chart(
+        "ltot",
+        "Patients on long-term opioid therapy".into(),
+        this(ltot, 0),
+        vec![],
+        "LTOT patients",
+        false,
+        vec![],
+    )?);
+    let labels = inp.cfg.metrics.threshold_labels();
+    let hd: Vec<Series> = (0..labels.len())
+        .map(|t| Series { label: format!("≥ {} MME/day", labels[t]), values: cx.pct_series[t].clone(), color: t })
         .collect();
     for (t, s) in hd.iter().enumerate() {
-        suppressed_any |= note_gaps(&s.values, &|k| (ms[t].den)(cells[k]));
+        note(&s.values, &|k| (ms[t].den)(cells[k]));
     }
-    let top = cfg.metrics.threshold_labels().last().cloned().unwrap_or_default();
-    let hd_row = trend(inp, c, &format!("high_dose_{top}_pct"));
-    charts.push(json!({"file": chart("high_dose", TrendChart { months: pm.months.clone(), y_label: "% of LTOT patients (lower is better)".into(),
-        series: hd, bands: vec![band("Study median and IQR, ≥ 50", &peers.pct[pm.i50])], marker: marker.clone(), percent: true, size,
-        goals: goals(hd_row) })?,
-        "title": chart_message(hd_row, &format!("at ≥ {top} MME/day"), "LTOT patients at high dose")}));
-    let mme_vals: Vec<Option<f64>> =
-        (0..w).map(|k| if shown[k].ltot_hidden { None } else { cells[k].mean_daily_mme() }).collect();
-    charts.push(json!({"file": chart("mme", TrendChart { months: pm.months.clone(), y_label: "MME/day".into(),
-        series: vec![Series { label: "This clinic".into(), values: mme_vals, color: 0 }],
-        bands: vec![band("Study median and IQR", &peers.mme)], marker: marker.clone(), percent: false, size, goals: vec![] })?,
-        "title": match trend(inp, c, crate::measures::MEAN_DAILY_MME).and_then(|r| r.slope_12mo) {
-            Some(s) if s <= -0.5 => "Mean daily dose falling over the last 12 months",
-            Some(s) if s >= 0.5 => "Mean daily dose rising over the last 12 months",
-            Some(_) => "Mean daily dose steady over the last 12 months",
-            None => "Mean daily dose of LTOT patients",
-        }}));
+    let top = labels.last().cloned().unwrap_or_default();
+    let hd_row = cx.trend(&format!("high_dose_{top}_pct"));
+    let title = chart_message(hd_row, &format!("at ≥ {top} MME/day"), "LTOT patients at high dose");
+    let y = "% of LTOT patients (lower is better)";
+    out.push(chart(
+        "high_dose",
+        title,
+        hd,
+        vec![band("Study median and IQR, ≥ 50", &peers.pct[pm.i50])],
+        y,
+        true,
+        goals(hd_row),
+    )?);
+    let mme: Vec<Option<f64>> =
+        (0..cells.len()).map(|k| if shown[k].ltot_hidden { None } else { cells[k].mean_daily_mme() }).collect();
+    let title = mme_message(cx.trend(crate::measures::MEAN_DAILY_MME).and_then(|r| r.slope_12mo));
+    out.push(chart(
+        "mme",
+        title.into(),
+        this(mme, 0),
+        vec![band("Study median and IQR", &peers.mme)],
+        "MME/day (lower is better)",
+        false,
+        vec![],
+    )?);
     let bz = ms.iter().position(|m| m.key == MeasureKey::BenzoOverlap).expect("registered");
-    let bz_row = trend(inp, c, "benzo_overlap_pct");
-    suppressed_any |= note_gaps(&pct_series[bz], &|k| (ms[bz].den)(cells[k]));
-    charts.push(
-        json!({"file": chart("benzo", TrendChart { months: pm.months.clone(), y_label: "% of LTOT patients (lower is better)".into(),
-        series: vec![Series { label: "This clinic".into(), values: pct_series[bz].clone(), color: 1 }],
-        bands: vec![band("Study median and IQR", &peers.pct[bz])], marker: marker.clone(), percent: true, size, goals: goals(bz_row) })?,
-        "title": chart_message(bz_row, "with a benzodiazepine", "Opioid and benzodiazepine overlap")}),
-    );
-    let care_keys =
-        [MeasureKey::Agreement, MeasureKey::Udt, MeasureKey::Pdmp, MeasureKey::Functional, MeasureKey::Naloxone];
-    let care: Vec<Series> = care_keys
+    let bz_row = cx.trend("benzo_overlap_pct");
+    note(&cx.pct_series[bz], &|k| (ms[bz].den)(cells[k]));
+    let title = chart_message(bz_row, "with a benzodiazepine", "Opioid and benzodiazepine overlap");
+    out.push(chart(
+        "benzo",
+        title,
+        this(cx.pct_series[bz].clone(), 1),
+        vec![band("Study median and IQR", &peers.pct[bz])],
+        y,
+        true,
+        goals(bz_row),
+    )?);
+    let care = [MeasureKey::Agreement, MeasureKey::Udt, MeasureKey::Pdmp, MeasureKey::Functional, MeasureKey::Naloxone]
         .iter()
         .enumerate()
         .map(|(j, key)| {
             let i = ms.iter().position(|m| m.key == *key).expect("registered");
             Series {
                 label: ms[i].label.split(" (").next().unwrap().to_string(),
-                values: pct_series[i].clone(),
+                values: cx.pct_series[i].clone(),
                 color: j,
             }
         })
         .collect();
-    charts.push(json!({"file": chart("care", TrendChart { months: pm.months.clone(), y_label: "% of patients".into(),
-        series: care, bands: vec![], marker: marker.clone(), percent: true, size: (640, 260), goals: vec![] })?,
-        "title": "Care processes for LTOT patients"}));
+    out.push(chart(
+        "care",
+        "Care processes for LTOT patients".into(),
+        care,
+        vec![],
+        "% of patients (higher is better)",
+        true,
+        vec![],
+    )?);
+    let (charts, svgs): (Vec<Value>, Vec<(String, Vec<u8>)>) = out.into_iter().unzip();
+    files.extend(svgs);
+    Ok((charts, gaps))
+}
 
-    // Milestones.
-    let by = &sh.by;
-    let end = cfg.report_month.last_day();
+/// The mean-dose chart's title from its 12-month slope.
+fn mme_message(slope: Option<f64>) -> &'static str {
+    match slope {
+        Some(s) if s <= -0.5 => "Mean daily dose falling over the last 12 months",
+        Some(s) if s >= 0.5 => "Mean daily dose rising over the last 12 months",
+        Some(_) => "Mean daily dose steady over the last 12 months",
+        None => "Mean daily dose of LTOT patients",
+    }
+}
+
+/// Milestones by block and coming due; overdue milestones and missing
+/// facilitation contact go to `attention`.
+fn milestones(cx: &Ctx, attention: &mut Vec<String>) -> Value {
+    let (by, c, end) = (&cx.sh.by, cx.c, cx.inp.cfg.report_month.last_day());
     let blocks: Vec<Value> = (1..=6u8)
         .map(|b| {
             let k: MilestoneCounts = by.counts(c as u32, Some(b), end);
@@ -316,49 +424,57 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared, c: usize) -> Re
             .unwrap_or_default();
         attention.push(format!("{} implementation milestones are past their due date{oldest}.", total.overdue));
     }
-    for f in inp.flags.iter().filter(|f| f.clinic == c as u32 && f.flag == "no_contact_60d") {
+    for f in cx.inp.flags.iter().filter(|f| f.clinic == c as u32 && f.flag == "no_contact_60d") {
         attention.push(format!("No practice-facilitation contact in the last 60 days ({}).", f.detail));
     }
+    json!({"blocks": blocks, "next": next, "total": total.total, "done": total.done, "overdue": total.overdue})
+}
 
-    // Facilitation: each month's effort once, then sliced by activity.
-    let efforts: Vec<_> = pm.months.iter().map(|&m| effort(&by.facilitation[c], m)).collect();
+/// Facilitation effort: each month's once, then sliced by activity.
+fn facilitation(cx: &Ctx, files: &mut Vec<(String, Vec<u8>)>) -> Result<Value> {
+    let (pm, rows) = (cx.inp.pm, &cx.sh.by.facilitation[cx.c]);
+    let efforts: Vec<_> = pm.months.iter().map(|&m| effort(rows, m)).collect();
     let stacks: Vec<(String, Vec<f64>)> = Activity::ALL
         .iter()
         .enumerate()
         .map(|(ai, a)| (a.label().to_string(), efforts.iter().map(|e| e.by_activity[ai]).collect()))
         .collect();
-    let e_now = &efforts[cur];
+    let e_now = &efforts[cx.cur];
+    let w = efforts.len();
     let last12: f64 = efforts[w - 12.min(w)..].iter().map(|e| e.hours).sum::<f64>() + 0.0;
-    let fac_chart = "/charts/facilitation.svg".to_string();
+    let chart = "/charts/facilitation.svg".to_string();
     files.push((
-        fac_chart.clone(),
+        chart.clone(),
         stacked_bars_svg(&pm.months, &stacks, "Hours", (640, 230)).map_err(chart_err)?.into_bytes(),
     ));
-    let last_contact = by.facilitation[c].iter().filter(|f| f.date <= end).map(|f| f.date).max();
+    let end = cx.inp.cfg.report_month.last_day();
+    let last_contact = rows.iter().filter(|f| f.date <= end).map(|f| f.date).max();
+    Ok(json!({"chart": chart, "hours_month": format!("{:.1}", e_now.hours), "hours_12": format!("{last12:.1}"),
+        "hours_cum": format!("{:.1}", e_now.hours_cum), "contacts_month": e_now.contacts,
+        "last_contact": last_contact.map(fmt_day)}))
+}
 
-    // Data quality for this clinic.
+/// The data-quality sentence for this clinic (row counts suppressed like
+/// patient counts: a handful of rows can point to a patient).
+fn data_quality_note(cx: &Ctx) -> String {
+    let (sh, c, sup) = (cx.sh, cx.c, &cx.sup);
+    let clinic = &cx.inp.validated.data.clinics[c];
     let mut rejected: BTreeMap<(String, String), usize> = BTreeMap::new();
     let mut after = 0usize;
     for i in sh.issues_by_clinic.get(clinic.id.as_str()).map(|v| v.as_slice()).unwrap_or(&[]) {
-        {
-            match i.severity {
-                Severity::Error => {
-                    *rejected.entry((i.table.as_str().to_string(), i.rule.to_string())).or_default() += 1
-                }
-                Severity::Info => after += 1,
-                _ => {}
-            }
+        match i.severity {
+            Severity::Error => *rejected.entry((i.table.as_str().to_string(), i.rule.to_string())).or_default() += 1,
+            Severity::Info => after += 1,
+            _ => {}
         }
     }
-    let (used_rx, used_ev) = (sh.used_rx[c], sh.used_ev[c]);
-    // Row counts are suppressed like patient counts: a handful of rows can point to a patient.
     let rc = |n: usize| sup.count(n as u32);
     let mut dq = format!(
         "This report uses {} prescription rows and {} care-event rows from this clinic's extract, plus {} milestones and {} facilitation log entries.",
-        rc(used_rx),
-        rc(used_ev),
-        by.milestones[c].len(),
-        by.facilitation[c].len()
+        rc(sh.used_rx[c]),
+        rc(sh.used_ev[c]),
+        sh.by.milestones[c].len(),
+        sh.by.facilitation[c].len()
     );
     if rejected.is_empty() {
         dq.push_str(" No rows from this clinic were rejected.");
@@ -374,43 +490,10 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared, c: usize) -> Re
         dq.push_str(&format!(
             " {} rows dated after {} wait for next month's report.",
             rc(after),
-            month_name(cfg.report_month)
+            month_name(cx.inp.cfg.report_month)
         ));
     }
-
-    let ph = phase(clinic, cfg.report_month);
-    let pmon = program_month(clinic, cfg.report_month);
-    let doc = json!({
-        "clinic": {"name": clinic.name, "id": clinic.id, "arm": clinic.arm.as_str(),
-            "intervention": clinic.arm == Arm::Intervention,
-            "phase": ph.label(), "program_month": pmon.filter(|k| *k >= 1),
-            "program_start": clinic.program_start.map(fmt_day)},
-        "month": month_name(cfg.report_month),
-        "window": format!("{} to {}", month_name(pm.months[0]), month_name(pm.months[cur])),
-        "min_cell": cfg.min_cell,
-        "headline": rows,
-        "starts": starts,
-        "attention": attention,
-        "summary": summary_rows(inp, ms, &shown[cur], c, &sup),
-        "next_steps": next_steps(inp, ms, &shown[cur], c, &sup),
-        "targets": targets_box(inp, c),
-        "data_through": inp.extracts.iter().find(|r| r.clinic == c).and_then(|r| r.data_through).map(fmt_day),
-        "extract_notes": inp.extracts.iter()
-            .filter(|r| r.clinic == c && r.month == cfg.report_month && !r.checks.is_empty())
-            .map(|r| crate::metrics::extract_checks::describe(r, &month_name(cfg.report_month)))
-            .collect::<Vec<_>>(),
-        "charts": charts,
-        "suppressed_points": suppressed_any,
-        "milestones": {"blocks": blocks, "next": next, "total": total.total, "done": total.done, "overdue": total.overdue},
-        "facilitation": {"chart": fac_chart, "hours_month": format!("{:.1}", e_now.hours), "hours_12": format!("{last12:.1}"),
-            "hours_cum": format!("{:.1}", e_now.hours_cum), "contacts_month": e_now.contacts,
-            "last_contact": last_contact.map(fmt_day)},
-        "data_quality": dq,
-        "definitions": definitions(inp),
-        "version": crate::VERSION,
-    });
-    files.push(("/data.json".into(), serde_json::to_vec(&doc).expect("json")));
-    Ok((files, format!("sixbb-clinic-{}-{}", clinic.id, cfg.report_month)))
+    dq
 }
 
 /// A short statement of the definitions used, for report footers.

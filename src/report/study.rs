@@ -330,9 +330,11 @@ fn completeness_section(inp: &ReportInputs) -> Value {
         .collect();
     let flags: Vec<Value> = crate::metrics::extract_checks::flagged(inp.extracts, inp.cfg.report_month)
         .into_iter()
-        .map(|r| json!({"clinic": data.clinics[r.clinic].id, "table": r.table.as_str(), "check": check_text(r),
+        .map(|r| {
+            json!({"clinic": data.clinics[r.clinic].id, "table": r.table.as_str(), "check": check_text(r),
             "rows": r.rows, "median": r.median.map(|m| format!("{m:.1}")).unwrap_or_else(|| "–".into()),
-            "rule": r.top_rule.unwrap_or("")}))
+            "rule": r.top_rule.unwrap_or("")})
+        })
         .collect();
     json!({"months": inp.pm.months.iter().map(|m| format!("{:02}", m.month())).collect::<Vec<_>>(),
         "rows": rows, "flags": flags, "clinics": data.clinics.len(), "flagged": flagged_clinics.len(),
