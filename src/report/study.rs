@@ -15,16 +15,52 @@ use std::collections::BTreeMap;
 
 /// The virtual files and PDF ident of the study report.
 pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared) -> Result<(Vec<(String, Vec<u8>)>, String)> {
+    let cfg = inp.cfg;
+    let pm = inp.pm;
+    let cur = pm.months.len() - 1;
+    let core: Vec<&Measure> = ms.iter().filter(|m| m.section == Section::Core).collect();
+    let v2: Vec<&Measure> = ms.iter().filter(|m| m.section == Section::V2).collect();
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let charts = arm_charts(inp, ms, &mut files)?;
+    let (outcome_rows, event_charts) = outcome_section(inp, &mut files)?;
+    let dose = dose_section(inp, &mut files)?;
+    let (dq_rows, tables) = data_quality(inp);
+    let tb = cfg.metrics.mme_table;
+    let doc = json!({
+        "month": month_name(cfg.report_month),
+        "window": format!("{} to {}", month_name(pm.months[0]), month_name(pm.months[cur])),
+        "thresholds": cfg.metrics.threshold_labels(),
+        "measure_labels": core.iter().map(|m| m.short.clone()).collect::<Vec<_>>(),
+        "v2_labels": v2.iter().map(|m| m.short.clone()).collect::<Vec<_>>(),
+        "exclusion_lookback": cfg.metrics.exclusion_lookback_days,
+        "new_start_lookback": cfg.metrics.new_start_lookback_days,
+        "overview": overview(inp, sh), "arms": arm_rows(inp, ms), "charts": charts, "heat": heat(inp, sh), "blocks": BLOCKS,
+        "activities": Activity::ALL.iter().map(|a| a.label()).collect::<Vec<_>>(),
+        "outcomes": outcome_rows, "event_charts": event_charts,
+        "facilitation": facilitation_hours(inp, sh), "dose": dose, "completeness": completeness_section(inp), "dq": dq_rows, "tables": tables, "flags": flag_rows(inp),
+        "methods": {
+            "mme_table": tb.as_str(),
+            "mme_sources": tb.rows().iter().map(|r| r.source.clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect::<Vec<_>>(),
+            "definitions": super::clinic::definitions(inp),
+            "min_cell": cfg.min_cell,
+            "version": crate::VERSION,
+            "inputs": inp.input_hashes.iter().map(|(p, h)| json!({"path": p, "sha256": h})).collect::<Vec<_>>(),
+        },
+    });
+    files.push(("/data.json".into(), serde_json::to_vec(&doc).expect("json")));
+    Ok((files, format!("sixbb-study-{}", cfg.report_month)))
+}
+
+/// One row per clinic at the report month (the study report names clinics).
+fn overview(inp: &ReportInputs, sh: &Shared) -> Vec<Value> {
     let data = &inp.validated.data;
     let cfg = inp.cfg;
     let pm = inp.pm;
-    let w = pm.months.len();
-    let cur = w - 1;
+    let cur = pm.months.len() - 1;
     let end = cfg.report_month.last_day();
     let order = clinic_order(data);
     let nt = cfg.metrics.high_dose_thresholds.len();
-
-    let overview: Vec<Value> = order
+    order
         .iter()
         .map(|&c| {
             let cl = &data.clinics[c];
@@ -37,8 +73,14 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared) -> Result<(Vec<
                 "milestones": if k.total > 0 { format!("{} / {}", k.done, k.total) } else { "–".into() },
                 "hours": format!("{:.1}", effort(&sh.by.facilitation[c], cfg.report_month).hours_cum)})
         })
-        .collect();
+        .collect()
+}
 
+/// The arms compared at the report month: pooled values of every measure.
+fn arm_rows(inp: &ReportInputs, ms: &[Measure]) -> Vec<Value> {
+    let data = &inp.validated.data;
+    let pm = inp.pm;
+    let cur = pm.months.len() - 1;
     let arms: Vec<Arm> =
         [Arm::Intervention, Arm::Comparison].into_iter().filter(|a| data.clinics.iter().any(|c| c.arm == *a)).collect();
     let arm_cells = |a: Arm, k: usize| -> Vec<&Cell> {
@@ -50,8 +92,7 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared) -> Result<(Vec<
     };
     let core: Vec<&Measure> = ms.iter().filter(|m| m.section == Section::Core).collect();
     let v2: Vec<&Measure> = ms.iter().filter(|m| m.section == Section::V2).collect();
-    let arm_rows: Vec<Value> = arms
-        .iter()
+    arms.iter()
         .map(|&a| {
             let cells = arm_cells(a, cur);
             let ltot: u32 = cells.iter().map(|c| c.ltot_patients).sum();
@@ -63,9 +104,24 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared) -> Result<(Vec<
                 "at_risk": sum(|c| c.at_risk_patients),
                 "v2": v2.iter().map(|m| f1(pooled(&cells, m))).collect::<Vec<_>>()})
         })
-        .collect();
+        .collect()
+}
 
-    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+/// The pooled trend charts by arm (SVG files).
+fn arm_charts(inp: &ReportInputs, ms: &[Measure], files: &mut Vec<(String, Vec<u8>)>) -> Result<Vec<Value>> {
+    let data = &inp.validated.data;
+    let cfg = inp.cfg;
+    let pm = inp.pm;
+    let w = pm.months.len();
+    let nt = cfg.metrics.high_dose_thresholds.len();
+    let arms = arms_of(data);
+    let arm_cells = |a: Arm, k: usize| -> Vec<&Cell> {
+        (0..data.clinics.len()).filter(|&c| data.clinics[c].arm == a).map(|c| pm.cell(c, k)).collect()
+    };
+    let pooled = |cells: &[&Cell], m: &Measure| {
+        let (n, d): (u32, u32) = cells.iter().fold((0, 0), |(n, d), c| (n + (m.num)(c), d + (m.den)(c)));
+        raw_pct(n, d)
+    };
     let mut charts = Vec::new();
     let mut add = |name: &str, title: String, tc: TrendChart| -> Result<()> {
         let path = format!("/charts/{name}.svg");
@@ -169,8 +225,15 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared) -> Result<(Vec<
         },
     )?;
 
-    // Fidelity heat map: % of each block's milestones done at the report month.
-    let heat: Vec<Value> = order
+    Ok(charts)
+}
+
+/// Fidelity heat map: % of each block's milestones done at the report month.
+fn heat(inp: &ReportInputs, sh: &Shared) -> Vec<Value> {
+    let data = &inp.validated.data;
+    let end = inp.cfg.report_month.last_day();
+    let order = clinic_order(data);
+    order
         .iter()
         .filter(|&&c| data.clinics[c].arm == Arm::Intervention)
         .map(|&c| {
@@ -182,9 +245,15 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared) -> Result<(Vec<
                 .collect();
             json!({"name": data.clinics[c].name, "cells": cells})
         })
-        .collect();
+        .collect()
+}
 
-    let fac: Vec<Value> = order
+/// Facilitation hours in the window by clinic and activity.
+fn facilitation_hours(inp: &ReportInputs, sh: &Shared) -> Vec<Value> {
+    let data = &inp.validated.data;
+    let pm = inp.pm;
+    let order = clinic_order(data);
+    order
         .iter()
         .filter(|&&c| !sh.by.facilitation[c].is_empty())
         .map(|&c| {
@@ -197,11 +266,11 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared) -> Result<(Vec<
             }
             json!({"name": data.clinics[c].name, "hours": h.iter().map(|x| format!("{x:.1}")).collect::<Vec<_>>(), "total": format!("{:.1}", h.iter().sum::<f64>())})
         })
-        .collect();
+        .collect()
+}
 
-    let dose = dose_section(inp, &mut files)?;
-    let completeness = completeness_section(inp);
-
+/// Rejected rows by clinic and rule, and the counts per table.
+fn data_quality(inp: &ReportInputs) -> (Vec<Value>, Vec<Value>) {
     let mut dq: BTreeMap<(String, String, String), usize> = BTreeMap::new();
     for i in inp.validated.issues.iter().filter(|i| i.severity == Severity::Error) {
         *dq.entry((
@@ -220,7 +289,12 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared) -> Result<(Vec<
         .iter()
         .map(|(t, c)| json!({"table": t.as_str(), "read": c.read, "used": c.used, "rejected": c.rejected, "after": c.after_report_month}))
         .collect();
-    // Flags: one line per clinic with its counts; the detail is in metrics/fidelity_flags.csv.
+    (dq_rows, tables)
+}
+
+/// One line per flagged clinic with its counts; the detail is in metrics/fidelity_flags.csv.
+fn flag_rows(inp: &ReportInputs) -> Vec<Value> {
+    let data = &inp.validated.data;
     let mut per_clinic: BTreeMap<u32, [usize; 3]> = BTreeMap::new();
     for f in inp.flags {
         let k = match f.flag {
@@ -237,8 +311,11 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared) -> Result<(Vec<
         .into_iter()
         .map(|(name, n)| json!({"clinic": name, "overdue": n[0], "quiet": n[1] > 0, "blocks": n[2]}))
         .collect();
+    flags
+}
 
-    // Outcome models.
+/// The outcome rows and the event-time charts (SVG files).
+fn outcome_section(inp: &ReportInputs, files: &mut Vec<(String, Vec<u8>)>) -> Result<(Vec<Value>, Vec<Value>)> {
     let fmt = |x: f64| if x.abs() >= 100.0 { format!("{x:.1}") } else { format!("{x:.2}") };
     let outcome_rows: Vec<Value> = inp
         .outcomes
@@ -271,30 +348,12 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared) -> Result<(Vec<
         files.push((path.clone(), svg.into_bytes()));
         event_charts.push(json!({"file": path, "title": es.label}));
     }
-    let tb = cfg.metrics.mme_table;
-    let doc = json!({
-        "month": month_name(cfg.report_month),
-        "window": format!("{} to {}", month_name(pm.months[0]), month_name(pm.months[cur])),
-        "thresholds": cfg.metrics.threshold_labels(),
-        "measure_labels": core.iter().map(|m| m.short.clone()).collect::<Vec<_>>(),
-        "v2_labels": v2.iter().map(|m| m.short.clone()).collect::<Vec<_>>(),
-        "exclusion_lookback": cfg.metrics.exclusion_lookback_days,
-        "new_start_lookback": cfg.metrics.new_start_lookback_days,
-        "overview": overview, "arms": arm_rows, "charts": charts, "heat": heat, "blocks": BLOCKS,
-        "activities": Activity::ALL.iter().map(|a| a.label()).collect::<Vec<_>>(),
-        "outcomes": outcome_rows, "event_charts": event_charts,
-        "facilitation": fac, "dose": dose, "completeness": completeness, "dq": dq_rows, "tables": tables, "flags": flags,
-        "methods": {
-            "mme_table": tb.as_str(),
-            "mme_sources": tb.rows().iter().map(|r| r.source.clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect::<Vec<_>>(),
-            "definitions": super::clinic::definitions(inp),
-            "min_cell": cfg.min_cell,
-            "version": crate::VERSION,
-            "inputs": inp.input_hashes.iter().map(|(p, h)| json!({"path": p, "sha256": h})).collect::<Vec<_>>(),
-        },
-    });
-    files.push(("/data.json".into(), serde_json::to_vec(&doc).expect("json")));
-    Ok((files, format!("sixbb-study-{}", cfg.report_month)))
+    Ok((outcome_rows, event_charts))
+}
+
+/// The arms with clinics, intervention first.
+fn arms_of(data: &crate::model::Dataset) -> Vec<Arm> {
+    [Arm::Intervention, Arm::Comparison].into_iter().filter(|a| data.clinics.iter().any(|c| c.arm == *a)).collect()
 }
 
 /// Clinics shown at most in the completeness heat map.
