@@ -400,19 +400,7 @@ pub fn run_batch(cfg: &Config, opts: &RunOptions) -> Result<Outcome> {
     }
 
     let t = Instant::now();
-    let mut input_entries = Vec::new();
-    for f in &v.inputs {
-        let c = &v.summary.tables[&f.table];
-        input_entries.push(InputEntry {
-            table: f.table.as_str().to_string(),
-            path: f.path.display().to_string(),
-            sha256: f.sha256.clone(),
-            read: c.read,
-            used: c.used,
-            rejected: c.rejected,
-            after_report_month: c.after_report_month,
-        });
-    }
+    let input_entries = input_entries(&v);
     let hashes: Vec<(String, String)> = input_entries.iter().map(|i| (i.path.clone(), i.sha256.clone())).collect();
     let inputs = ReportInputs {
         cfg,
@@ -428,14 +416,7 @@ pub fn run_batch(cfg: &Config, opts: &RunOptions) -> Result<Outcome> {
         extracts: &extracts,
         facilitator_reports: !opts.no_facilitator_reports,
     };
-    let mut selected: Vec<usize> = if opts.clinics.is_empty() {
-        (0..v.data.clinics.len()).collect()
-    } else {
-        opts.clinics.iter().map(|id| v.data.clinic_index(id).unwrap() as usize).collect()
-    };
-    if let Some((i, n)) = opts.shard {
-        selected.retain(|&c| shard_of(&v.data.clinics[c].id, n) == i);
-    }
+    let selected = selected_clinics(&v.data, opts);
     let stats = report::render_all(&inputs, &selected, &dir.join("reports"), opts.jobs, opts.verbosity)?;
     timings.push(("reports".to_string(), t.elapsed().as_secs_f64()));
     log(
@@ -472,23 +453,67 @@ pub fn run_batch(cfg: &Config, opts: &RunOptions) -> Result<Outcome> {
 
     let rejected_rows = v.summary.rejected();
     if opts.verbosity >= 1 {
-        println!("sixbb {}: {} for {}", crate::VERSION, cfg.out_dir.display(), cfg.report_month);
-        for i in &manifest.inputs {
-            println!(
-                "  {:<14} read {:>9}  used {:>9}  rejected {:>5}  after month {:>5}",
-                i.table, i.read, i.used, i.rejected, i.after_report_month
-            );
-        }
-        println!("  outputs: {} files; {} PDFs", manifest.outputs.len(), stats.pdfs);
-        if !flagged.is_empty() {
-            println!("  extract checks flag {} (data_quality/extract_checks.csv):", cfg.report_month);
-            print!("{}", flag_lines(&v.data, &flagged));
-        }
-        if rejected_rows > 0 {
-            println!("  {rejected_rows} rows rejected: see data_quality/issues.csv");
-        }
+        print_summary(cfg, &v, &manifest, stats.pdfs, &flagged);
     }
     Ok(Outcome { out_dir: cfg.out_dir.clone(), rejected_rows, manifest })
+}
+
+/// The manifest's inputs: each file with the hash of the bytes read and its row counts.
+fn input_entries(v: &Validated) -> Vec<InputEntry> {
+    v.inputs
+        .iter()
+        .map(|f| {
+            let c = &v.summary.tables[&f.table];
+            InputEntry {
+                table: f.table.as_str().to_string(),
+                path: f.path.display().to_string(),
+                sha256: f.sha256.clone(),
+                read: c.read,
+                used: c.used,
+                rejected: c.rejected,
+                after_report_month: c.after_report_month,
+            }
+        })
+        .collect()
+}
+
+/// The clinics whose reports this run renders: `--clinic`, then `--shard`.
+fn selected_clinics(data: &crate::model::Dataset, opts: &RunOptions) -> Vec<usize> {
+    let mut selected: Vec<usize> = if opts.clinics.is_empty() {
+        (0..data.clinics.len()).collect()
+    } else {
+        opts.clinics.iter().map(|id| data.clinic_index(id).unwrap() as usize).collect()
+    };
+    if let Some((i, n)) = opts.shard {
+        selected.retain(|&c| shard_of(&data.clinics[c].id, n) == i);
+    }
+    selected
+}
+
+/// The run's summary on stdout.
+fn print_summary(
+    cfg: &Config,
+    v: &Validated,
+    manifest: &Manifest,
+    pdfs: usize,
+    flagged: &[&extract_checks::ExtractRow],
+) {
+    println!("sixbb {}: {} for {}", crate::VERSION, cfg.out_dir.display(), cfg.report_month);
+    for i in &manifest.inputs {
+        println!(
+            "  {:<14} read {:>9}  used {:>9}  rejected {:>5}  after month {:>5}",
+            i.table, i.read, i.used, i.rejected, i.after_report_month
+        );
+    }
+    println!("  outputs: {} files; {} PDFs", manifest.outputs.len(), pdfs);
+    if !flagged.is_empty() {
+        println!("  extract checks flag {} (data_quality/extract_checks.csv):", cfg.report_month);
+        print!("{}", flag_lines(&v.data, flagged));
+    }
+    let rejected_rows = v.summary.rejected();
+    if rejected_rows > 0 {
+        println!("  {rejected_rows} rows rejected: see data_quality/issues.csv");
+    }
 }
 
 /// What the metrics stage hands to the reports.
