@@ -42,13 +42,20 @@ pub fn frame(data: &Dataset, rows: &[PatientMonthRow], months: &[Month], cfg: &M
         Column::new(name.into(), rs.iter().map(|r| f(r) as i64).collect::<Vec<i64>>())
     };
     let month_text: Vec<String> = months.iter().map(|m| m.to_string()).collect();
+    // The text columns are most of the cost: built side by side.
+    let (patient, (clinic, month)) = rayon::join(
+        || text("patient_id", &rs, |r| data.patients.name(r.patient)),
+        || {
+            rayon::join(
+                || text("clinic_id", &rs, |r| data.clinics[r.clinic as usize].id.as_str()),
+                || text("month", &rs, |r| month_text[r.month as usize].as_str()),
+            )
+        },
+    );
     let mut cols = vec![
-        Column::new("patient_id".into(), rs.iter().map(|r| data.patients.name(r.patient)).collect::<Vec<&str>>()),
-        Column::new(
-            "clinic_id".into(),
-            rs.iter().map(|r| data.clinics[r.clinic as usize].id.as_str()).collect::<Vec<&str>>(),
-        ),
-        Column::new("month".into(), rs.iter().map(|r| month_text[r.month as usize].as_str()).collect::<Vec<&str>>()),
+        patient,
+        clinic,
+        month,
         b("opioid", &|r| r.opioid),
         b("ltot", &|r| r.ltot),
         b("excluded", &|r| r.excluded),
@@ -68,6 +75,11 @@ pub fn frame(data: &Dataset, rows: &[PatientMonthRow], months: &[Month], cfg: &M
     cols.push(b("new_start", &|r| r.new_start));
     DataFrame::new_infer_height(cols)
         .map_err(|e| Error::Report { what: "patient_month".into(), message: e.to_string() })
+}
+
+/// A text column from the rows, built in parallel.
+fn text<'a>(name: &str, rs: &[&PatientMonthRow], f: impl Fn(&PatientMonthRow) -> &'a str + Sync) -> Column {
+    Column::new(name.into(), rs.par_iter().map(|r| f(r)).collect::<Vec<&str>>())
 }
 
 /// Write the frame as Parquet (LZ4: the file is written once per batch and
