@@ -316,10 +316,16 @@ pub fn checked_tables(v: &Validated) -> Vec<crate::config::TableName> {
     extract_checks::TABLES.into_iter().filter(|t| v.inputs.iter().any(|f| f.table == *t)).collect()
 }
 
-/// One line per flagged clinic and table, for the terminal.
+/// Flagged clinics printed at most on the terminal (the CSV has them all).
+const FLAG_LINES: usize = 20;
+
+/// One line per flagged clinic and table, for the terminal (at most 20).
 pub fn flag_lines(data: &crate::model::Dataset, flagged: &[&extract_checks::ExtractRow]) -> String {
+    let more = flagged.len().saturating_sub(FLAG_LINES);
+    let tail = if more > 0 { format!("    … and {more} more in data_quality/extract_checks.csv\n") } else { String::new() };
     flagged
         .iter()
+        .take(FLAG_LINES)
         .map(|r| {
             let median = r.median.map(|m| format!(", median {m:.1}")).unwrap_or_default();
             format!(
@@ -330,7 +336,8 @@ pub fn flag_lines(data: &crate::model::Dataset, flagged: &[&extract_checks::Extr
                 r.rows
             )
         })
-        .collect()
+        .collect::<String>()
+        + &tail
 }
 
 /// What an output folder must never contain: the pipeline file, the data

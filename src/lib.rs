@@ -15,7 +15,7 @@
 //! | typed errors | [`error`] |
 //! | the measure registry (each measure described once) | [`measures`] |
 //! | reference tables and MME | [`reference`], [`mme`] |
-//! | measures: prescribing, study, fidelity, outcome models, worklists | [`metrics`], [`stats`] |
+//! | measures: interval engine, clinic/study tables, trends and benchmarks, fidelity, facilitators, extract checks, outcome models, worklists, patient-month file | [`metrics`], [`stats`] |
 //! | charts and PDF reports | [`report`] |
 //! | the whole batch, manifest, outputs, shards and merge | [`batch`] |
 //! | synthetic data | [`synth`] |
