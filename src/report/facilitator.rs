@@ -87,22 +87,10 @@ fn line(inp: &ReportInputs, sh: &Shared, trends: &[TrendRow], c: usize) -> Clini
             None => "No facilitation contact recorded since the start: schedule a visit.".into(),
         });
     }
-    for b in 1..=6u8 {
-        let ob: Vec<_> = overdue.iter().filter(|m| m.block == b).collect();
-        if let Some(first) = ob.first() {
-            points.push(format!(
-                "Block {b} ({}) has {} overdue milestone{}: \"{}\" (due {}) is not yet done.",
-                BLOCKS[b as usize - 1].to_lowercase(),
-                ob.len(),
-                if ob.len() == 1 { "" } else { "s" },
-                first.name,
-                fmt_day(first.due)
-            ));
-        }
-    }
+    // Measures first (they are the clinic team's), then milestones, then what went well.
     for r in &worsened {
         points.push(format!(
-            "{} worsened to {} (from {} a year before): go through the care-gap worklist with the team.",
+            "{} worsened to {} over the last three months (from {} a year before): go through the care-gap worklist with the team.",
             label(inp, &r.measure),
             v(r.value_3mo, r),
             v(r.value_3mo_prior_year, r)
@@ -110,15 +98,32 @@ fn line(inp: &ReportInputs, sh: &Shared, trends: &[TrendRow], c: usize) -> Clini
     }
     for r in missed.iter().filter(|r| r.signal != Some(Signal::Worsened)) {
         points.push(format!(
-            "{} is {}, target {}: agree on one change to try before next month.",
+            "{} is {} this month, target {}: agree on one change to try before next month.",
             label(inp, &r.measure),
             v(r.value, r),
             v(r.target, r)
         ));
     }
+    let blocks: Vec<u8> = (1..=6u8).filter(|b| overdue.iter().any(|m| m.block == *b)).collect();
+    for &b in blocks.iter().take(3) {
+        let ob: Vec<_> = overdue.iter().filter(|m| m.block == b).collect();
+        points.push(format!(
+            "Block {b} ({}) has {} overdue milestone{}: \"{}\" (due {}) is not yet done.",
+            BLOCKS[b as usize - 1].to_lowercase(),
+            ob.len(),
+            if ob.len() == 1 { "" } else { "s" },
+            ob[0].name,
+            fmt_day(ob[0].due)
+        ));
+    }
+    if blocks.len() > 3 {
+        let rest: Vec<String> = blocks[3..].iter().map(|b| b.to_string()).collect();
+        let (noun, verb) = if rest.len() == 1 { ("Block", "has") } else { ("Blocks", "have") };
+        points.push(format!("{noun} {} also {verb} overdue milestones.", rest.join(", ")));
+    }
     for r in &improved {
         points.push(format!(
-            "{} improved to {}: share what worked on the next shared-learning call.",
+            "{} improved to {} over the last three months: share what worked on the next shared-learning call.",
             label(inp, &r.measure),
             v(r.value_3mo, r)
         ));
@@ -137,7 +142,7 @@ fn line(inp: &ReportInputs, sh: &Shared, trends: &[TrendRow], c: usize) -> Clini
             .unwrap_or_else(|| "–".into()),
         worsened: worsened.iter().map(|r| label(inp, &r.measure)).collect(),
         miss_target: missed.iter().map(|r| label(inp, &r.measure)).collect(),
-        points: points.into_iter().take(6).collect(),
+        points: points.into_iter().take(7).collect(),
     }
 }
 
