@@ -322,7 +322,8 @@ const FLAG_LINES: usize = 20;
 /// One line per flagged clinic and table, for the terminal (at most 20).
 pub fn flag_lines(data: &crate::model::Dataset, flagged: &[&extract_checks::ExtractRow]) -> String {
     let more = flagged.len().saturating_sub(FLAG_LINES);
-    let tail = if more > 0 { format!("    … and {more} more in data_quality/extract_checks.csv\n") } else { String::new() };
+    let tail =
+        if more > 0 { format!("    … and {more} more in data_quality/extract_checks.csv\n") } else { String::new() };
     flagged
         .iter()
         .take(FLAG_LINES)
@@ -610,7 +611,7 @@ fn dose_response(
     let hd = all
         .iter()
         .find(|m| m.stem == "high_dose_90")
-        .or_else(|| all.iter().filter(|m| matches!(m.key, MeasureKey::HighDose(_))).next_back());
+        .or_else(|| all.iter().rfind(|m| matches!(m.key, MeasureKey::HighDose(_))));
     let udt = all.iter().find(|m| m.key == MeasureKey::Udt);
     let measures: Vec<&study::Measure> = hd.into_iter().chain(udt).collect();
     let dose = facilitators::dose_response(data, pm_all, &measures);

@@ -32,8 +32,8 @@ pub struct Validated {
 pub type RejectedByMonth =
     std::collections::BTreeMap<(TableName, String, Month), (usize, std::collections::BTreeMap<&'static str, usize>)>;
 
-/// An input file as it was read: its SHA-256 is taken when the file is
-/// opened, and the file's identity (size, modification time, inode) is
+/// An input file as it was read: its SHA-256 is taken while the rows are
+/// parsed, and the file's identity (size, modification time, inode) is
 /// checked again once every row has been read, so the hash is of the bytes
 /// the metrics came from.
 #[derive(Clone, Debug)]
@@ -41,9 +41,6 @@ pub struct InputFile {
     pub table: TableName,
     pub path: PathBuf,
     pub sha256: String,
-    /// Size, modification time and inode when the file was opened.
-    #[allow(dead_code)]
-    stamp: FileStamp,
 }
 
 /// What changes when a file is rewritten or replaced.
@@ -88,7 +85,7 @@ impl Opening {
         if FileStamp::of(&self.path)? != self.stamp {
             return Err(changed(&self.path));
         }
-        Ok(InputFile { table: self.table, path: self.path, sha256, stamp: self.stamp })
+        Ok(InputFile { table: self.table, path: self.path, sha256 })
     }
 }
 

@@ -253,8 +253,7 @@ mod tests {
 
     /// 20 rows a month from 2023-01 to 2024-03, then `april` rows in April.
     fn data(april: u32, may: u32) -> Dataset {
-        let mut d = Dataset::default();
-        d.clinics = vec![Clinic::comparison("A")];
+        let mut d = Dataset { clinics: vec![Clinic::comparison("A")], ..Default::default() };
         for m in 0..15 {
             let month = Month::parse("2023-01").unwrap().plus(m);
             for k in 0..20 {

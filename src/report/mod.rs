@@ -296,22 +296,6 @@ pub fn file_safe(id: &str) -> String {
     s
 }
 
-#[cfg(test)]
-mod tests {
-    use super::file_safe;
-
-    #[test]
-    fn file_names_never_leave_the_folder_and_never_collide() {
-        assert_eq!(file_safe("C0001"), "C0001");
-        assert_eq!(file_safe("F-1.b_2"), "F-1.b_2");
-        let (a, b) = (file_safe("Å"), file_safe("Ä"));
-        assert!(a.starts_with("_-") && b.starts_with("_-") && a != b, "{a} {b}");
-        let up = file_safe("../x");
-        assert!(!up.contains('/') && !up.starts_with('.'), "{up}");
-        assert_ne!(file_safe("a/b"), file_safe("a_b"));
-    }
-}
-
 /// A number with one decimal, `–` when absent.
 pub fn f1(x: Option<f64>) -> String {
     x.map(|v| format!("{:.1}", crate::mme::round1(v))).unwrap_or_else(|| "–".into())
@@ -355,3 +339,19 @@ pub const BLOCKS: [&str; 6] = [
     "Caring for complex patients",
     "Measuring success",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::file_safe;
+
+    #[test]
+    fn file_names_never_leave_the_folder_and_never_collide() {
+        assert_eq!(file_safe("C0001"), "C0001");
+        assert_eq!(file_safe("F-1.b_2"), "F-1.b_2");
+        let (a, b) = (file_safe("Å"), file_safe("Ä"));
+        assert!(a.starts_with("_-") && b.starts_with("_-") && a != b, "{a} {b}");
+        let up = file_safe("../x");
+        assert!(!up.contains('/') && !up.starts_with('.'), "{up}");
+        assert_ne!(file_safe("a/b"), file_safe("a_b"));
+    }
+}
