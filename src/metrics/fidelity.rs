@@ -290,11 +290,34 @@ pub fn study_table(data: &Dataset, months: &[Month]) -> Table {
     t
 }
 
+/// The kinds of flag for the facilitator meeting (one string form each).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FlagKind {
+    /// A milestone not done and due more than 60 days before the end of the month.
+    MilestoneOverdue60d,
+    /// A started intervention clinic without a facilitation row in the last 60 days.
+    NoContact60d,
+    /// Program month > 15 and a block not complete.
+    IncompleteBlockAfterMonth15,
+}
+
+impl FlagKind {
+    pub const ALL: [FlagKind; 3] =
+        [FlagKind::MilestoneOverdue60d, FlagKind::NoContact60d, FlagKind::IncompleteBlockAfterMonth15];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlagKind::MilestoneOverdue60d => "milestone_overdue_60d",
+            FlagKind::NoContact60d => "no_contact_60d",
+            FlagKind::IncompleteBlockAfterMonth15 => "incomplete_block_after_month_15",
+        }
+    }
+}
+
 /// One flag for the facilitator meeting.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Flag {
     pub clinic: u32,
-    pub flag: &'static str,
+    pub flag: FlagKind,
     pub detail: String,
 }
 
@@ -315,7 +338,7 @@ pub fn flags(data: &Dataset, report: Month) -> Vec<Flag> {
             if !done && end - m.due > 60 {
                 out.push(Flag {
                     clinic: ci,
-                    flag: "milestone_overdue_60d",
+                    flag: FlagKind::MilestoneOverdue60d,
                     detail: format!(
                         "block {} '{}' due {}, {} days overdue",
                         m.block,
@@ -333,7 +356,7 @@ pub fn flags(data: &Dataset, report: Month) -> Vec<Flag> {
             if last.is_none_or(|d| d < from) {
                 out.push(Flag {
                     clinic: ci,
-                    flag: "no_contact_60d",
+                    flag: FlagKind::NoContact60d,
                     detail: match last {
                         Some(d) => format!(
                             "last facilitation contact {}, {} days before the end of {}",
@@ -352,7 +375,7 @@ pub fn flags(data: &Dataset, report: Month) -> Vec<Flag> {
                 if k.done < k.total {
                     out.push(Flag {
                         clinic: ci,
-                        flag: "incomplete_block_after_month_15",
+                        flag: FlagKind::IncompleteBlockAfterMonth15,
                         detail: format!(
                             "program month {}: block {b} has {} of {} milestones done",
                             program_month(clinic, report).unwrap(),
@@ -371,7 +394,7 @@ pub fn flags(data: &Dataset, report: Month) -> Vec<Flag> {
 pub fn flags_table(data: &Dataset, flags: &[Flag]) -> Table {
     let mut t = Table::default();
     t.push("clinic_id", Col::Str(flags.iter().map(|f| data.clinics[f.clinic as usize].id.clone()).collect()));
-    t.push("flag", Col::Str(flags.iter().map(|f| f.flag.to_string()).collect()));
+    t.push("flag", Col::Str(flags.iter().map(|f| f.flag.as_str().to_string()).collect()));
     t.push("detail", Col::Str(flags.iter().map(|f| f.detail.clone()).collect()));
     t
 }
@@ -436,7 +459,7 @@ mod tests {
             hours: 2.0,
         }];
         let f = flags(&data, Month::parse("2024-06").unwrap());
-        let kinds: Vec<&str> = f.iter().map(|x| x.flag).collect();
+        let kinds: Vec<&str> = f.iter().map(|x| x.flag.as_str()).collect();
         // 2024-05-01 is 60 days before June 30: outside the 60 days ending June 30 (from May 2).
         assert_eq!(
             kinds,
@@ -451,6 +474,6 @@ mod tests {
         // A contact on May 2 is inside the 60 days.
         data.facilitation[0].date = d("2024-05-02");
         let f = flags(&data, Month::parse("2024-06").unwrap());
-        assert!(!f.iter().any(|x| x.flag == "no_contact_60d"));
+        assert!(!f.iter().any(|x| x.flag == FlagKind::NoContact60d));
     }
 }

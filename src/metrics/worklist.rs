@@ -40,13 +40,13 @@ pub struct Entry {
     /// Prescriber of the latest opioid prescription written at this clinic.
     pub prescriber: Option<String>,
     /// Open gaps, in a fixed order.
-    pub gaps: Vec<&'static str>,
+    pub gaps: Vec<Gap>,
 }
 
 impl Entry {
     /// Risk tier for sorting: 0 high dose (≥ 50) with benzodiazepine, 1 high dose, 2 other.
     pub fn tier(&self, i50: usize) -> u8 {
-        match (self.high_dose[i50], self.gaps.contains(&"benzo_overlap")) {
+        match (self.high_dose[i50], self.gaps.contains(&Gap::BenzoOverlap)) {
             (true, true) => 0,
             (true, false) => 1,
             _ => 2,
@@ -55,8 +55,49 @@ impl Entry {
 }
 
 /// Gap names in `gaps`, in order.
-pub const GAP_NAMES: [&str; 8] =
-    ["benzo_overlap", "sedative_overlap", "naloxone", "naloxone_at_risk", "agreement", "udt", "pdmp", "functional"];
+/// A care gap of a worklist patient, in the order they are listed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Gap {
+    BenzoOverlap,
+    SedativeOverlap,
+    /// No naloxone in 365 days at ≥ 50 MME/day (complement of naloxone_n).
+    Naloxone,
+    /// No naloxone in 365 days among patients at risk (complement of naloxone_at_risk_n).
+    NaloxoneAtRisk,
+    Agreement,
+    Udt,
+    Pdmp,
+    Functional,
+}
+
+impl Gap {
+    /// The name in the worklist CSV's `gaps` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Gap::BenzoOverlap => "benzo_overlap",
+            Gap::SedativeOverlap => "sedative_overlap",
+            Gap::Naloxone => "naloxone",
+            Gap::NaloxoneAtRisk => "naloxone_at_risk",
+            Gap::Agreement => "agreement",
+            Gap::Udt => "udt",
+            Gap::Pdmp => "pdmp",
+            Gap::Functional => "functional",
+        }
+    }
+    /// The label in the printed worklist.
+    pub fn label(self) -> &'static str {
+        match self {
+            Gap::BenzoOverlap => "Benzo overlap",
+            Gap::SedativeOverlap => "Sedative overlap",
+            Gap::Naloxone => "Naloxone",
+            Gap::NaloxoneAtRisk => "No naloxone (at risk)",
+            Gap::Agreement => "Agreement",
+            Gap::Udt => "UDT",
+            Gap::Pdmp => "PDMP",
+            Gap::Functional => "Function",
+        }
+    }
+}
 
 /// Worklists of every clinic (index = clinic), sorted by risk.
 pub fn compute(data: &Dataset, window: &[Month], cfg: &MetricsConfig) -> Vec<Vec<Entry>> {
@@ -114,19 +155,19 @@ pub fn compute_with(index: &PatientIndex, window: &[Month], cfg: &MetricsConfig)
             let mut gaps = Vec::new();
             let benzo = now.benzo_days >= cfg.benzo_overlap_min_days;
             if benzo {
-                gaps.push(GAP_NAMES[0]);
+                gaps.push(Gap::BenzoOverlap);
             }
             if now.sedative_days >= cfg.benzo_overlap_min_days {
-                gaps.push(GAP_NAMES[1]);
+                gaps.push(Gap::SedativeOverlap);
             }
             if due[4] {
-                gaps.push(GAP_NAMES[2]);
+                gaps.push(Gap::Naloxone);
             }
             let at_risk = now.high_dose[i50] || benzo;
             if at_risk && !now.events[4] {
-                gaps.push(GAP_NAMES[3]);
+                gaps.push(Gap::NaloxoneAtRisk);
             }
-            for (k, name) in [(0, GAP_NAMES[4]), (1, GAP_NAMES[5]), (2, GAP_NAMES[6]), (3, GAP_NAMES[7])] {
+            for (k, name) in [(0, Gap::Agreement), (1, Gap::Udt), (2, Gap::Pdmp), (3, Gap::Functional)] {
                 if due[k] {
                     gaps.push(name);
                 }
@@ -224,7 +265,7 @@ pub fn csv(list: &[Entry], cfg: &MetricsConfig) -> String {
             e.prescribers_90d,
             e.clinics_90d,
             csv_field(e.prescriber.as_deref().unwrap_or("")),
-            e.gaps.join(";"),
+            e.gaps.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(";"),
             e.sedative_days,
             if e.at_risk { "yes" } else { "no" }
         ));
@@ -300,7 +341,10 @@ mod tests {
             ],
         );
         let e = &compute(&outside, &june(), &cfg)[0][0];
-        assert_eq!(e.gaps, vec!["naloxone", "naloxone_at_risk", "agreement", "udt", "pdmp", "functional"]);
+        assert_eq!(
+            e.gaps,
+            vec![Gap::Naloxone, Gap::NaloxoneAtRisk, Gap::Agreement, Gap::Udt, Gap::Pdmp, Gap::Functional]
+        );
         assert_eq!(e.last_event[2], Some(d("2024-04-01")));
     }
 
@@ -308,9 +352,9 @@ mod tests {
     fn naloxone_is_a_gap_only_from_50_mme() {
         let cfg = MetricsConfig::default();
         let e = &compute(&data(49.9, vec![], vec![]), &june(), &cfg)[0][0];
-        assert!(!e.gaps.contains(&"naloxone"));
+        assert!(!e.gaps.contains(&Gap::Naloxone));
         let e = &compute(&data(50.0, vec![], vec![]), &june(), &cfg)[0][0];
-        assert!(e.gaps.contains(&"naloxone"));
+        assert!(e.gaps.contains(&Gap::Naloxone));
     }
 
     #[test]
@@ -329,11 +373,11 @@ mod tests {
         };
         let e = &compute(&data(20.0, vec![bz.clone()], vec![]), &june(), &cfg)[0][0];
         assert_eq!(e.benzo_days, 1);
-        assert_eq!(e.gaps[0], "benzo_overlap");
+        assert_eq!(e.gaps[0], Gap::BenzoOverlap);
         let mut late = bz;
         late.start = d("2024-07-01");
         let e = &compute(&data(20.0, vec![late], vec![]), &june(), &cfg)[0][0];
-        assert!(!e.gaps.contains(&"benzo_overlap"));
+        assert!(!e.gaps.contains(&Gap::BenzoOverlap));
     }
 
     #[test]
@@ -427,11 +471,11 @@ mod tests {
         };
         // 20 MME/day with a sedative on the last day: sedative gap, not at risk (no naloxone gap).
         let e = &compute(&data(20.0, vec![sed.clone()], vec![]), &june(), &cfg)[0][0];
-        assert_eq!(e.gaps[0], "sedative_overlap");
-        assert!(!e.at_risk && !e.gaps.contains(&"naloxone_at_risk"));
+        assert_eq!(e.gaps[0], Gap::SedativeOverlap);
+        assert!(!e.at_risk && !e.gaps.contains(&Gap::NaloxoneAtRisk));
         // At 50 MME/day without naloxone: both naloxone gaps.
         let e = &compute(&data(50.0, vec![], vec![]), &june(), &cfg)[0][0];
-        assert!(e.at_risk && e.gaps.contains(&"naloxone") && e.gaps.contains(&"naloxone_at_risk"));
+        assert!(e.at_risk && e.gaps.contains(&Gap::Naloxone) && e.gaps.contains(&Gap::NaloxoneAtRisk));
         // Hospice from 2024-06-30: off the list.
         let mut x = data(50.0, vec![sed], vec![]);
         x.exclusions.push(crate::model::Exclusion {

@@ -424,7 +424,12 @@ fn milestones(cx: &Ctx, attention: &mut Vec<String>) -> Value {
             .unwrap_or_default();
         attention.push(format!("{} implementation milestones are past their due date{oldest}.", total.overdue));
     }
-    for f in cx.inp.flags.iter().filter(|f| f.clinic == c as u32 && f.flag == "no_contact_60d") {
+    for f in cx
+        .inp
+        .flags
+        .iter()
+        .filter(|f| f.clinic == c as u32 && f.flag == crate::metrics::fidelity::FlagKind::NoContact60d)
+    {
         attention.push(format!("No practice-facilitation contact in the last 60 days ({}).", f.detail));
     }
     json!({"blocks": blocks, "next": next, "total": total.total, "done": total.done, "overdue": total.overdue})

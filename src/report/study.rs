@@ -297,10 +297,11 @@ fn flag_rows(inp: &ReportInputs) -> Vec<Value> {
     let data = &inp.validated.data;
     let mut per_clinic: BTreeMap<u32, [usize; 3]> = BTreeMap::new();
     for f in inp.flags {
+        use crate::metrics::fidelity::FlagKind;
         let k = match f.flag {
-            "milestone_overdue_60d" => 0,
-            "no_contact_60d" => 1,
-            _ => 2,
+            FlagKind::MilestoneOverdue60d => 0,
+            FlagKind::NoContact60d => 1,
+            FlagKind::IncompleteBlockAfterMonth15 => 2,
         };
         per_clinic.entry(f.clinic).or_default()[k] += 1;
     }

@@ -8,19 +8,6 @@ use crate::metrics::worklist::Entry;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
-fn gap_label(g: &str) -> &'static str {
-    match g {
-        "benzo_overlap" => "Benzo overlap",
-        "sedative_overlap" => "Sedative overlap",
-        "naloxone" => "Naloxone",
-        "naloxone_at_risk" => "No naloxone (at risk)",
-        "agreement" => "Agreement",
-        "udt" => "UDT",
-        "pdmp" => "PDMP",
-        _ => "Function",
-    }
-}
-
 /// Virtual files and PDF ident of clinic `c`'s worklist.
 pub fn document(inp: &ReportInputs, list: &[Entry], c: usize) -> (Vec<(String, Vec<u8>)>, String) {
     let cfg = inp.cfg;
@@ -39,7 +26,7 @@ pub fn document(inp: &ReportInputs, list: &[Entry], c: usize) -> (Vec<(String, V
                 "high": labels.iter().zip(&e.high_dose).filter(|(_, h)| **h).map(|(l, _)| format!("≥{l}")).next_back().unwrap_or_default(),
                 "benzo": e.benzo_days,
                 "last": e.last_event.iter().map(|d| d.map(fmt_day).unwrap_or_else(|| "none".into())).collect::<Vec<_>>(),
-                "gaps": e.gaps.iter().map(|g| gap_label(g)).collect::<Vec<_>>().join(", "),
+                "gaps": e.gaps.iter().map(|g| g.label()).collect::<Vec<_>>().join(", "),
                 "prescribers": e.prescribers_90d,
                 "clinics": e.clinics_90d,
             })
@@ -48,7 +35,7 @@ pub fn document(inp: &ReportInputs, list: &[Entry], c: usize) -> (Vec<(String, V
     let mut gap_counts: BTreeMap<&str, usize> = BTreeMap::new();
     for e in list {
         for g in &e.gaps {
-            *gap_counts.entry(gap_label(g)).or_default() += 1;
+            *gap_counts.entry(g.label()).or_default() += 1;
         }
     }
     // Prescriber view: the prescriber of each patient's latest opioid order here.
