@@ -119,6 +119,10 @@ impl EventType {
             EventType::Naloxone => "naloxone",
         }
     }
+    /// Position in [`EventType::ALL`] (the index of per-type arrays).
+    pub fn index(self) -> usize {
+        self as usize
+    }
     /// Days of the lookback in which the event counts (SPEC §3).
     pub fn lookback_days(self) -> u32 {
         match self {
@@ -303,5 +307,19 @@ impl Dataset {
     /// Index of a clinic by id.
     pub fn clinic_index(&self, id: &str) -> Option<u32> {
         self.clinics.iter().position(|c| c.id == id).map(|i| i as u32)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_type_index_is_its_place_in_all() {
+        for (i, t) in EventType::ALL.iter().enumerate() {
+            assert_eq!(t.index(), i, "{}", t.as_str());
+        }
+        assert_eq!(ExclusionReason::parse(" Sickle_Cell "), Some(ExclusionReason::SickleCell));
+        assert_eq!(ExclusionReason::parse("gout"), None);
     }
 }

@@ -43,6 +43,13 @@ pub struct PatientMonth {
     pub excluded: bool,
 }
 
+impl PatientMonth {
+    /// An event of type `t` in its lookback ending at month end.
+    pub fn has(&self, t: EventType) -> bool {
+        self.events[t.index()]
+    }
+}
+
 /// A patient's rows, sorted by start (prescriptions) or date (events).
 pub struct PatientRows<'a> {
     pub rx: Vec<&'a Prescription>,
@@ -264,15 +271,16 @@ impl Cell {
         }
         let benzo = pm.benzo_days >= cfg.benzo_overlap_min_days;
         self.benzo_overlap += benzo as u32;
-        self.agreement += pm.events[0] as u32;
-        self.udt += pm.events[1] as u32;
-        self.pdmp += pm.events[2] as u32;
-        self.functional += pm.events[3] as u32;
-        self.naloxone += (pm.high_dose[i50] && pm.events[4]) as u32;
+        self.agreement += pm.has(EventType::PatientAgreement) as u32;
+        self.udt += pm.has(EventType::UrineDrugTest) as u32;
+        self.pdmp += pm.has(EventType::PdmpCheck) as u32;
+        self.functional += pm.has(EventType::FunctionalAssessment) as u32;
+        let naloxone = pm.has(EventType::Naloxone);
+        self.naloxone += (pm.high_dose[i50] && naloxone) as u32;
         self.sedative_overlap += (pm.sedative_days >= cfg.benzo_overlap_min_days) as u32;
         let at_risk = pm.high_dose[i50] || benzo;
         self.at_risk_patients += at_risk as u32;
-        self.naloxone_at_risk += (at_risk && pm.events[4]) as u32;
+        self.naloxone_at_risk += (at_risk && naloxone) as u32;
     }
     fn add_new_start(&mut self, ns: &NewStart) {
         self.new_starts += 1;

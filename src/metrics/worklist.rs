@@ -54,7 +54,6 @@ impl Entry {
     }
 }
 
-/// Gap names in `gaps`, in order.
 /// A care gap of a worklist patient, in the order they are listed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Gap {
