@@ -32,35 +32,30 @@ pub struct Outcome {
     pub pool: Box<dyn Fn(&[&Cell]) -> Option<f64> + Send + Sync>,
 }
 
-/// The outcomes: each high-dose %, benzodiazepine overlap %, mean daily MME, LTOT patients.
+/// The outcomes: each high-dose %, benzodiazepine overlap % (from the
+/// measure registry), mean daily MME, LTOT patients.
 pub fn outcomes(cfg: &MetricsConfig) -> Vec<Outcome> {
+    use crate::measures::{registry, MeasureKey};
+    let i50 = cfg.high_dose_thresholds.iter().position(|t| *t == 50.0).expect("50 is always a threshold");
     let mut v = Vec::new();
-    for (k, label) in cfg.threshold_labels().into_iter().enumerate() {
+    for m in registry(&cfg.threshold_labels()) {
+        if !matches!(m.key, MeasureKey::HighDose(_) | MeasureKey::BenzoOverlap) {
+            continue;
+        }
+        let (key, den) = (m.key, m.den);
         v.push(Outcome {
-            name: format!("high_dose_{label}_pct"),
-            label: format!("% of LTOT patients ≥ {label} MME/day"),
+            name: m.pct_column(),
+            label: m.label.clone(),
             value: Box::new(move |c: &Cell| {
-                (c.ltot_patients > 0)
-                    .then(|| (100.0 * c.high_dose[k] as f64 / c.ltot_patients as f64, c.ltot_patients as f64))
+                let d = c.den(den, i50);
+                (d > 0).then(|| (100.0 * c.num(key) as f64 / d as f64, d as f64))
             }),
             pool: Box::new(move |cs: &[&Cell]| {
-                let d: u32 = cs.iter().map(|c| c.ltot_patients).sum();
-                (d > 0).then(|| 100.0 * cs.iter().map(|c| c.high_dose[k]).sum::<u32>() as f64 / d as f64)
+                let d: u32 = cs.iter().map(|c| c.den(den, i50)).sum();
+                (d > 0).then(|| 100.0 * cs.iter().map(|c| c.num(key)).sum::<u32>() as f64 / d as f64)
             }),
         });
     }
-    v.push(Outcome {
-        name: "benzo_overlap_pct".into(),
-        label: "% of LTOT patients with benzodiazepine overlap".into(),
-        value: Box::new(|c: &Cell| {
-            (c.ltot_patients > 0)
-                .then(|| (100.0 * c.benzo_overlap as f64 / c.ltot_patients as f64, c.ltot_patients as f64))
-        }),
-        pool: Box::new(|cs: &[&Cell]| {
-            let d: u32 = cs.iter().map(|c| c.ltot_patients).sum();
-            (d > 0).then(|| 100.0 * cs.iter().map(|c| c.benzo_overlap).sum::<u32>() as f64 / d as f64)
-        }),
-    });
     v.push(Outcome {
         name: "mean_daily_mme".into(),
         label: "Mean daily MME of LTOT patients".into(),
