@@ -544,7 +544,8 @@ fn spans(cfg: &Config, data: &crate::model::Dataset) -> (u32, usize) {
     let report = cfg.report_month;
     let first = data.prescriptions.iter().map(|r| r.start).min().map(Month::of_day).unwrap_or(report);
     let m = &cfg.metrics;
-    let warmup = (m.attribution_days.max(365).max(m.ltot_window_days) as i32 + 29) / 30;
+    // The longest lookback in whole months: 365 days → 12 (the README's warm-up).
+    let warmup = (m.attribution_days.max(365).max(m.ltot_window_days) as i32 + 30) / 31;
     let complete = (report.minus(first.plus(warmup)) + 1).clamp(1, 60);
     let needed = data.clinics.iter().filter_map(|c| c.program_start).map(|d| Month::of_day(d).plus(-12));
     let from = needed.fold(report.plus(-14), Month::min).max(first);
@@ -593,8 +594,10 @@ fn write_metrics(
     fidelity::study_table(data, &months).write_csv(&dir.join("metrics/fidelity_study_month.csv"))?;
     let flags = fidelity::flags(data, cfg.report_month);
     fidelity::flags_table(data, &flags).write_csv(&dir.join("metrics/fidelity_flags.csv"))?;
-    let out_res = outcomes::compute(data, &pm_all.tail(complete), &cfg.metrics);
-    outcomes::outcomes_table(&out_res).write_csv(&dir.join("metrics/outcomes.csv"))?;
+    let analysed = pm_all.tail(complete);
+    let out_res = outcomes::compute(data, &analysed, &cfg.metrics);
+    let period = (analysed.months[0], *analysed.months.last().expect("a month"));
+    outcomes::outcomes_table(&out_res, period).write_csv(&dir.join("metrics/outcomes.csv"))?;
     log(opts, 2, format!("  fidelity, facilitators, outcomes: {:.2} s", t.elapsed().as_secs_f64()));
     Ok(MetricsOut { pm, flags, outcomes: out_res, trends: trend_rows, dose, dose_labels })
 }

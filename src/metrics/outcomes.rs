@@ -86,6 +86,8 @@ pub struct OutcomeRow {
     pub coef: Option<Coef>,
     pub n_clinics: usize,
     pub n_months: usize,
+    /// Degrees of freedom of the t distribution (clinics − 1), when estimated.
+    pub df: Option<f64>,
     pub note: String,
 }
 
@@ -107,6 +109,78 @@ pub struct OutcomeResults {
 }
 
 const ITS_TERMS: [&str; 4] = ["pre_level", "pre_slope", "level_change", "slope_change"];
+
+/// The differences in differences: (model, first month of the "after" and of
+/// the "before" 12 months, relative to the start month). `did` is year 1
+/// against the year before; `did_year2` the second program year against the
+/// same year before; `did_placebo` the year before against the year before
+/// that, where no effect can be (a check of parallel trends).
+const DID_WINDOWS: [(&str, i32, i32); 3] = [("did", 0, -12), ("did_year2", 12, -12), ("did_placebo", -12, -24)];
+
+/// One difference in differences: per intervention clinic its change from
+/// the `before` 12 months to the `after` 12 months (pooled over each window);
+/// each comparison clinic's change over the same calendar windows, averaged
+/// over the intervention clinics' windows; the difference of mean changes
+/// from a clinic-level regression on `[1, treated]` with CR1 errors.
+fn did(
+    o: &Outcome,
+    pm: &PrescribingMetrics,
+    starts: &[(usize, Month)],
+    comparison: &[usize],
+    model: &'static str,
+    after: i32,
+    before: i32,
+) -> Vec<OutcomeRow> {
+    let w = pm.months.len();
+    let window = |c: usize, s: Month, from: i32| -> Option<f64> {
+        let cells: Option<Vec<&Cell>> = (from..from + 12)
+            .map(|d| {
+                let k = s.plus(d).minus(pm.months[0]);
+                (k >= 0 && (k as usize) < w).then(|| pm.cell(c, k as usize))
+            })
+            .collect();
+        cells.and_then(|cs| (o.pool)(&cs))
+    };
+    let change = |c: usize, s: Month| -> Option<f64> { Some(window(c, s, after)? - window(c, s, before)?) };
+    let (mut dx, mut dy, mut dg) = (Vec::new(), Vec::new(), Vec::new());
+    for &(c, s) in starts {
+        if let Some(d) = change(c, s) {
+            dx.push(vec![1.0, 1.0]);
+            dy.push(d);
+            dg.push(c);
+        }
+    }
+    let n_int = dy.len();
+    for &c in comparison {
+        let ch: Vec<f64> = starts.iter().filter_map(|&(_, s)| change(c, s)).collect();
+        if !ch.is_empty() {
+            dx.push(vec![1.0, 0.0]);
+            dy.push(ch.iter().sum::<f64>() / ch.len() as f64);
+            dg.push(c);
+        }
+    }
+    let n_cmp = dy.len() - n_int;
+    let fit = if n_int < 2 || n_cmp < 2 {
+        Err(format!(
+            "not estimable: {n_int} intervention and {n_cmp} comparison clinics with both 12-month windows (2 each needed)"
+        ))
+    } else {
+        wls(&dx, &dy, &vec![1.0; dy.len()], &dg, SeKind::Clustered).map_err(|e| format!("not estimable: {}", e.0))
+    };
+    [("comparison_change", 0usize), ("did", 1usize)]
+        .into_iter()
+        .map(|(term, which)| OutcomeRow {
+            outcome: o.name.clone(),
+            model,
+            term,
+            coef: fit.as_ref().ok().map(|f| f.coefs[which].clone()),
+            n_clinics: n_int + n_cmp,
+            n_months: 24,
+            df: fit.as_ref().ok().map(|f| f.df),
+            note: fit.as_ref().err().cloned().unwrap_or_default(),
+        })
+        .collect()
+}
 /// Event months used by the ITS (24 before to 23 after the start month).
 const EVENT_RANGE: std::ops::RangeInclusive<i32> = -24..=23;
 
@@ -115,7 +189,6 @@ const EVENT_RANGE: std::ops::RangeInclusive<i32> = -24..=23;
 pub fn compute(data: &Dataset, pm: &PrescribingMetrics, cfg: &MetricsConfig) -> OutcomeResults {
     let mut rows = Vec::new();
     let mut series = Vec::new();
-    let w = pm.months.len();
     let starts: Vec<(usize, Month)> = data
         .clinics
         .iter()
@@ -165,6 +238,7 @@ pub fn compute(data: &Dataset, pm: &PrescribingMetrics, cfg: &MetricsConfig) -> 
                 coef: fit.as_ref().ok().map(|f| f.coefs[j].clone()),
                 n_clinics: n_clin,
                 n_months: months_used.len(),
+                df: fit.as_ref().ok().map(|f| f.df),
                 note: fit.as_ref().err().cloned().unwrap_or_default(),
             });
         }
@@ -178,53 +252,8 @@ pub fn compute(data: &Dataset, pm: &PrescribingMetrics, cfg: &MetricsConfig) -> 
             fit: fitted,
         });
 
-        // Difference in differences over the 12 months before and from the start.
-        let window = |c: usize, s: Month, from: i32| -> Option<f64> {
-            let cells: Option<Vec<&Cell>> = (from..from + 12)
-                .map(|d| {
-                    let m = s.plus(d);
-                    let k = m.minus(pm.months[0]);
-                    (k >= 0 && (k as usize) < w).then(|| pm.cell(c, k as usize))
-                })
-                .collect();
-            cells.and_then(|cs| (o.pool)(&cs))
-        };
-        let change = |c: usize, s: Month| -> Option<f64> { Some(window(c, s, 0)? - window(c, s, -12)?) };
-        let mut dx = Vec::new();
-        let mut dy = Vec::new();
-        let mut dg = Vec::new();
-        for &(c, s) in &starts {
-            if let Some(d) = change(c, s) {
-                dx.push(vec![1.0, 1.0]);
-                dy.push(d);
-                dg.push(c);
-            }
-        }
-        let n_int = dy.len();
-        for &c in &comparison {
-            let ch: Vec<f64> = starts.iter().filter_map(|&(_, s)| change(c, s)).collect();
-            if !ch.is_empty() {
-                dx.push(vec![1.0, 0.0]);
-                dy.push(ch.iter().sum::<f64>() / ch.len() as f64);
-                dg.push(c);
-            }
-        }
-        let n_cmp = dy.len() - n_int;
-        let did = if n_int < 2 || n_cmp < 2 {
-            Err(format!("not estimable: {n_int} intervention and {n_cmp} comparison clinics with 12 months before and after (2 each needed)"))
-        } else {
-            wls(&dx, &dy, &vec![1.0; dy.len()], &dg, SeKind::Clustered).map_err(|e| format!("not estimable: {}", e.0))
-        };
-        for (term, which) in [("comparison_change", 0usize), ("did", 1usize)] {
-            rows.push(OutcomeRow {
-                outcome: o.name.clone(),
-                model: "did",
-                term,
-                coef: did.as_ref().ok().map(|f| f.coefs[which].clone()),
-                n_clinics: n_int + n_cmp,
-                n_months: 24,
-                note: did.as_ref().err().cloned().unwrap_or_default(),
-            });
+        for (model, after, before) in DID_WINDOWS {
+            rows.extend(did(&o, pm, &starts, &comparison, model, after, before));
         }
     }
     OutcomeResults { rows, series }
@@ -245,7 +274,7 @@ pub fn its(x: &[Vec<f64>], y: &[f64], w: &[f64], g: &[usize]) -> Result<crate::s
 }
 
 /// `metrics/outcomes.csv`.
-pub fn outcomes_table(r: &OutcomeResults) -> Table {
+pub fn outcomes_table(r: &OutcomeResults, analysis: (Month, Month)) -> Table {
     let f = |g: fn(&Coef) -> f64| {
         Col::Float(r.rows.iter().map(|x| x.coef.as_ref().map(|c| (g(c) * 1e6).round() / 1e6)).collect())
     };
@@ -261,6 +290,12 @@ pub fn outcomes_table(r: &OutcomeResults) -> Table {
     t.push("n_clinics", Col::Int(r.rows.iter().map(|x| Some(x.n_clinics as i64)).collect()));
     t.push("n_months", Col::Int(r.rows.iter().map(|x| Some(x.n_months as i64)).collect()));
     t.push("note", Col::Str(r.rows.iter().map(|x| x.note.clone()).collect()));
+    t.push("df", Col::Float(r.rows.iter().map(|x| x.df).collect()));
+    t.push("analysis_start", Col::Str(r.rows.iter().map(|_| analysis.0.to_string()).collect()));
+    t.push("analysis_end", Col::Str(r.rows.iter().map(|_| analysis.1.to_string()).collect()));
+    let inference =
+        |x: &OutcomeRow| if x.coef.is_some() { "CR1 clustered by clinic; t with clinics - 1 df" } else { "" };
+    t.push("inference", Col::Str(r.rows.iter().map(|x| inference(x).to_string()).collect()));
     t
 }
 
@@ -339,5 +374,51 @@ mod tests {
         };
         let e = its(&x, &y, &w, &g).unwrap_err();
         assert!(e.contains("2 from the start"), "{e}");
+    }
+
+    /// Two intervention clinics starting 2023-01 and two comparison clinics,
+    /// 100 LTOT patients each month; the ≥ 50 share is 30% everywhere except
+    /// intervention clinics in program year 1 (28%) and year 2 (25%).
+    fn panel() -> (Dataset, PrescribingMetrics) {
+        use crate::model::Clinic;
+        let mut data = Dataset::default();
+        for (id, start) in [("A", Some("2023-01-10")), ("B", Some("2023-01-20")), ("C", None), ("D", None)] {
+            let mut c = Clinic::comparison(id);
+            if let Some(s) = start {
+                c.arm = Arm::Intervention;
+                c.program_start = crate::dates::parse_date(s);
+            }
+            data.clinics.push(c);
+        }
+        let months = Month::parse("2024-12").unwrap().window(48);
+        let mut cells = Vec::new();
+        for c in 0..4 {
+            for m in &months {
+                let e = m.minus(Month::parse("2023-01").unwrap());
+                let share = match (c < 2, e) {
+                    (true, 0..=11) => 28,
+                    (true, 12..=23) => 25,
+                    _ => 30,
+                };
+                cells.push(Cell { ltot_patients: 100, high_dose: vec![share, 10], ..Default::default() });
+            }
+        }
+        (data, PrescribingMetrics { months, cells, i50: 0, rows: Vec::new() })
+    }
+
+    #[test]
+    fn year_1_year_2_and_placebo_differences_in_differences() {
+        let (data, pm) = panel();
+        let r = compute(&data, &pm, &MetricsConfig::default());
+        let est = |model: &str| {
+            let row =
+                r.rows.iter().find(|x| x.outcome == "high_dose_50_pct" && x.model == model && x.term == "did").unwrap();
+            row.coef.as_ref().map(|c| c.estimate)
+        };
+        assert!((est("did").unwrap() - -2.0).abs() < 1e-9);
+        assert!((est("did_year2").unwrap() - -5.0).abs() < 1e-9);
+        assert!(est("did_placebo").unwrap().abs() < 1e-9);
+        let df = r.rows.iter().find(|x| x.model == "did").unwrap().df;
+        assert_eq!(df, Some(3.0), "4 clinics − 1");
     }
 }

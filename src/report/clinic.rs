@@ -302,7 +302,7 @@ fn trend_charts(cx: &Ctx, files: &mut Vec<(String, Vec<u8>)>) -> Result<(Vec<Val
             let path = format!("/charts/{name}.svg");
             let svg = trend_svg(&tc).map_err(chart_err)?;
             // Wide charts take the full text width below the two-column grid.
-        Ok::<_, Error>((json!({"file": path, "title": title, "wide": name == "care"}), (path, svg.into_bytes())))
+            Ok::<_, Error>((json!({"file": path, "title": title, "wide": name == "care"}), (path, svg.into_bytes())))
         };
     let this = |values: Vec<Option<f64>>, color: usize| vec![Series { label: "This clinic".into(), values, color }];
     let mut out = Vec::new();
