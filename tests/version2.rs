@@ -363,3 +363,36 @@ fn strict_extracts_stops_a_flagged_month_and_validate_names_the_clinic() {
     assert!(text.contains("Data through 2024-06-30"), "{text}");
     assert!(text.contains("The latest prescription is from 2024-06-30"), "{text}");
 }
+
+#[test]
+fn peer_figures_need_min_peer_clinics_with_enough_patients() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("p.toml");
+    let data = crate::common::repo().join("data-samples");
+    let pipeline = |peers: u32| {
+        format!(
+            "[data]\nfolder = \"{}\"\n[report]\nmonth = \"2024-06\"\nmin_peer_clinics = {peers}\n[output]\nfolder = \"out-{peers}\"\n",
+            data.display()
+        )
+    };
+    let text_of = |peers: u32| {
+        std::fs::write(&p, pipeline(peers)).unwrap();
+        let o = sixbb()
+            .arg("run")
+            .arg(&p)
+            .args(["--quiet", "--no-worklists", "--no-facilitator-reports"])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+        let pdf = tmp.path().join(format!("out-{peers}/reports/clinic-C0001.pdf"));
+        let o = std::process::Command::new("pdftotext").arg(&pdf).arg("-").output().expect("pdftotext");
+        String::from_utf8_lossy(&o.stdout).split_whitespace().collect::<Vec<_>>().join(" ")
+    };
+    // The sample has 8 clinics: asking for 9 peers leaves every comparison out.
+    let none = text_of(9);
+    assert!(none.contains("too few clinics to compare"), "{none}");
+    assert!(!none.contains("within the middle half") && !none.contains("most clinics"), "{none}");
+    // With the default 5, the clinics with at least 11 patients in the measure are compared.
+    let some = text_of(5);
+    assert!(some.contains("within the middle half") || some.contains("most clinics"), "{some}");
+}

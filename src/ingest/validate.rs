@@ -971,3 +971,31 @@ fn validate_targets(
     }
     col.summary.tables.insert(TableName::Targets, counts);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_replaced_while_it_is_read_stops_the_run() {
+        let dir = tempfile_dir();
+        let p = dir.join("prescriptions.csv");
+        std::fs::write(&p, "a,b\n1,2\n").unwrap();
+        let f = Opening::start(TableName::Prescriptions, p.clone()).unwrap().finish().unwrap();
+        assert_eq!(f.sha256.len(), 64);
+        let o = Opening::start(TableName::Prescriptions, p.clone()).unwrap();
+        // Replaced by another file (new inode and size) before the rows were all read.
+        let other = dir.join("new.csv");
+        std::fs::write(&other, "a,b\n1,2\n3,4\n").unwrap();
+        std::fs::rename(&other, &p).unwrap();
+        let e = o.finish().unwrap_err().to_string();
+        assert!(e.contains("changed while sixbb was reading it"), "{e}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!("sixbb-validate-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+}

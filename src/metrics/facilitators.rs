@@ -287,6 +287,12 @@ mod spearman_tests {
         // t = 0.8·√(3/0.36) = 2.3094, two-sided p with 3 df = 0.1041.
         assert!((p - 0.1041).abs() < 5e-4, "{p}");
         assert_eq!(spearman(&pts[..2]), None);
+        // Ties get average ranks: x 1, 2, 2, 4 → ranks 1, 2.5, 2.5, 4; y 1..4 → 1..4.
+        // Σ(rx − 2.5)(ry − 2.5) = 2.25 + 0 + 0 + 2.25 = 4.5; Σ(rx − 2.5)² = 4.5; Σ(ry − 2.5)² = 5:
+        // rho = 4.5 / √(4.5 · 5) = 0.948683.
+        let tied = [(1.0, 1.0), (2.0, 2.0), (2.0, 3.0), (4.0, 4.0)];
+        let (r, _) = spearman(&tied).unwrap();
+        assert!((r - 0.948683).abs() < 1e-6, "{r}");
         assert_eq!(spearman(&[(1.0, 1.0), (1.0, 2.0), (1.0, 3.0)]), None);
     }
 }

@@ -950,4 +950,40 @@ mod tests {
         let apr = pm.cell(0, 3);
         assert_eq!((apr.new_starts, apr.new_starts_3mo_ago, apr.ltot_transition), (0, 2, 1));
     }
+
+    #[test]
+    fn another_clinics_earlier_opioid_blocks_a_new_start_and_4_days_is_neither_short_nor_long() {
+        let cfg = MetricsConfig::default();
+        // Clinic 1 covered 2024-03-01 .. 2024-03-30; clinic 0 writes on April 10 (within 90 days).
+        let rxs = [at(1, "2024-03-01", 30, 10.0, false), at(0, "2024-04-10", 4, 10.0, false)];
+        assert!(cov_of(&rxs, &[]).new_starts(m("2024-04"), &cfg).is_empty());
+        let rxs = [at(0, "2024-04-10", 4, 10.0, false)];
+        assert_eq!(
+            cov_of(&rxs, &[]).new_starts(m("2024-04"), &cfg),
+            vec![NewStart { clinic: 0, short: false, long: false, er_la: false, high_dose: false }]
+        );
+    }
+
+    #[test]
+    fn an_exclusion_in_the_month_of_the_count_blocks_the_transition() {
+        let mut data = Dataset::default();
+        data.clinics = vec![Clinic::comparison("A")];
+        data.patients.intern("p1");
+        let mut rows = vec![at(0, "2024-01-05", 30, 20.0, false)];
+        for start in ["2024-02-04", "2024-03-05", "2024-04-04"] {
+            rows.push(at(0, start, 30, 20.0, false));
+        }
+        data.prescriptions = rows;
+        // Hospice from April 15: excluded in April, not in January (its lookback ends January 31).
+        data.exclusions = vec![Exclusion {
+            patient: 0,
+            reason: crate::model::ExclusionReason::Hospice,
+            start: d("2024-04-15"),
+            end: None,
+        }];
+        let pm = compute(&data, &m("2024-04").window(4), &MetricsConfig::default());
+        assert_eq!(pm.cell(0, 0).new_starts, 1, "January");
+        let apr = pm.cell(0, 3);
+        assert_eq!((apr.new_starts_3mo_ago, apr.ltot_transition, apr.excluded_patients), (0, 0, 1));
+    }
 }
