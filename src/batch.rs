@@ -375,7 +375,7 @@ pub fn run_batch(cfg: &Config, opts: &RunOptions) -> Result<Outcome> {
     log(opts, 2, v.summary.render());
 
     let extracts =
-        extract_checks::compute(&v.data, &v.rejected_by_month, &checked_tables(&v), &cfg.window(), &cfg.checks);
+        extract_checks::compute(&v.data, &v.rejected_by_month, &checked_tables(&v), &cfg.window(), &cfg.checks)?;
     let flagged = extract_checks::flagged(&extracts, cfg.report_month);
     if opts.strict_extracts && !flagged.is_empty() {
         return Err(Error::Usage(format!(

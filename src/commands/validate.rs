@@ -14,7 +14,7 @@ pub fn run(a: ValidateArgs) -> Result<i32> {
     let window = cfg.window();
     let tables = crate::batch::checked_tables(&v);
     let extracts =
-        crate::metrics::extract_checks::compute(&v.data, &v.rejected_by_month, &tables, &window, &cfg.checks);
+        crate::metrics::extract_checks::compute(&v.data, &v.rejected_by_month, &tables, &window, &cfg.checks)?;
     let flagged = crate::metrics::extract_checks::flagged(&extracts, cfg.report_month);
     if flagged.is_empty() {
         println!("extract checks: nothing flagged for {}", cfg.report_month);

@@ -3,13 +3,17 @@
 //! a bad row: per clinic, table and month of the window, the rows and
 //! distinct patients against the clinic's trailing 12-month median, the
 //! share of rejected rows, and how recent the clinic's prescriptions are.
+//! The monthly volumes, trailing medians and steady months are polars lazy
+//! queries; the flags are decided per clinic-month from them.
 
 use super::study::clinic_order;
 use super::table::{Col, Table};
 use crate::config::{ChecksConfig, TableName};
 use crate::dates::{Day, Month};
+use crate::error::{Error, Result};
 use crate::ingest::validate::RejectedByMonth;
 use crate::model::Dataset;
+use polars::prelude::*;
 use rustc_hash::FxHashMap;
 
 /// The tables whose volume is checked.
@@ -56,31 +60,99 @@ pub struct ExtractRow {
     pub data_through: Option<Day>,
 }
 
-/// Valid rows per (clinic, month) of one table: (rows, patients).
-fn volumes(data: &Dataset, t: TableName) -> FxHashMap<(usize, Month), (u32, Vec<u32>)> {
-    let mut v: FxHashMap<(usize, Month), (u32, Vec<u32>)> = FxHashMap::default();
+/// The valid rows of one table at the clinic grain: clinic index, month
+/// (as months since the window's first month, negative before it), patient.
+fn rows_frame(data: &Dataset, t: TableName, base: Month) -> PolarsResult<DataFrame> {
+    let (mut clinic, mut month, mut patient) = (Vec::new(), Vec::new(), Vec::new());
     let mut add = |c: u32, d: Day, p: Option<u32>| {
-        let e = v.entry((c as usize, Month::of_day(d))).or_default();
-        e.0 += 1;
-        e.1.extend(p);
+        clinic.push(c as i64);
+        month.push(Month::of_day(d).minus(base) as i64);
+        patient.push(p.map(i64::from));
     };
     match t {
         TableName::Prescriptions => data.prescriptions.iter().for_each(|r| add(r.clinic, r.start, Some(r.patient))),
         TableName::CareEvents => data.care_events.iter().for_each(|e| add(e.clinic, e.date, Some(e.patient))),
         _ => data.facilitation.iter().for_each(|f| add(f.clinic, f.date, None)),
     }
-    for e in v.values_mut() {
-        e.1.sort_unstable();
-        e.1.dedup();
-    }
-    v
+    DataFrame::new_infer_height(vec![
+        Column::new("clinic".into(), clinic),
+        Column::new("month".into(), month),
+        Column::new("patient".into(), patient),
+    ])
 }
 
-/// Median of a non-empty list.
-fn median(mut v: Vec<u32>) -> Option<f64> {
-    v.sort_unstable();
-    let n = v.len();
-    (n > 0).then(|| if n % 2 == 1 { v[n / 2] as f64 } else { (v[n / 2 - 1] + v[n / 2]) as f64 / 2.0 })
+/// Monthly volume of one table as polars lazy queries: per clinic and month
+/// from `from` to `to` (month offsets), the valid rows, distinct patients,
+/// the median rows of the 12 months before (from the clinic's first row),
+/// and whether each of the `steady` months before had rows.
+fn volume(data: &Dataset, t: TableName, base: Month, from: i64, to: i64, steady: i64) -> PolarsResult<DataFrame> {
+    let counts = rows_frame(data, t, base)?.lazy().group_by([col("clinic"), col("month")]).agg([
+        len().cast(DataType::Int64).alias("rows"),
+        col("patient").n_unique().cast(DataType::Int64).alias("patients"),
+    ]);
+    let first = counts.clone().group_by([col("clinic")]).agg([col("month").min().alias("first")]);
+    // Every clinic × month, so that a month without rows is a row of 0.
+    let n = data.clinics.len() as i64;
+    let (gc, gm): (Vec<i64>, Vec<i64>) = (0..n).flat_map(|c| (from - 12..=to).map(move |m| (c, m))).unzip();
+    let grid = DataFrame::new_infer_height(vec![Column::new("clinic".into(), gc), Column::new("month".into(), gm)])?;
+    let keys = || [col("clinic"), col("month")];
+    let g = grid
+        .lazy()
+        .join(counts, keys(), keys(), JoinArgs::new(JoinType::Left))
+        .with_columns([col("rows").fill_null(lit(0i64)), col("patients").fill_null(lit(0i64))])
+        .join(first, [col("clinic")], [col("clinic")], JoinArgs::new(JoinType::Left));
+    // Each month's rows shifted k = 1, 2, ... months later: the history of that later month.
+    let lagged = |ks: std::ops::RangeInclusive<i64>| {
+        let parts: Vec<LazyFrame> = ks
+            .map(|k| {
+                g.clone().select([
+                    col("clinic"),
+                    (col("month") + lit(k)).alias("month"),
+                    col("rows").alias("lag_rows"),
+                    col("month").gt_eq(col("first")).fill_null(lit(false)).alias("in_history"),
+                ])
+            })
+            .collect();
+        concat(parts, UnionArgs::default())
+    };
+    let median = lagged(1..=12)?
+        .filter(col("in_history"))
+        .group_by(keys())
+        .agg([col("lag_rows").cast(DataType::Float64).median().alias("median_12mo")]);
+    let prev = lagged(1..=steady)?.group_by(keys()).agg([col("lag_rows").min().gt(lit(0i64)).alias("steady")]);
+    g.filter(col("month").gt_eq(lit(from)).and(col("month").lt_eq(lit(to))))
+        .join(median, keys(), keys(), JoinArgs::new(JoinType::Left))
+        .join(prev, keys(), keys(), JoinArgs::new(JoinType::Left))
+        .collect()
+}
+
+/// One clinic-month of a volume frame.
+struct Volume {
+    rows: u32,
+    patients: u32,
+    median: Option<f64>,
+    steady: bool,
+}
+
+/// The volume frame's rows by (clinic index, month offset).
+fn volumes(df: &DataFrame) -> PolarsResult<FxHashMap<(usize, i64), Volume>> {
+    let i = |n: &str| df.column(n).and_then(|c| c.i64().cloned());
+    let (clinic, month, rows, patients) = (i("clinic")?, i("month")?, i("rows")?, i("patients")?);
+    let median = df.column("median_12mo")?.f64()?.clone();
+    let steady = df.column("steady")?.bool()?.clone();
+    let mut out = FxHashMap::default();
+    for k in 0..df.height() {
+        out.insert(
+            (clinic.get(k).unwrap_or(0) as usize, month.get(k).unwrap_or(0)),
+            Volume {
+                rows: rows.get(k).unwrap_or(0) as u32,
+                patients: patients.get(k).unwrap_or(0) as u32,
+                median: median.get(k),
+                steady: steady.get(k).unwrap_or(false),
+            },
+        );
+    }
+    Ok(out)
 }
 
 /// Every clinic × checked table × month of `window`, clinics in output order.
@@ -90,7 +162,7 @@ pub fn compute(
     tables: &[TableName],
     window: &[Month],
     cfg: &ChecksConfig,
-) -> Vec<ExtractRow> {
+) -> Result<Vec<ExtractRow>> {
     let report = *window.last().expect("a window");
     let end = report.last_day();
     let mut latest: FxHashMap<usize, Day> = FxHashMap::default();
@@ -98,66 +170,59 @@ pub fn compute(
         let e = latest.entry(r.clinic as usize).or_insert(r.start);
         *e = (*e).max(r.start);
     }
+    let base = window[0];
+    let fail = |e: PolarsError| Error::Report { what: "extract checks".into(), message: e.to_string() };
     let mut out = Vec::new();
     for &t in tables {
-        let vol = volumes(data, t);
-        let first: FxHashMap<usize, Month> = vol.keys().fold(FxHashMap::default(), |mut f, &(c, m)| {
-            let e = f.entry(c).or_insert(m);
-            *e = (*e).min(m);
-            f
-        });
+        let df = volume(data, t, base, 0, report.minus(base) as i64, cfg.no_rows_months as i64).map_err(fail)?;
+        let vol = volumes(&df).map_err(fail)?;
         for c in clinic_order(data) {
-            let rows_in = |m: Month| vol.get(&(c, m)).map_or(0, |e| e.0);
             for &m in window {
-                let (rows, patients) = vol.get(&(c, m)).map_or((0, 0), |e| (e.0, e.1.len() as u32));
-                let history: Vec<u32> = (1..=12)
-                    .map(|k| m.plus(-k))
-                    .filter(|mm| first.get(&c).is_some_and(|f| mm >= f))
-                    .map(rows_in)
-                    .collect();
-                let med = median(history);
+                let v = &vol[&(c, m.minus(base) as i64)];
                 let rej = rejected.get(&(t, data.clinics[c].id.clone(), m));
                 let n_rej = rej.map_or(0, |r| r.0 as u32);
-                let top_rule =
-                    rej.and_then(|r| r.1.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))).map(|(k, _)| *k));
-                let mut checks = Vec::new();
-                let before = cfg.no_rows_months as i32;
-                let steady = (1..=before).all(|k| rows_in(m.plus(-k)) > 0);
-                if rows == 0 && steady {
-                    checks.push(Check::NoRows);
-                } else if let Some(md) = med.filter(|md| *md >= cfg.min_median_rows as f64) {
-                    if (rows as f64) < cfg.drop_ratio * md {
-                        checks.push(Check::Drop);
-                    } else if rows as f64 > cfg.spike_ratio * md {
-                        checks.push(Check::Spike);
-                    }
-                }
-                if n_rej > 0 && n_rej as f64 > cfg.rejected_share * (rows + n_rej) as f64 {
-                    checks.push(Check::RejectedShare);
-                }
                 let through = latest.get(&c).copied();
-                if t == TableName::Prescriptions
+                let late = t == TableName::Prescriptions
                     && m == report
-                    && through.is_none_or(|d| d < end - cfg.late_days as Day)
-                {
-                    checks.push(Check::Late);
-                }
+                    && through.is_none_or(|d| d < end - cfg.late_days as Day);
                 out.push(ExtractRow {
                     clinic: c,
                     table: t,
                     month: m,
-                    rows,
-                    patients: (t != TableName::Facilitation).then_some(patients),
+                    rows: v.rows,
+                    patients: (t != TableName::Facilitation).then_some(v.patients),
                     rejected: n_rej,
-                    median: med,
-                    checks,
-                    top_rule: top_rule.filter(|_| n_rej > 0),
+                    median: v.median,
+                    checks: checks(v, n_rej, late, cfg),
+                    top_rule: rej
+                        .and_then(|r| r.1.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))).map(|(k, _)| *k)),
                     data_through: through,
                 });
             }
         }
     }
-    out
+    Ok(out)
+}
+
+/// The flags of one clinic-month.
+fn checks(v: &Volume, rejected: u32, late: bool, cfg: &ChecksConfig) -> Vec<Check> {
+    let mut checks = Vec::new();
+    if v.rows == 0 && v.steady {
+        checks.push(Check::NoRows);
+    } else if let Some(md) = v.median.filter(|md| *md >= cfg.min_median_rows as f64) {
+        if (v.rows as f64) < cfg.drop_ratio * md {
+            checks.push(Check::Drop);
+        } else if v.rows as f64 > cfg.spike_ratio * md {
+            checks.push(Check::Spike);
+        }
+    }
+    if rejected > 0 && rejected as f64 > cfg.rejected_share * (v.rows + rejected) as f64 {
+        checks.push(Check::RejectedShare);
+    }
+    if late {
+        checks.push(Check::Late);
+    }
+    checks
 }
 
 /// The `check` column: the flags joined with `;`, or `ok`.
@@ -270,7 +335,7 @@ mod tests {
 
     fn checks_of(d: &Dataset, rejected: &RejectedByMonth, month: &str) -> Vec<Check> {
         let window = Month::parse("2024-05").unwrap().window(3);
-        let rows = compute(d, rejected, &[TableName::Prescriptions], &window, &ChecksConfig::default());
+        let rows = compute(d, rejected, &[TableName::Prescriptions], &window, &ChecksConfig::default()).unwrap();
         rows.into_iter().find(|r| r.month.to_string() == month).unwrap().checks
     }
 
@@ -308,7 +373,8 @@ mod tests {
         );
         assert_eq!(checks_of(&data(20, 20), &rej, "2024-04"), vec![Check::RejectedShare]);
         let window = Month::parse("2024-05").unwrap().window(3);
-        let rows = compute(&data(20, 20), &rej, &[TableName::Prescriptions], &window, &ChecksConfig::default());
+        let rows =
+            compute(&data(20, 20), &rej, &[TableName::Prescriptions], &window, &ChecksConfig::default()).unwrap();
         assert_eq!(rows[1].top_rule, Some("days_supply_range"), "a tie goes to the first rule by name");
         assert_eq!(rows[1].median, Some(20.0));
     }
