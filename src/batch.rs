@@ -567,7 +567,7 @@ fn write_metrics(
     let mut pm_all = prescribing::compute_with(patients, &cfg.report_month.window(span), &cfg.metrics, months.len());
     log(opts, 2, format!("  interval engine, {span} months: {:.2} s", t.elapsed().as_secs_f64()));
     let t = Instant::now();
-    let mut pmf = patient_month::frame(data, &pm_all.rows, &months, &cfg.metrics)?;
+    let mut pmf = patient_month::frame(data, &mut pm_all.rows, &months, &cfg.metrics)?;
     pm_all.rows = Vec::new();
     log(opts, 2, format!("  patient_month frame, {} rows: {:.2} s", pmf.height(), t.elapsed().as_secs_f64()));
     let t = Instant::now();

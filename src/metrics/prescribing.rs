@@ -561,7 +561,8 @@ pub fn compute_with(
         })
         .collect();
     let mut cells = vec![Cell::new(nt); data.clinics.len() * w];
-    let mut rows = Vec::new();
+    // One allocation for every row (growing by doubling copied ~200 MB at 1,000 clinics).
+    let mut rows = Vec::with_capacity(partials.iter().map(|p| p.1.len()).sum());
     for (part, r) in partials {
         // Each key is summed in chunk order: deterministic regardless of threads.
         for (&(c, k), cell) in &part {
