@@ -8,13 +8,15 @@ use clap::Parser;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn main() {
+fn main() -> std::process::ExitCode {
     let cli = sixbb::cli::Cli::parse();
     match sixbb::commands::dispatch(cli.command) {
-        Ok(code) => std::process::exit(code),
+        Ok(code) => std::process::ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
-            eprintln!("error: {:#}", anyhow::Error::from(e));
-            std::process::exit(2);
+            // Every error's message already holds its cause (an I/O error ends
+            // with the OS message): print it once (`{}`), not as a chain (`{:#}`).
+            eprintln!("error: {}", anyhow::Error::from(e));
+            std::process::ExitCode::from(2)
         }
     }
 }

@@ -274,10 +274,10 @@ fn shard_assignment_is_stable_by_clinic_id() {
     assert_eq!(parse_shard("2/4"), Some((2, 4)));
     assert_eq!(parse_shard("0/4"), None);
     assert_eq!(parse_shard("5/4"), None);
-    // FNV-1a of "C0001" is fixed; the shard does not depend on other clinics.
-    let s = shard_of("C0001", 8);
-    assert!((1..=8).contains(&s));
-    assert_eq!(s, shard_of("C0001", 8));
+    // FNV-1a of the id modulo N, plus 1 (worked out independently): the shard
+    // depends on the id alone, not on the other clinics.
+    assert_eq!([shard_of("C0001", 8), shard_of("C0002", 8), shard_of("C0999", 8)], [6, 5, 8]);
+    assert_eq!([shard_of("C0001", 3), shard_of("C0002", 3), shard_of("C0999", 3)], [1, 1, 2]);
     assert_eq!(shard_of("C0001", 1), 1);
 }
 
@@ -371,4 +371,33 @@ fn sample_metrics_equal_the_golden_files() {
         n += 1;
     }
     assert_eq!(n, 12);
+}
+
+#[test]
+fn synth_is_deterministic_and_only_its_deliberate_bad_rows_are_rejected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gen = |dir: &str, bad: bool| {
+        let mut c = sixbb();
+        c.args(["synth", "--clinics", "3", "--months", "24", "--seed", "11", "--patients", "30", "--out"])
+            .arg(tmp.path().join(dir));
+        if bad {
+            c.arg("--with-bad-rows");
+        }
+        assert!(c.output().unwrap().status.success());
+    };
+    gen("a", false);
+    gen("b", false);
+    for t in ["clinics", "prescriptions", "care_events", "milestones", "facilitation", "exclusions"] {
+        let f = |d: &str| std::fs::read(tmp.path().join(d).join(format!("{t}.csv"))).unwrap();
+        assert_eq!(f("a"), f("b"), "{t}.csv differs between two runs with one seed");
+    }
+    let validate = |dir: &str| {
+        let p = tmp.path().join(format!("{dir}.toml"));
+        std::fs::write(&p, format!("[data]\nfolder = \"{dir}\"\n[report]\nmonth = \"2024-06\"\n")).unwrap();
+        sixbb::ingest::validate(&sixbb::config::Config::load(&p, &Default::default()).unwrap()).unwrap()
+    };
+    assert_eq!(validate("a").summary.rejected(), 0, "every generated row is valid");
+    gen("c", true);
+    // The deliberate bad rows: 1 clinic, 12 prescriptions, 1 care event, 1 milestone, 2 facilitation, 3 exclusions.
+    assert_eq!(validate("c").summary.rejected(), 20);
 }
