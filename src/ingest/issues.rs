@@ -24,6 +24,98 @@ impl Severity {
     }
 }
 
+/// A rule of `issues.csv` (SPEC §5, §6.1, §6.7), with its one string form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Rule {
+    MissingValue,
+    UnparseableDate,
+    UnparseableNumber,
+    DaysSupplyRange,
+    QuantityNotPositive,
+    StrengthNotPositive,
+    UnknownDrug,
+    UnknownRoute,
+    UnknownStrengthUnit,
+    NoMmeFactor,
+    UnknownEventType,
+    UnknownActivity,
+    UnknownArm,
+    UnknownRurality,
+    BlockRange,
+    HoursRange,
+    UnknownClinic,
+    DuplicateRxId,
+    DuplicateClinicId,
+    MissingProgramStart,
+    ProgramStartForComparison,
+    AfterReportMonth,
+    UnknownRelease,
+    UnknownExclusionReason,
+    EndBeforeStart,
+    UnknownMeasure,
+    TargetRange,
+    DuplicateTarget,
+}
+
+impl Rule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::MissingValue => "missing_value",
+            Rule::UnparseableDate => "unparseable_date",
+            Rule::UnparseableNumber => "unparseable_number",
+            Rule::DaysSupplyRange => "days_supply_range",
+            Rule::QuantityNotPositive => "quantity_not_positive",
+            Rule::StrengthNotPositive => "strength_not_positive",
+            Rule::UnknownDrug => "unknown_drug",
+            Rule::UnknownRoute => "unknown_route",
+            Rule::UnknownStrengthUnit => "unknown_strength_unit",
+            Rule::NoMmeFactor => "no_mme_factor",
+            Rule::UnknownEventType => "unknown_event_type",
+            Rule::UnknownActivity => "unknown_activity",
+            Rule::UnknownArm => "unknown_arm",
+            Rule::UnknownRurality => "unknown_rurality",
+            Rule::BlockRange => "block_range",
+            Rule::HoursRange => "hours_range",
+            Rule::UnknownClinic => "unknown_clinic",
+            Rule::DuplicateRxId => "duplicate_rx_id",
+            Rule::DuplicateClinicId => "duplicate_clinic_id",
+            Rule::MissingProgramStart => "missing_program_start",
+            Rule::ProgramStartForComparison => "program_start_for_comparison",
+            Rule::AfterReportMonth => "after_report_month",
+            Rule::UnknownRelease => "unknown_release",
+            Rule::UnknownExclusionReason => "unknown_exclusion_reason",
+            Rule::EndBeforeStart => "end_before_start",
+            Rule::UnknownMeasure => "unknown_measure",
+            Rule::TargetRange => "target_range",
+            Rule::DuplicateTarget => "duplicate_target",
+        }
+    }
+}
+
+impl std::fmt::Display for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What happened to a flagged row (`issues.csv` `action`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    Rejected,
+    AfterReportMonth,
+    ValueIgnored,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Rejected => "rejected",
+            Action::AfterReportMonth => "after_report_month",
+            Action::ValueIgnored => "value_ignored",
+        }
+    }
+}
+
 /// One line of `issues.csv`: one problem found in one input row.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Issue {
@@ -32,10 +124,9 @@ pub struct Issue {
     pub row: usize,
     pub column: String,
     pub value: String,
-    pub rule: &'static str,
+    pub rule: Rule,
     pub severity: Severity,
-    /// `rejected`, `after_report_month`, or `value_ignored`.
-    pub action: &'static str,
+    pub action: Action,
     /// The row's clinic_id as written (for per-clinic data-quality notes).
     pub clinic_id: Option<String>,
 }
@@ -102,9 +193,9 @@ pub fn issues_csv(issues: &[Issue]) -> String {
             i.row,
             csv_field(&i.column),
             csv_field(&i.value),
-            i.rule,
+            i.rule.as_str(),
             i.severity.as_str(),
-            i.action
+            i.action.as_str()
         ));
     }
     s

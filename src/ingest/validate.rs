@@ -2,7 +2,7 @@
 //! `issues.csv`, and fatal problems stop the run before anything is written.
 
 use super::identifiers::is_identifier_value;
-use super::issues::{Issue, Severity, Summary, TableCounts};
+use super::issues::{Action, Issue, Severity, Summary, TableCounts};
 use super::read::TextArray;
 use super::read::{self, open_table, RawTable, TableSource};
 use crate::config::{Config, TableName};
@@ -30,7 +30,7 @@ pub struct Validated {
 
 /// Rejected rows by (table, clinic_id, month): (rows, rows per rule).
 pub type RejectedByMonth =
-    std::collections::BTreeMap<(TableName, String, Month), (usize, std::collections::BTreeMap<&'static str, usize>)>;
+    std::collections::BTreeMap<(TableName, String, Month), (usize, std::collections::BTreeMap<Rule, usize>)>;
 
 /// An input file as it was read: its SHA-256 is taken while the rows are
 /// parsed, and the file's identity (size, modification time, inode) is
@@ -93,36 +93,37 @@ fn changed(p: &std::path::Path) -> Error {
     Error::input(p, None, None, "the file changed while sixbb was reading it; run again once the extract is complete")
 }
 
-/// Rule names used in `issues.csv`.
+/// The rules of `issues.csv`, by their names there (short aliases below).
 pub mod rules {
-    pub const MISSING_VALUE: &str = "missing_value";
-    pub const UNPARSEABLE_DATE: &str = "unparseable_date";
-    pub const UNPARSEABLE_NUMBER: &str = "unparseable_number";
-    pub const DAYS_SUPPLY_RANGE: &str = "days_supply_range";
-    pub const QUANTITY_NOT_POSITIVE: &str = "quantity_not_positive";
-    pub const STRENGTH_NOT_POSITIVE: &str = "strength_not_positive";
-    pub const UNKNOWN_DRUG: &str = "unknown_drug";
-    pub const UNKNOWN_ROUTE: &str = "unknown_route";
-    pub const UNKNOWN_STRENGTH_UNIT: &str = "unknown_strength_unit";
-    pub const NO_MME_FACTOR: &str = "no_mme_factor";
-    pub const UNKNOWN_EVENT_TYPE: &str = "unknown_event_type";
-    pub const UNKNOWN_ACTIVITY: &str = "unknown_activity";
-    pub const UNKNOWN_ARM: &str = "unknown_arm";
-    pub const UNKNOWN_RURALITY: &str = "unknown_rurality";
-    pub const BLOCK_RANGE: &str = "block_range";
-    pub const HOURS_RANGE: &str = "hours_range";
-    pub const UNKNOWN_CLINIC: &str = "unknown_clinic";
-    pub const DUPLICATE_RX_ID: &str = "duplicate_rx_id";
-    pub const DUPLICATE_CLINIC_ID: &str = "duplicate_clinic_id";
-    pub const MISSING_PROGRAM_START: &str = "missing_program_start";
-    pub const PROGRAM_START_FOR_COMPARISON: &str = "program_start_for_comparison";
-    pub const AFTER_REPORT_MONTH: &str = "after_report_month";
-    pub const UNKNOWN_RELEASE: &str = "unknown_release";
-    pub const UNKNOWN_EXCLUSION_REASON: &str = "unknown_exclusion_reason";
-    pub const END_BEFORE_START: &str = "end_before_start";
-    pub const UNKNOWN_MEASURE: &str = "unknown_measure";
-    pub const TARGET_RANGE: &str = "target_range";
-    pub const DUPLICATE_TARGET: &str = "duplicate_target";
+    pub use crate::ingest::issues::Rule;
+    pub const MISSING_VALUE: Rule = Rule::MissingValue;
+    pub const UNPARSEABLE_DATE: Rule = Rule::UnparseableDate;
+    pub const UNPARSEABLE_NUMBER: Rule = Rule::UnparseableNumber;
+    pub const DAYS_SUPPLY_RANGE: Rule = Rule::DaysSupplyRange;
+    pub const QUANTITY_NOT_POSITIVE: Rule = Rule::QuantityNotPositive;
+    pub const STRENGTH_NOT_POSITIVE: Rule = Rule::StrengthNotPositive;
+    pub const UNKNOWN_DRUG: Rule = Rule::UnknownDrug;
+    pub const UNKNOWN_ROUTE: Rule = Rule::UnknownRoute;
+    pub const UNKNOWN_STRENGTH_UNIT: Rule = Rule::UnknownStrengthUnit;
+    pub const NO_MME_FACTOR: Rule = Rule::NoMmeFactor;
+    pub const UNKNOWN_EVENT_TYPE: Rule = Rule::UnknownEventType;
+    pub const UNKNOWN_ACTIVITY: Rule = Rule::UnknownActivity;
+    pub const UNKNOWN_ARM: Rule = Rule::UnknownArm;
+    pub const UNKNOWN_RURALITY: Rule = Rule::UnknownRurality;
+    pub const BLOCK_RANGE: Rule = Rule::BlockRange;
+    pub const HOURS_RANGE: Rule = Rule::HoursRange;
+    pub const UNKNOWN_CLINIC: Rule = Rule::UnknownClinic;
+    pub const DUPLICATE_RX_ID: Rule = Rule::DuplicateRxId;
+    pub const DUPLICATE_CLINIC_ID: Rule = Rule::DuplicateClinicId;
+    pub const MISSING_PROGRAM_START: Rule = Rule::MissingProgramStart;
+    pub const PROGRAM_START_FOR_COMPARISON: Rule = Rule::ProgramStartForComparison;
+    pub const AFTER_REPORT_MONTH: Rule = Rule::AfterReportMonth;
+    pub const UNKNOWN_RELEASE: Rule = Rule::UnknownRelease;
+    pub const UNKNOWN_EXCLUSION_REASON: Rule = Rule::UnknownExclusionReason;
+    pub const END_BEFORE_START: Rule = Rule::EndBeforeStart;
+    pub const UNKNOWN_MEASURE: Rule = Rule::UnknownMeasure;
+    pub const TARGET_RANGE: Rule = Rule::TargetRange;
+    pub const DUPLICATE_TARGET: Rule = Rule::DuplicateTarget;
 }
 use rules::*;
 
@@ -140,17 +141,10 @@ impl<'a> Row<'a> {
     fn new(table: TableName, row: usize) -> Self {
         Row { table, row, clinic_id: None, month: None, found: Vec::new() }
     }
-    fn error(&mut self, column: &str, value: Option<&str>, rule: &'static str) {
-        self.push(column, value, rule, Severity::Error, "rejected");
+    fn error(&mut self, column: &str, value: Option<&str>, rule: Rule) {
+        self.push(column, value, rule, Severity::Error, Action::Rejected);
     }
-    fn push(
-        &mut self,
-        column: &str,
-        value: Option<&str>,
-        rule: &'static str,
-        severity: Severity,
-        action: &'static str,
-    ) {
+    fn push(&mut self, column: &str, value: Option<&str>, rule: Rule, severity: Severity, action: Action) {
         self.found.push(Issue {
             table: self.table,
             row: self.row,
@@ -230,7 +224,7 @@ impl Collector {
         let rejected = row.has_error();
         if rejected {
             counts.rejected += 1;
-            let mut rules: Vec<&'static str> =
+            let mut rules: Vec<Rule> =
                 row.found.iter().filter(|i| i.severity == Severity::Error).map(|i| i.rule).collect();
             rules.sort_unstable();
             rules.dedup();
@@ -414,7 +408,7 @@ fn validate_clinics(t: &RawTable, data: &mut Dataset, col: &mut Collector) -> Fx
         match (arm_v, &start_v) {
             (Some(Arm::Intervention), Ok(None)) => r.error("program_start", start, MISSING_PROGRAM_START),
             (Some(Arm::Comparison), Ok(Some(_))) => {
-                r.push("program_start", start, PROGRAM_START_FOR_COMPARISON, Severity::Warning, "value_ignored");
+                r.push("program_start", start, PROGRAM_START_FOR_COMPARISON, Severity::Warning, Action::ValueIgnored);
                 program_start = None;
             }
             _ => {}
@@ -703,7 +697,7 @@ fn check_rx_row<'a>(
     }
     if let Some(s) = start {
         if !r.has_error() && s > month_end {
-            r.push("written_date", written, AFTER_REPORT_MONTH, Severity::Info, AFTER_REPORT_MONTH);
+            r.push("written_date", written, AFTER_REPORT_MONTH, Severity::Info, Action::AfterReportMonth);
         }
     }
     let draft = (!r.has_error()).then(|| RxDraft {
@@ -763,7 +757,7 @@ fn validate_care_events(
         });
         if let Some(d) = d {
             if !r.has_error() && d > month_end {
-                r.push("event_date", date, AFTER_REPORT_MONTH, Severity::Info, AFTER_REPORT_MONTH);
+                r.push("event_date", date, AFTER_REPORT_MONTH, Severity::Info, Action::AfterReportMonth);
             }
         }
         let ok = !r.has_error();
@@ -814,7 +808,7 @@ fn validate_milestones(
         let mut completed = r.optional_date("completed_date", done).ok().flatten();
         if let Some(d) = completed {
             if !r.has_error() && d > month_end {
-                r.push("completed_date", done, AFTER_REPORT_MONTH, Severity::Info, AFTER_REPORT_MONTH);
+                r.push("completed_date", done, AFTER_REPORT_MONTH, Severity::Info, Action::AfterReportMonth);
                 completed = None;
             }
         }
@@ -871,7 +865,7 @@ fn validate_facilitation(
         });
         if let Some(d) = d {
             if !r.has_error() && d > month_end {
-                r.push("date", date, AFTER_REPORT_MONTH, Severity::Info, AFTER_REPORT_MONTH);
+                r.push("date", date, AFTER_REPORT_MONTH, Severity::Info, Action::AfterReportMonth);
             }
         }
         let ok = !r.has_error();
@@ -914,7 +908,7 @@ fn validate_exclusions(t: &RawTable, month_end: Day, data: &mut Dataset, col: &m
         }
         if let Some(s) = start_d {
             if !r.has_error() && s > month_end {
-                r.push("start_date", start, AFTER_REPORT_MONTH, Severity::Info, AFTER_REPORT_MONTH);
+                r.push("start_date", start, AFTER_REPORT_MONTH, Severity::Info, Action::AfterReportMonth);
             }
         }
         let ok = !r.has_error();

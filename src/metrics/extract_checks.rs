@@ -11,6 +11,7 @@ use super::table::{Col, Table};
 use crate::config::{ChecksConfig, TableName};
 use crate::dates::{Day, Month};
 use crate::error::{Error, Result};
+use crate::ingest::issues::Rule;
 use crate::ingest::validate::RejectedByMonth;
 use crate::model::Dataset;
 use polars::prelude::*;
@@ -55,7 +56,7 @@ pub struct ExtractRow {
     pub median: Option<f64>,
     pub checks: Vec<Check>,
     /// The most frequent rule among the month's rejected rows.
-    pub top_rule: Option<&'static str>,
+    pub top_rule: Option<Rule>,
     /// The clinic's latest written_date up to the end of the report month.
     pub data_through: Option<Day>,
 }
@@ -194,8 +195,9 @@ pub fn compute(
                     rejected: n_rej,
                     median: v.median,
                     checks: checks(v, n_rej, late, cfg),
-                    top_rule: rej
-                        .and_then(|r| r.1.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))).map(|(k, _)| *k)),
+                    top_rule: rej.and_then(|r| {
+                        r.1.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.as_str().cmp(a.0.as_str()))).map(|(k, _)| *k)
+                    }),
                     data_through: through,
                 });
             }
@@ -252,7 +254,7 @@ pub fn table(data: &Dataset, rows: &[ExtractRow]) -> Table {
     t.push("rejected", i(&|r| Some(r.rejected)));
     t.push("median_12mo", Col::Float(rows.iter().map(|r| r.median).collect()));
     t.push("check", s(&check_text));
-    t.push("top_rule", s(&|r| r.top_rule.unwrap_or("").to_string()));
+    t.push("top_rule", s(&|r| r.top_rule.map(Rule::as_str).unwrap_or("").to_string()));
     t.push("data_through", s(&|r| r.data_through.map(crate::dates::fmt_day).unwrap_or_default()));
     t
 }
@@ -279,7 +281,10 @@ pub fn describe(r: &ExtractRow, month_name: &str) -> String {
                 share(r.median.unwrap_or(1.0))
             ),
             Check::RejectedShare => {
-                format!("many of {month_name}'s {what} were rejected ({})", r.top_rule.unwrap_or("").replace('_', " "))
+                format!(
+                    "many of {month_name}'s {what} were rejected ({})",
+                    r.top_rule.map(Rule::as_str).unwrap_or("").replace('_', " ")
+                )
             }
             Check::Late => format!(
                 "the latest prescription is from {}",
@@ -364,18 +369,18 @@ mod tests {
         // 20 valid + 1 rejected: 4.8%, fine; 20 + 2: 9.1%.
         rej.insert(
             (TableName::Prescriptions, "A".into(), Month::parse("2024-04").unwrap()),
-            (1, [("unknown_drug", 1)].into()),
+            (1, [(Rule::UnknownDrug, 1)].into()),
         );
         assert_eq!(checks_of(&data(20, 20), &rej, "2024-04"), vec![]);
         rej.insert(
             (TableName::Prescriptions, "A".into(), Month::parse("2024-04").unwrap()),
-            (2, [("unknown_drug", 1), ("days_supply_range", 1)].into()),
+            (2, [(Rule::UnknownDrug, 1), (Rule::DaysSupplyRange, 1)].into()),
         );
         assert_eq!(checks_of(&data(20, 20), &rej, "2024-04"), vec![Check::RejectedShare]);
         let window = Month::parse("2024-05").unwrap().window(3);
         let rows =
             compute(&data(20, 20), &rej, &[TableName::Prescriptions], &window, &ChecksConfig::default()).unwrap();
-        assert_eq!(rows[1].top_rule, Some("days_supply_range"), "a tie goes to the first rule by name");
+        assert_eq!(rows[1].top_rule, Some(Rule::DaysSupplyRange), "a tie goes to the first rule by name");
         assert_eq!(rows[1].median, Some(20.0));
     }
 }

@@ -393,7 +393,7 @@ fn completeness_section(inp: &ReportInputs) -> Value {
         .map(|r| {
             json!({"clinic": data.clinics[r.clinic].id, "table": r.table.as_str(), "check": check_text(r),
             "rows": r.rows, "median": r.median.map(|m| format!("{m:.1}")).unwrap_or_else(|| "–".into()),
-            "rule": r.top_rule.unwrap_or("")})
+            "rule": r.top_rule.map(crate::ingest::issues::Rule::as_str).unwrap_or("")})
         })
         .collect();
     json!({"months": inp.pm.months.iter().map(|m| format!("{:02}", m.month())).collect::<Vec<_>>(),
