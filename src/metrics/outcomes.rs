@@ -80,8 +80,8 @@ pub fn outcomes(cfg: &MetricsConfig) -> Vec<Outcome> {
 #[derive(Clone, Debug)]
 pub struct OutcomeRow {
     pub outcome: String,
-    pub model: &'static str,
-    pub term: &'static str,
+    pub model: Model,
+    pub term: Term,
     /// `None` when not estimable (see `note`).
     pub coef: Option<Coef>,
     pub n_clinics: usize,
@@ -108,14 +108,60 @@ pub struct OutcomeResults {
     pub series: Vec<EventSeries>,
 }
 
-const ITS_TERMS: [&str; 4] = ["pre_level", "pre_slope", "level_change", "slope_change"];
+/// An outcome model (`outcomes.csv` `model`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Model {
+    Its,
+    Did,
+    DidYear2,
+    DidPlacebo,
+}
+
+impl Model {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Model::Its => "its",
+            Model::Did => "did",
+            Model::DidYear2 => "did_year2",
+            Model::DidPlacebo => "did_placebo",
+        }
+    }
+}
+
+/// A model term (`outcomes.csv` `term`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Term {
+    PreLevel,
+    PreSlope,
+    LevelChange,
+    SlopeChange,
+    ComparisonChange,
+    Did,
+}
+
+impl Term {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Term::PreLevel => "pre_level",
+            Term::PreSlope => "pre_slope",
+            Term::LevelChange => "level_change",
+            Term::SlopeChange => "slope_change",
+            Term::ComparisonChange => "comparison_change",
+            Term::Did => "did",
+        }
+    }
+}
+
+/// The ITS terms, in the order of the coefficients b0..b3.
+const ITS_TERMS: [Term; 4] = [Term::PreLevel, Term::PreSlope, Term::LevelChange, Term::SlopeChange];
 
 /// The differences in differences: (model, first month of the "after" and of
 /// the "before" 12 months, relative to the start month). `did` is year 1
 /// against the year before; `did_year2` the second program year against the
 /// same year before; `did_placebo` the year before against the year before
 /// that, where no effect can be (a check of parallel trends).
-const DID_WINDOWS: [(&str, i32, i32); 3] = [("did", 0, -12), ("did_year2", 12, -12), ("did_placebo", -12, -24)];
+const DID_WINDOWS: [(Model, i32, i32); 3] =
+    [(Model::Did, 0, -12), (Model::DidYear2, 12, -12), (Model::DidPlacebo, -12, -24)];
 
 /// One difference in differences: per intervention clinic its change from
 /// the `before` 12 months to the `after` 12 months (pooled over each window);
@@ -127,7 +173,7 @@ fn did(
     pm: &PrescribingMetrics,
     starts: &[(usize, Month)],
     comparison: &[usize],
-    model: &'static str,
+    model: Model,
     after: i32,
     before: i32,
 ) -> Vec<OutcomeRow> {
@@ -167,7 +213,7 @@ fn did(
     } else {
         wls(&dx, &dy, &vec![1.0; dy.len()], &dg, SeKind::Clustered).map_err(|e| format!("not estimable: {}", e.0))
     };
-    [("comparison_change", 0usize), ("did", 1usize)]
+    [(Term::ComparisonChange, 0usize), (Term::Did, 1usize)]
         .into_iter()
         .map(|(term, which)| OutcomeRow {
             outcome: o.name.clone(),
@@ -230,10 +276,10 @@ pub fn compute(data: &Dataset, pm: &PrescribingMetrics, cfg: &MetricsConfig) -> 
         };
         let fit = its(&x, &y, &wt, &g);
         let mut fitted = None;
-        for (j, term) in ITS_TERMS.iter().enumerate() {
+        for (j, &term) in ITS_TERMS.iter().enumerate() {
             rows.push(OutcomeRow {
                 outcome: o.name.clone(),
-                model: "its",
+                model: Model::Its,
                 term,
                 coef: fit.as_ref().ok().map(|f| f.coefs[j].clone()),
                 n_clinics: n_clin,
@@ -280,8 +326,8 @@ pub fn outcomes_table(r: &OutcomeResults, analysis: (Month, Month)) -> Table {
     };
     let mut t = Table::default();
     t.push("outcome", Col::Str(r.rows.iter().map(|x| x.outcome.clone()).collect()));
-    t.push("model", Col::Str(r.rows.iter().map(|x| x.model.to_string()).collect()));
-    t.push("term", Col::Str(r.rows.iter().map(|x| x.term.to_string()).collect()));
+    t.push("model", Col::Str(r.rows.iter().map(|x| x.model.as_str().to_string()).collect()));
+    t.push("term", Col::Str(r.rows.iter().map(|x| x.term.as_str().to_string()).collect()));
     t.push("estimate", f(|c| c.estimate));
     t.push("se", f(|c| c.se));
     t.push("ci_low", f(|c| c.ci_low));
@@ -410,15 +456,18 @@ mod tests {
     fn year_1_year_2_and_placebo_differences_in_differences() {
         let (data, pm) = panel();
         let r = compute(&data, &pm, &MetricsConfig::default());
-        let est = |model: &str| {
-            let row =
-                r.rows.iter().find(|x| x.outcome == "high_dose_50_pct" && x.model == model && x.term == "did").unwrap();
+        let est = |model: Model| {
+            let row = r
+                .rows
+                .iter()
+                .find(|x| x.outcome == "high_dose_50_pct" && x.model == model && x.term == Term::Did)
+                .unwrap();
             row.coef.as_ref().map(|c| c.estimate)
         };
-        assert!((est("did").unwrap() - -2.0).abs() < 1e-9);
-        assert!((est("did_year2").unwrap() - -5.0).abs() < 1e-9);
-        assert!(est("did_placebo").unwrap().abs() < 1e-9);
-        let df = r.rows.iter().find(|x| x.model == "did").unwrap().df;
+        assert!((est(Model::Did).unwrap() - -2.0).abs() < 1e-9);
+        assert!((est(Model::DidYear2).unwrap() - -5.0).abs() < 1e-9);
+        assert!(est(Model::DidPlacebo).unwrap().abs() < 1e-9);
+        let df = r.rows.iter().find(|x| x.model == Model::Did).unwrap().df;
         assert_eq!(df, Some(3.0), "4 clinics − 1");
     }
 }

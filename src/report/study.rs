@@ -323,10 +323,10 @@ fn outcome_section(inp: &ReportInputs, files: &mut Vec<(String, Vec<u8>)>) -> Re
         .rows
         .iter()
         .map(|r| match &r.coef {
-            Some(c) => json!({"outcome": r.outcome, "model": r.model, "term": r.term.replace('_', " "), "estimate": fmt(c.estimate),
+            Some(c) => json!({"outcome": r.outcome, "model": r.model.as_str(), "term": r.term.as_str().replace('_', " "), "estimate": fmt(c.estimate),
                 "ci": format!("{} to {}", fmt(c.ci_low), fmt(c.ci_high)), "p": if c.p < 0.001 { "<0.001".to_string() } else { format!("{:.3}", c.p) },
                 "n": format!("{} / {}", r.n_clinics, r.n_months), "note": ""}),
-            None => json!({"outcome": r.outcome, "model": r.model, "term": r.term.replace('_', " "), "estimate": "–", "ci": "–", "p": "–",
+            None => json!({"outcome": r.outcome, "model": r.model.as_str(), "term": r.term.as_str().replace('_', " "), "estimate": "–", "ci": "–", "p": "–",
                 "n": format!("{} / {}", r.n_clinics, r.n_months), "note": r.note}),
         })
         .collect();
