@@ -4,6 +4,7 @@
 
 use crate::dates::{fmt_day, Day, Month};
 use crate::error::{Error, Result};
+use crate::model::EventType;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::io::{BufWriter, Write};
@@ -213,34 +214,83 @@ const SEDATIVES: [&str; 4] = ["gabapentin", "pregabalin", "zolpidem", "carisopro
 const BENZOS: [&str; 5] = ["alprazolam", "clonazepam", "lorazepam", "diazepam", "temazepam"];
 const SHORT: [(&str, f64); 4] = [("hydrocodone", 5.0), ("oxycodone", 5.0), ("tramadol", 50.0), ("codeine", 30.0)];
 
-/// Write a synthetic study into `opts.out`.
-pub fn generate(opts: &SynthOptions) -> Result<SynthCounts> {
-    std::fs::create_dir_all(&opts.out).map_err(|e| Error::io("cannot create", &opts.out, e))?;
-    let d = &opts.out;
-    let mut w = Writers {
-        clinics: create(d, "clinics.csv", "clinic_id,clinic_name,organization,arm,rurality,facilitator_id,program_start")?,
-        rx: create(d, "prescriptions.csv", "rx_id,clinic_id,patient_id,prescriber_id,written_date,drug,route,strength,strength_unit,quantity,days_supply,release")?,
-        ev: create(d, "care_events.csv", "clinic_id,patient_id,event_date,event_type")?,
-        ms: create(d, "milestones.csv", "clinic_id,block,milestone,due_date,completed_date")?,
-        fac: create(d, "facilitation.csv", "clinic_id,facilitator_id,date,activity,hours")?,
-        ex: create(d, "exclusions.csv", "patient_id,reason,start_date,end_date")?,
-    };
-    let io = |e: std::io::Error| Error::io("cannot write", d, e);
-    let first_month = opts.end.plus(-(opts.months as i32 - 1));
-    let (d0, d_end) = (first_month.first_day(), opts.end.last_day());
-    let mut counts = SynthCounts::default();
-    let mut rx_counter: u64 = 0;
-    for i in 0..opts.clinics {
+/// The study-wide state of a generation: writers, counts, the rx counter.
+struct Gen<'a> {
+    opts: &'a SynthOptions,
+    w: Writers,
+    counts: SynthCounts,
+    rx_counter: u64,
+    first_month: Month,
+    d0: Day,
+    d_end: Day,
+}
+
+/// One prescription line.
+struct RxLine<'a> {
+    clinic: &'a str,
+    day: Day,
+    drug: &'a str,
+    route: &'a str,
+    strength: f64,
+    unit: &'a str,
+    qty: f64,
+    days: u32,
+    release: &'a str,
+}
+
+/// One clinic being generated: its id, start, random stream.
+struct ClinicGen {
+    /// 0-based clinic number.
+    i: u32,
+    id: String,
+    facilitator: String,
+    program_start: Option<Day>,
+    rng: ChaCha8Rng,
+}
+
+impl ClinicGen {
+    /// Program effect: 0 before start, ramps to 1 over 12 months.
+    fn effect(&self, day: Day) -> f64 {
+        match self.program_start {
+            Some(s) if day >= s => ((day - s) as f64 / 365.0).min(1.0),
+            _ => 0.0,
+        }
+    }
+}
+
+fn wio(file: &'static str) -> impl Fn(std::io::Error) -> Error {
+    move |e| Error::io("cannot write", file, e)
+}
+
+impl Gen<'_> {
+    /// Write one prescription of clinic `c`'s patient `pid`.
+    fn rx(&mut self, c: &ClinicGen, pid: &str, prescriber: u32, r: RxLine) -> Result<()> {
+        self.rx_counter += 1;
+        self.counts.prescriptions += 1;
+        let RxLine { clinic, day, drug, route, strength, unit, qty, days, release } = r;
+        writeln!(
+            self.w.rx,
+            "R{:09},{clinic},{pid},D{:04}{prescriber:02},{},{drug},{route},{strength},{unit},{qty},{days},{release}",
+            self.rx_counter,
+            c.i + 1,
+            fmt_day(day)
+        )
+        .map_err(wio("prescriptions.csv"))
+    }
+
+    /// The clinic row and the clinic's random stream.
+    fn clinic(&mut self, i: u32) -> Result<ClinicGen> {
+        let opts = self.opts;
         let mut rng = ChaCha8Rng::seed_from_u64(opts.seed.wrapping_mul(1_000_003).wrapping_add(i as u64));
         let id = format!("C{:04}", i + 1);
         let intervention = i % 2 == 0;
         // Staggered starts: from a third of the way in, over a third of the span.
         let span = opts.months as i32;
-        let start_month = first_month.plus(span / 3 + ((i / 2) as i32 * 2) % (span / 3).max(1));
+        let start_month = self.first_month.plus(span / 3 + ((i / 2) as i32 * 2) % (span / 3).max(1));
         let program_start: Option<Day> = intervention.then(|| start_month.first_day() + rng.random_range(0..25));
         let facilitator = format!("F{:02}", i / 6 + 1);
         writeln!(
-            w.clinics,
+            self.w.clinics,
             "{id},{},{},{},{},{facilitator},{}",
             clinic_name(i),
             ORGS[(i as usize / 4) % ORGS.len()],
@@ -248,267 +298,297 @@ pub fn generate(opts: &SynthOptions) -> Result<SynthCounts> {
             if rng.random_bool(0.4) { "rural" } else { "urban" },
             program_start.map(fmt_day).unwrap_or_default()
         )
-        .map_err(io)?;
-        counts.clinics += 1;
-        let n_prescribers = rng.random_range(3..12u32);
-        let n_patients = ((opts.patients as f64) * rng.random_range(0.5..1.5)).round().max(5.0) as u32;
-        let effect = |day: Day| -> f64 {
-            // Program effect: 0 before start, ramps to 1 over 12 months.
-            match program_start {
-                Some(s) if day >= s => ((day - s) as f64 / 365.0).min(1.0),
-                _ => 0.0,
-            }
-        };
-        let mut rx_line = |w: &mut Writers,
-                           clinic: &str,
-                           patient: &str,
-                           prescriber: u32,
-                           date: Day,
-                           drug: &str,
-                           route: &str,
-                           strength: f64,
-                           unit: &str,
-                           qty: f64,
-                           days: u32,
-                           release: &str|
-         -> Result<()> {
-            rx_counter += 1;
-            writeln!(
-                w.rx,
-                "R{rx_counter:09},{clinic},{patient},D{:04}{prescriber:02},{},{drug},{route},{strength},{unit},{qty},{days},{release}",
-                i + 1,
-                fmt_day(date)
-            )
-            .map_err(|e| Error::io("cannot write", "prescriptions.csv", e))
-        };
-        for p in 0..n_patients {
-            let pid = format!("P{:04}{:05}", i + 1, p + 1);
-            let prescriber = rng.random_range(1..=n_prescribers);
-            if rng.random_bool(0.04) {
-                // Cancer treatment, hospice, palliative care or sickle-cell disease.
-                let reason = ["cancer", "hospice", "palliative", "sickle_cell"][rng.random_range(0..4)];
-                let start = d0 + rng.random_range(0..(d_end - d0 + 1));
-                let end = (reason == "cancer" && rng.random_bool(0.5)).then(|| start + rng.random_range(30..400));
-                writeln!(w.ex, "{pid},{reason},{},{}", fmt_day(start), end.map(fmt_day).unwrap_or_default())
-                    .map_err(io)?;
-                counts.exclusions += 1;
-            }
-            let kind: f64 = rng.random();
-            if kind < 0.40 {
-                // Long-term therapy: monthly refills over a stretch of months.
-                let reg = pick_regimen(&mut rng);
-                let begin = d0 - rng.random_range(0..400) + rng.random_range(0..(span * 30));
-                let length_days = rng.random_range(120..(span * 30 + 400));
-                let stop = (begin + length_days).min(d_end);
-                let benzo = rng.random_bool(0.22).then(|| BENZOS[rng.random_range(0..BENZOS.len())]);
-                let sedative = rng.random_bool(0.15).then(|| SEDATIVES[rng.random_range(0..SEDATIVES.len())]);
-                // Extended-release for some morphine and oxycodone; patches and methadone are long-acting anyway.
-                let release = match reg.drug {
-                    "morphine" | "oxycodone" if reg.unit == "mg" && rng.random_bool(0.35) => "er",
-                    "fentanyl" | "methadone" => "",
-                    _ if rng.random_bool(0.5) => "ir",
-                    _ => "",
-                };
-                let other_clinic =
-                    (rng.random_bool(0.02) && opts.clinics > 1).then(|| format!("C{:04}", (i + 1) % opts.clinics + 1));
-                let mut day = begin.max(d0 - 400);
-                let mut dose_scale = 1.0f64;
-                let mut events_last: [Day; 5] = [Day::MIN / 2; 5];
-                let mut n = 0u32;
-                while day <= stop {
-                    // Patches come in 30-day boxes; tablets mostly 30, sometimes 28 days.
-                    let days_supply = if reg.unit != "mcg/hr" && !rng.random_bool(0.8) { 28 } else { 30 };
-                    let e = effect(day);
-                    if e > 0.0 && reg.strength * reg.per_day * dose_scale > 20.0 && rng.random_bool(0.3 * e) {
-                        dose_scale *= 0.8; // taper after program start
-                    }
-                    let per_day = (reg.per_day * dose_scale * 4.0).round().max(1.0) / 4.0;
-                    let qty = (per_day * days_supply as f64).round().max(1.0);
-                    let clinic_here = match &other_clinic {
-                        Some(o) if n % 5 == 4 => o.clone(),
-                        _ => id.clone(),
-                    };
-                    if day >= d0 - 400 {
-                        rx_line(
-                            &mut w,
-                            &clinic_here,
-                            &pid,
-                            prescriber,
-                            day,
-                            reg.drug,
-                            reg.route,
-                            reg.strength,
-                            reg.unit,
-                            qty,
-                            days_supply,
-                            release,
-                        )?;
-                        counts.prescriptions += 1;
-                        if let Some(b) = benzo {
-                            if !rng.random_bool(0.3 * e) {
-                                let bday = day + rng.random_range(0..5);
-                                rx_line(&mut w, &id, &pid, prescriber, bday, b, "oral", 1.0, "mg", 30.0, 30, "")?;
-                                counts.prescriptions += 1;
-                            }
-                        }
-                        if let Some(sd) = sedative {
-                            if !rng.random_bool(0.3 * e) {
-                                let sday = day + rng.random_range(0..5);
-                                rx_line(&mut w, &id, &pid, prescriber, sday, sd, "oral", 300.0, "mg", 90.0, 30, "")?;
-                                counts.prescriptions += 1;
-                            }
-                        }
-                        // Care events: more often once the program runs.
-                        let probs = [
-                            (0, 0.04 + 0.10 * e, 300),
-                            (1, 0.06 + 0.12 * e, 200),
-                            (2, 0.15 + 0.45 * e, 20),
-                            (3, 0.10 + 0.35 * e, 60),
-                            (4, 0.01 + 0.05 * e, 365),
-                        ];
-                        for (k, pr, gap) in probs {
-                            if day - events_last[k] > gap && rng.random_bool(pr) && day + 3 <= d_end {
-                                let t = [
-                                    "patient_agreement",
-                                    "urine_drug_test",
-                                    "pdmp_check",
-                                    "functional_assessment",
-                                    "naloxone",
-                                ][k];
-                                writeln!(w.ev, "{id},{pid},{},{t}", fmt_day(day + rng.random_range(0..3)))
-                                    .map_err(io)?;
-                                counts.care_events += 1;
-                                events_last[k] = day;
-                            }
-                        }
-                    }
-                    n += 1;
-                    // Refill: mostly on time, sometimes early (overlap) or late (gap).
-                    let jitter: i32 = if rng.random_bool(0.1) {
-                        rng.random_range(-5..0)
-                    } else if rng.random_bool(0.08) {
-                        rng.random_range(5..40)
-                    } else {
-                        0
-                    };
-                    day += days_supply as i32 + jitter;
-                    if e > 0.0 && rng.random_bool(0.004 * e) {
-                        break; // discontinued
-                    }
-                }
-            } else if kind < 0.92 {
-                // Short courses.
-                for _ in 0..rng.random_range(1..4) {
-                    let (drug, s) = SHORT[rng.random_range(0..SHORT.len())];
-                    // New starts of varying length: fewer long first prescriptions once the program runs.
-                    let day = d0 + rng.random_range(0..(d_end - d0 + 1));
-                    let long = rng.random_bool(0.5 - 0.3 * effect(day));
-                    let days = if long { rng.random_range(8..31u32) } else { rng.random_range(1..8u32) };
-                    let qty = (days * rng.random_range(2..5u32)) as f64;
-                    let release = if rng.random_bool(0.05) { "er" } else { "ir" };
-                    rx_line(&mut w, &id, &pid, prescriber, day, drug, "oral", s, "mg", qty, days, release)?;
-                    counts.prescriptions += 1;
-                }
-            } else if kind < 0.96 {
-                // Buprenorphine for opioid use disorder.
-                let mut day = d0 + rng.random_range(0..(d_end - d0 + 1));
-                let stop = (day + rng.random_range(60..720)).min(d_end);
-                while day <= stop {
-                    rx_line(
-                        &mut w,
-                        &id,
-                        &pid,
-                        prescriber,
-                        day,
-                        "buprenorphine",
-                        "sublingual",
-                        8.0,
-                        "mg",
-                        60.0,
-                        30,
-                        "",
-                    )?;
-                    counts.prescriptions += 1;
-                    day += 30;
-                }
-            } else {
-                // Benzodiazepine only.
-                let b = BENZOS[rng.random_range(0..BENZOS.len())];
-                let day = d0 + rng.random_range(0..(d_end - d0 + 1));
-                rx_line(&mut w, &id, &pid, prescriber, day, b, "oral", 0.5, "mg", 60.0, 30, "")?;
-                counts.prescriptions += 1;
-            }
+        .map_err(wio("clinics.csv"))?;
+        self.counts.clinics += 1;
+        Ok(ClinicGen { i, id, facilitator, program_start, rng })
+    }
+
+    /// One patient: perhaps an exclusion, then one kind of prescribing.
+    fn patient(&mut self, c: &mut ClinicGen, p: u32, n_prescribers: u32) -> Result<()> {
+        let (d0, d_end) = (self.d0, self.d_end);
+        let pid = format!("P{:04}{:05}", c.i + 1, p + 1);
+        let prescriber = c.rng.random_range(1..=n_prescribers);
+        if c.rng.random_bool(0.04) {
+            // Cancer treatment, hospice, palliative care or sickle-cell disease.
+            let reason = ["cancer", "hospice", "palliative", "sickle_cell"][c.rng.random_range(0..4)];
+            let start = d0 + c.rng.random_range(0..(d_end - d0 + 1));
+            let end = (reason == "cancer" && c.rng.random_bool(0.5)).then(|| start + c.rng.random_range(30..400));
+            writeln!(self.w.ex, "{pid},{reason},{},{}", fmt_day(start), end.map(fmt_day).unwrap_or_default())
+                .map_err(wio("exclusions.csv"))?;
+            self.counts.exclusions += 1;
         }
-        if let Some(start) = program_start {
-            // Milestones with realistic slippage.
-            let lag: i32 = rng.random_range(0..40);
-            for (b, name, off) in MILESTONES {
-                let due = start + off;
-                let r: f64 = rng.random();
-                let completed = if r < 0.15 {
-                    None
-                } else if r < 0.35 {
-                    Some(due - rng.random_range(1..30))
-                } else {
-                    Some(due + lag + rng.random_range(0..90))
+        let kind: f64 = c.rng.random();
+        if kind < 0.40 {
+            self.long_term(c, &pid, prescriber)
+        } else if kind < 0.92 {
+            self.short_courses(c, &pid, prescriber)
+        } else if kind < 0.96 {
+            // Buprenorphine for opioid use disorder.
+            let mut day = d0 + c.rng.random_range(0..(d_end - d0 + 1));
+            let stop = (day + c.rng.random_range(60..720)).min(d_end);
+            while day <= stop {
+                let id = c.id.clone();
+                let line = RxLine {
+                    clinic: &id,
+                    day,
+                    drug: "buprenorphine",
+                    route: "sublingual",
+                    strength: 8.0,
+                    unit: "mg",
+                    qty: 60.0,
+                    days: 30,
+                    release: "",
                 };
-                let completed = completed.filter(|d| *d <= d_end);
-                writeln!(w.ms, "{id},{b},{name},{},{}", fmt_day(due), completed.map(fmt_day).unwrap_or_default())
-                    .map_err(io)?;
-                counts.milestones += 1;
+                self.rx(c, &pid, prescriber, line)?;
+                day += 30;
             }
-            // Facilitation: kick-off, then visits and meetings for about 15 months.
-            let mut fac = |w: &mut Writers, day: Day, act: &str, h: f64| -> Result<()> {
-                if day <= d_end {
-                    writeln!(w.fac, "{id},{facilitator},{},{act},{h}", fmt_day(day))
-                        .map_err(|e| Error::io("cannot write", "facilitation.csv", e))?;
-                    counts.facilitation += 1;
-                }
-                Ok(())
+            Ok(())
+        } else {
+            // Benzodiazepine only.
+            let b = BENZOS[c.rng.random_range(0..BENZOS.len())];
+            let day = d0 + c.rng.random_range(0..(d_end - d0 + 1));
+            let id = c.id.clone();
+            let line = RxLine {
+                clinic: &id,
+                day,
+                drug: b,
+                route: "oral",
+                strength: 0.5,
+                unit: "mg",
+                qty: 60.0,
+                days: 30,
+                release: "",
             };
-            fac(&mut w, start, "kickoff", 4.0)?;
-            let quiet = rng.random_bool(0.15);
-            for k in 1..24 {
-                let base = start + k * 30;
-                if quiet && k > 8 {
-                    break;
-                }
-                let intensity = if k <= 15 { 1.0 } else { 0.3 };
-                if rng.random_bool(0.7 * intensity) {
-                    fac(
-                        &mut w,
-                        base + rng.random_range(0..10),
-                        "site_visit",
-                        [1.5, 2.0, 2.5, 3.0][rng.random_range(0..4)],
-                    )?;
-                }
-                if rng.random_bool(0.6 * intensity) {
-                    fac(
-                        &mut w,
-                        base + rng.random_range(10..25),
-                        "virtual_meeting",
-                        [0.5, 1.0][rng.random_range(0..2)],
-                    )?;
-                }
-                if k % 3 == 0 && rng.random_bool(0.8 * intensity) {
-                    fac(&mut w, base + 15, "shared_learning", 1.5)?;
-                }
-                if rng.random_bool(0.25 * intensity) {
-                    fac(&mut w, base + rng.random_range(0..28), "mentoring", 1.0)?;
-                }
-                if rng.random_bool(0.1) {
-                    fac(&mut w, base + rng.random_range(0..28), "other", 0.5)?;
-                }
-            }
+            self.rx(c, &pid, prescriber, line)
         }
     }
-    if opts.bad_rows {
-        write_bad_rows(&mut w, opts.end, &mut counts).map_err(io)?;
+
+    /// Short courses: new starts of varying length, fewer long first
+    /// prescriptions once the program runs.
+    fn short_courses(&mut self, c: &mut ClinicGen, pid: &str, prescriber: u32) -> Result<()> {
+        let (d0, d_end) = (self.d0, self.d_end);
+        for _ in 0..c.rng.random_range(1..4) {
+            let (drug, s) = SHORT[c.rng.random_range(0..SHORT.len())];
+            let day = d0 + c.rng.random_range(0..(d_end - d0 + 1));
+            let long = c.rng.random_bool(0.5 - 0.3 * c.effect(day));
+            let days = if long { c.rng.random_range(8..31u32) } else { c.rng.random_range(1..8u32) };
+            let qty = (days * c.rng.random_range(2..5u32)) as f64;
+            let release = if c.rng.random_bool(0.05) { "er" } else { "ir" };
+            let id = c.id.clone();
+            let line = RxLine { clinic: &id, day, drug, route: "oral", strength: s, unit: "mg", qty, days, release };
+            self.rx(c, pid, prescriber, line)?;
+        }
+        Ok(())
     }
-    for f in [&mut w.clinics, &mut w.rx, &mut w.ev, &mut w.ms, &mut w.fac, &mut w.ex] {
+
+    /// Long-term therapy: monthly refills over a stretch of months, with
+    /// benzodiazepines, sedatives and care events alongside.
+    fn long_term(&mut self, c: &mut ClinicGen, pid: &str, prescriber: u32) -> Result<()> {
+        let (d0, d_end, span) = (self.d0, self.d_end, self.opts.months as i32);
+        let reg = pick_regimen(&mut c.rng);
+        let begin = d0 - c.rng.random_range(0..400) + c.rng.random_range(0..(span * 30));
+        let length_days = c.rng.random_range(120..(span * 30 + 400));
+        let stop = (begin + length_days).min(d_end);
+        let benzo = c.rng.random_bool(0.22).then(|| BENZOS[c.rng.random_range(0..BENZOS.len())]);
+        let sedative = c.rng.random_bool(0.15).then(|| SEDATIVES[c.rng.random_range(0..SEDATIVES.len())]);
+        // Extended-release for some morphine and oxycodone; patches and methadone are long-acting anyway.
+        let release = match reg.drug {
+            "morphine" | "oxycodone" if reg.unit == "mg" && c.rng.random_bool(0.35) => "er",
+            "fentanyl" | "methadone" => "",
+            _ if c.rng.random_bool(0.5) => "ir",
+            _ => "",
+        };
+        let n_clinics = self.opts.clinics;
+        let other_clinic =
+            (c.rng.random_bool(0.02) && n_clinics > 1).then(|| format!("C{:04}", (c.i + 1) % n_clinics + 1));
+        let mut day = begin.max(d0 - 400);
+        let mut dose_scale = 1.0f64;
+        let mut events_last: [Day; 5] = [Day::MIN / 2; 5];
+        let mut n = 0u32;
+        let id = c.id.clone();
+        while day <= stop {
+            // Patches come in 30-day boxes; tablets mostly 30, sometimes 28 days.
+            let days_supply = if reg.unit != "mcg/hr" && !c.rng.random_bool(0.8) { 28 } else { 30 };
+            let e = c.effect(day);
+            if e > 0.0 && reg.strength * reg.per_day * dose_scale > 20.0 && c.rng.random_bool(0.3 * e) {
+                dose_scale *= 0.8; // taper after program start
+            }
+            let per_day = (reg.per_day * dose_scale * 4.0).round().max(1.0) / 4.0;
+            let qty = (per_day * days_supply as f64).round().max(1.0);
+            let here = match &other_clinic {
+                Some(o) if n % 5 == 4 => o.clone(),
+                _ => id.clone(),
+            };
+            if day >= d0 - 400 {
+                let line = RxLine {
+                    clinic: &here,
+                    day,
+                    drug: reg.drug,
+                    route: reg.route,
+                    strength: reg.strength,
+                    unit: reg.unit,
+                    qty,
+                    days: days_supply,
+                    release,
+                };
+                self.rx(c, pid, prescriber, line)?;
+                for (drug, strength, qty) in [(benzo, 1.0, 30.0), (sedative, 300.0, 90.0)] {
+                    if let Some(drug) = drug {
+                        if !c.rng.random_bool(0.3 * e) {
+                            let day = day + c.rng.random_range(0..5);
+                            let line = RxLine {
+                                clinic: &id,
+                                day,
+                                drug,
+                                route: "oral",
+                                strength,
+                                unit: "mg",
+                                qty,
+                                days: 30,
+                                release: "",
+                            };
+                            self.rx(c, pid, prescriber, line)?;
+                        }
+                    }
+                }
+                self.care_events(c, pid, day, e, &mut events_last)?;
+            }
+            n += 1;
+            // Refill: mostly on time, sometimes early (overlap) or late (gap).
+            let jitter: i32 = if c.rng.random_bool(0.1) {
+                c.rng.random_range(-5..0)
+            } else if c.rng.random_bool(0.08) {
+                c.rng.random_range(5..40)
+            } else {
+                0
+            };
+            day += days_supply as i32 + jitter;
+            if e > 0.0 && c.rng.random_bool(0.004 * e) {
+                break; // discontinued
+            }
+        }
+        Ok(())
+    }
+
+    /// Care events around a refill: more often once the program runs.
+    fn care_events(&mut self, c: &mut ClinicGen, pid: &str, day: Day, e: f64, last: &mut [Day; 5]) -> Result<()> {
+        let probs = [
+            (0, 0.04 + 0.10 * e, 300),
+            (1, 0.06 + 0.12 * e, 200),
+            (2, 0.15 + 0.45 * e, 20),
+            (3, 0.10 + 0.35 * e, 60),
+            (4, 0.01 + 0.05 * e, 365),
+        ];
+        for (k, pr, gap) in probs {
+            if day - last[k] > gap && c.rng.random_bool(pr) && day + 3 <= self.d_end {
+                let t = EventType::ALL[k].as_str();
+                writeln!(self.w.ev, "{},{pid},{},{t}", c.id, fmt_day(day + c.rng.random_range(0..3)))
+                    .map_err(wio("care_events.csv"))?;
+                self.counts.care_events += 1;
+                last[k] = day;
+            }
+        }
+        Ok(())
+    }
+
+    /// Milestones with realistic slippage, and facilitation: kick-off, then
+    /// visits and meetings for about 15 months.
+    fn fidelity(&mut self, c: &mut ClinicGen, start: Day) -> Result<()> {
+        let d_end = self.d_end;
+        let lag: i32 = c.rng.random_range(0..40);
+        for (b, name, off) in MILESTONES {
+            let due = start + off;
+            let r: f64 = c.rng.random();
+            let completed = if r < 0.15 {
+                None
+            } else if r < 0.35 {
+                Some(due - c.rng.random_range(1..30))
+            } else {
+                Some(due + lag + c.rng.random_range(0..90))
+            };
+            let completed = completed.filter(|d| *d <= d_end);
+            writeln!(self.w.ms, "{},{b},{name},{},{}", c.id, fmt_day(due), completed.map(fmt_day).unwrap_or_default())
+                .map_err(wio("milestones.csv"))?;
+            self.counts.milestones += 1;
+        }
+        self.fac(c, start, "kickoff", 4.0)?;
+        let quiet = c.rng.random_bool(0.15);
+        for k in 1..24 {
+            let base = start + k * 30;
+            if quiet && k > 8 {
+                break;
+            }
+            let intensity = if k <= 15 { 1.0 } else { 0.3 };
+            if c.rng.random_bool(0.7 * intensity) {
+                let day = base + c.rng.random_range(0..10);
+                let h = [1.5, 2.0, 2.5, 3.0][c.rng.random_range(0..4)];
+                self.fac(c, day, "site_visit", h)?;
+            }
+            if c.rng.random_bool(0.6 * intensity) {
+                let day = base + c.rng.random_range(10..25);
+                let h = [0.5, 1.0][c.rng.random_range(0..2)];
+                self.fac(c, day, "virtual_meeting", h)?;
+            }
+            if k % 3 == 0 && c.rng.random_bool(0.8 * intensity) {
+                self.fac(c, base + 15, "shared_learning", 1.5)?;
+            }
+            if c.rng.random_bool(0.25 * intensity) {
+                let day = base + c.rng.random_range(0..28);
+                self.fac(c, day, "mentoring", 1.0)?;
+            }
+            if c.rng.random_bool(0.1) {
+                let day = base + c.rng.random_range(0..28);
+                self.fac(c, day, "other", 0.5)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One facilitation row, when on or before the last day of the data.
+    fn fac(&mut self, c: &ClinicGen, day: Day, act: &str, h: f64) -> Result<()> {
+        if day <= self.d_end {
+            writeln!(self.w.fac, "{},{},{},{act},{h}", c.id, c.facilitator, fmt_day(day))
+                .map_err(wio("facilitation.csv"))?;
+            self.counts.facilitation += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Write a synthetic study into `opts.out`.
+pub fn generate(opts: &SynthOptions) -> Result<SynthCounts> {
+    std::fs::create_dir_all(&opts.out).map_err(|e| Error::io("cannot create", &opts.out, e))?;
+    let d = &opts.out;
+    let w = Writers {
+        clinics: create(d, "clinics.csv", "clinic_id,clinic_name,organization,arm,rurality,facilitator_id,program_start")?,
+        rx: create(d, "prescriptions.csv", "rx_id,clinic_id,patient_id,prescriber_id,written_date,drug,route,strength,strength_unit,quantity,days_supply,release")?,
+        ev: create(d, "care_events.csv", "clinic_id,patient_id,event_date,event_type")?,
+        ms: create(d, "milestones.csv", "clinic_id,block,milestone,due_date,completed_date")?,
+        fac: create(d, "facilitation.csv", "clinic_id,facilitator_id,date,activity,hours")?,
+        ex: create(d, "exclusions.csv", "patient_id,reason,start_date,end_date")?,
+    };
+    let first_month = opts.end.plus(-(opts.months as i32 - 1));
+    let (d0, d_end) = (first_month.first_day(), opts.end.last_day());
+    let mut g = Gen { opts, w, counts: SynthCounts::default(), rx_counter: 0, first_month, d0, d_end };
+    for i in 0..opts.clinics {
+        let mut c = g.clinic(i)?;
+        let n_prescribers = c.rng.random_range(3..12u32);
+        let n_patients = ((opts.patients as f64) * c.rng.random_range(0.5..1.5)).round().max(5.0) as u32;
+        for p in 0..n_patients {
+            g.patient(&mut c, p, n_prescribers)?;
+        }
+        if let Some(start) = c.program_start {
+            g.fidelity(&mut c, start)?;
+        }
+    }
+    let io = |e: std::io::Error| Error::io("cannot write", d, e);
+    if opts.bad_rows {
+        write_bad_rows(&mut g.w, opts.end, &mut g.counts).map_err(io)?;
+    }
+    for f in [&mut g.w.clinics, &mut g.w.rx, &mut g.w.ev, &mut g.w.ms, &mut g.w.fac, &mut g.w.ex] {
         f.flush().map_err(io)?;
     }
-    Ok(counts)
+    Ok(g.counts)
 }
 
 /// A fixed set of deliberately bad rows, one or two per rule.
