@@ -283,7 +283,7 @@ impl Gen<'_> {
         let opts = self.opts;
         let mut rng = ChaCha8Rng::seed_from_u64(opts.seed.wrapping_mul(1_000_003).wrapping_add(i as u64));
         let id = format!("C{:04}", i + 1);
-        let intervention = i % 2 == 0;
+        let intervention = i.is_multiple_of(2);
         // Staggered starts: from a third of the way in, over a third of the span.
         let span = opts.months as i32;
         let start_month = self.first_month.plus(span / 3 + ((i / 2) as i32 * 2) % (span / 3).max(1));
