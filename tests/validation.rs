@@ -306,3 +306,19 @@ fn validate_exit_codes() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("p.toml") && err.contains("bogus"), "{err}");
 }
+
+#[test]
+fn a_column_named_twice_stops_the_run() {
+    let f = Fixture::new();
+    f.write(
+        RX,
+        &crate::common::PRESCRIPTIONS
+            .replacen("days_supply", "days_supply,Days_Supply ", 1)
+            .replace("30,30\n", "30,30,30\n"),
+    );
+    let e = validate(&f.config()).err().expect("fatal").to_string();
+    assert!(
+        e.contains("prescriptions.csv") && e.contains("line 1") && e.contains("Days_Supply") && e.contains("twice"),
+        "{e}"
+    );
+}

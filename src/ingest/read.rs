@@ -197,6 +197,12 @@ fn match_header(
         }
     }
     let norm = |s: &str| s.trim().to_ascii_lowercase();
+    // Two columns with one name (after trimming and case) would make the row ambiguous.
+    for (k, h) in header.iter().enumerate() {
+        if header[..k].iter().any(|x| norm(x) == norm(h)) && !norm(h).is_empty() {
+            return Err(Error::input(path, line, Some(h), "this column appears twice in the header"));
+        }
+    }
     let mut found = Vec::new();
     for c in spec {
         match header.iter().find(|h| norm(h) == c.name) {
