@@ -62,8 +62,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub force: bool,
     /// Render only the clinic reports of shard I of N (e.g. 2/8; stable by clinic id).
-    #[arg(long, value_name = "I/N")]
-    pub shard: Option<String>,
+    #[arg(long, value_name = "I/N", value_parser = shard_arg)]
+    pub shard: Option<(u32, u32)>,
     /// Do not write the care-gap worklists.
     #[arg(long)]
     pub no_worklists: bool,
@@ -147,4 +147,9 @@ pub struct MmeArgs {
     /// MME table: cdc-2022 or cdc-2016.
     #[arg(long, default_value = "cdc-2022")]
     pub table: String,
+}
+
+/// `--shard I/N`, parsed once into (I, N) with 1 ≤ I ≤ N.
+fn shard_arg(s: &str) -> Result<(u32, u32), String> {
+    crate::batch::parse_shard(s).ok_or_else(|| format!("{s}: expected I/N with 1 ≤ I ≤ N"))
 }

@@ -1,19 +1,14 @@
 //! `sixbb run PIPELINE`: the whole batch.
 
-use crate::batch::{parse_shard, run_batch, RunOptions};
+use crate::batch::{run_batch, RunOptions};
 use crate::cli::RunArgs;
 use crate::config::{Config, Overrides};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Resolve the arguments once and run the batch.
 pub fn run(a: RunArgs) -> Result<i32> {
     let cfg = Config::load(&a.pipeline, &Overrides { month: a.month.clone(), out: a.out.clone() })?;
-    let shard = match &a.shard {
-        None => None,
-        Some(s) => {
-            Some(parse_shard(s).ok_or_else(|| Error::Usage(format!("--shard {s}: expected I/N with 1 ≤ I ≤ N")))?)
-        }
-    };
+    let shard = a.shard;
     let opts = RunOptions {
         shard,
         clinics: a.clinics,
