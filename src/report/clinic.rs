@@ -538,18 +538,23 @@ fn signal_words(s: Option<Signal>) -> &'static str {
 }
 
 /// The value a headline row prints: this month's share when it may be
-/// printed, else the last 3 months pooled when those counts may be, else why not.
+/// printed; when this month's denominator is below min_cell (issue 12), the
+/// last 3 months pooled if those counts are not small either; a share hidden
+/// by complementary suppression stays hidden (a 3-month value with the
+/// month's printed counts and the trend lines could bring it back).
 fn headline_value(r: &TrendRow, shown_pct: Option<f64>, sup: &Suppress) -> (String, bool) {
     let min = sup.min_cell.max(1) as u64;
     if let Some(p) = shown_pct {
         return (format!("{}%", f1(Some(p))), false);
+    }
+    if r.d >= min {
+        return ("suppressed".into(), false);
     }
     let (n3, d3) = (r.n_3mo.unwrap_or(0), r.d_3mo);
     let small = |x: u64| sup.small(x.min(u32::MAX as u64) as u32);
     match r.value_3mo {
         Some(v) if d3 >= min && !small(n3) && !small(d3 - n3) => (format!("{v:.1}%"), true),
         _ if r.d == 0 && d3 == 0 => ("no patients".into(), false),
-        _ if r.d >= min => ("suppressed".into(), false),
         _ => ("too few patients".into(), false),
     }
 }
