@@ -173,7 +173,7 @@ pub fn clinic_month_table(data: &Dataset, months: &[Month]) -> Table {
                 .iter()
                 .map(|c| {
                     let (n, d) = f(c);
-                    pct(n, d)
+                    pct(n.into(), d.into())
                 })
                 .collect(),
         )

@@ -129,7 +129,7 @@ pub fn clinic_month_table(data: &Dataset, pm: &PrescribingMetrics, cfg: &Metrics
                 t.push(format!("{}_n", m.stem), int(&*m.num));
                 t.push(
                     format!("{}_pct", m.stem),
-                    Col::Float(cells.iter().map(|c| pct((m.num)(c), (m.den)(c))).collect()),
+                    Col::Float(cells.iter().map(|c| pct((m.num)(c).into(), (m.den)(c).into())).collect()),
                 );
             }
         }

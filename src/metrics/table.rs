@@ -103,11 +103,10 @@ pub fn write_frame_csv(df: &mut DataFrame, path: &Path) -> Result<()> {
 
 /// `100 × n ÷ d` rounded to 1 decimal half away from zero, exactly (integer
 /// arithmetic); `None` when `d` is 0.
-pub fn pct(n: u32, d: u32) -> Option<f64> {
+pub fn pct(n: u64, d: u64) -> Option<f64> {
     if d == 0 {
         return None;
     }
-    let (n, d) = (n as u64, d as u64);
     let tenths = (2000 * n + d) / (2 * d);
     Some(tenths as f64 / 10.0)
 }

@@ -8,7 +8,7 @@
 
 use super::prescribing::{Cell, PrescribingMetrics};
 use super::study::{all_measures, clinic_order, Measure};
-use super::table::{Col, Table};
+use super::table::{pct, Col, Table};
 use crate::config::Config;
 use crate::dates::Month;
 use crate::measures::{Direction, MEAN_DAILY_MME};
@@ -22,11 +22,6 @@ fn div_round(num: i128, den: i128) -> i128 {
     } else {
         q
     }
-}
-
-/// `100 n ÷ d` rounded to 1 decimal, exactly; `None` when `d` is 0.
-pub fn pct(n: u64, d: u64) -> Option<f64> {
-    (d > 0).then(|| div_round(1000 * n as i128, d as i128) as f64 / 10.0)
 }
 
 /// `100 n1 ÷ d1 − 100 n2 ÷ d2` rounded to 1 decimal, exactly.
