@@ -84,12 +84,7 @@ pub struct OutputEntry {
 /// The shard (1..=n) a clinic belongs to: FNV-1a of its id, modulo `n`.
 /// Stable: it depends on the id alone, not on the other clinics.
 pub fn shard_of(clinic_id: &str, n: u32) -> u32 {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in clinic_id.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    (h % n as u64) as u32 + 1
+    (crate::model::fnv1a(clinic_id) % n as u64) as u32 + 1
 }
 
 /// Parse `I/N` (1 ≤ I ≤ N).

@@ -257,6 +257,12 @@ pub struct ClinicTarget {
     pub target: f64,
 }
 
+/// FNV-1a (64-bit) of a string id: a stable hash that depends on the id
+/// alone (shard assignment, collision-proof file names).
+pub fn fnv1a(id: &str) -> u64 {
+    id.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
+}
+
 /// String ids interned to dense `u32`s in first-seen order.
 #[derive(Clone, Debug, Default)]
 pub struct Interner {

@@ -285,13 +285,12 @@ fn render_facilitators(engine: &Engine, inp: &ReportInputs, shared: &Shared, dir
 /// An id as part of a file name: characters other than ASCII letters,
 /// digits, `.`, `_` and `-` become `_` (so an id can never name another
 /// folder), and an id that needed it gets its FNV-1a hash appended, so two
-/// ids never share a file (`Å` and `Ä` are `_-6a1c0a8b` and `_-…`).
+/// ids never share a file (`Å` and `Ä` both become `_`, with different hashes).
 pub fn file_safe(id: &str) -> String {
     let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
     let mut s: String = id.chars().map(|c| if ok(c) { c } else { '_' }).collect();
     if s.starts_with('.') || !id.chars().all(ok) {
-        let h = id.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3));
-        s = format!("{}-{:08x}", s.trim_start_matches('.'), h as u32);
+        s = format!("{}-{:08x}", s.trim_start_matches('.'), crate::model::fnv1a(id) as u32);
     }
     s
 }
