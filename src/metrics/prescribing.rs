@@ -48,6 +48,19 @@ impl PatientMonth {
     pub fn has(&self, t: EventType) -> bool {
         self.events[t.index()]
     }
+    /// ≥ `benzo_overlap_min_days` days of the month with an opioid and a benzodiazepine.
+    pub fn benzo_overlap(&self, cfg: &MetricsConfig) -> bool {
+        self.benzo_days >= cfg.benzo_overlap_min_days
+    }
+    /// The same with another sedative (SPEC §6.2).
+    pub fn sedative_overlap(&self, cfg: &MetricsConfig) -> bool {
+        self.sedative_days >= cfg.benzo_overlap_min_days
+    }
+    /// At ≥ 50 MME/day or with benzodiazepine overlap: the naloxone
+    /// population of SPEC §6.2 (`i50`: the index of threshold 50).
+    pub fn at_risk(&self, cfg: &MetricsConfig, i50: usize) -> bool {
+        self.high_dose[i50] || self.benzo_overlap(cfg)
+    }
 }
 
 /// A patient's rows, sorted by start (prescriptions) or date (events).
@@ -269,16 +282,15 @@ impl Cell {
         for (k, h) in pm.high_dose.iter().enumerate() {
             self.high_dose[k] += *h as u32;
         }
-        let benzo = pm.benzo_days >= cfg.benzo_overlap_min_days;
-        self.benzo_overlap += benzo as u32;
+        self.benzo_overlap += pm.benzo_overlap(cfg) as u32;
         self.agreement += pm.has(EventType::PatientAgreement) as u32;
         self.udt += pm.has(EventType::UrineDrugTest) as u32;
         self.pdmp += pm.has(EventType::PdmpCheck) as u32;
         self.functional += pm.has(EventType::FunctionalAssessment) as u32;
         let naloxone = pm.has(EventType::Naloxone);
         self.naloxone += (pm.high_dose[i50] && naloxone) as u32;
-        self.sedative_overlap += (pm.sedative_days >= cfg.benzo_overlap_min_days) as u32;
-        let at_risk = pm.high_dose[i50] || benzo;
+        self.sedative_overlap += pm.sedative_overlap(cfg) as u32;
+        let at_risk = pm.at_risk(cfg, i50);
         self.at_risk_patients += at_risk as u32;
         self.naloxone_at_risk += (at_risk && naloxone) as u32;
     }

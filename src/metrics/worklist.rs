@@ -152,18 +152,17 @@ pub fn compute_with(index: &PatientIndex, window: &[Month], cfg: &MetricsConfig)
             rx_clinics.sort_unstable();
             rx_clinics.dedup();
             let mut gaps = Vec::new();
-            let benzo = now.benzo_days >= cfg.benzo_overlap_min_days;
-            if benzo {
+            if now.benzo_overlap(cfg) {
                 gaps.push(Gap::BenzoOverlap);
             }
-            if now.sedative_days >= cfg.benzo_overlap_min_days {
+            if now.sedative_overlap(cfg) {
                 gaps.push(Gap::SedativeOverlap);
             }
             if due[4] {
                 gaps.push(Gap::Naloxone);
             }
-            let at_risk = now.high_dose[i50] || benzo;
-            if at_risk && !now.events[4] {
+            let at_risk = now.at_risk(cfg, i50);
+            if at_risk && !now.has(EventType::Naloxone) {
                 gaps.push(Gap::NaloxoneAtRisk);
             }
             for (k, name) in [(0, Gap::Agreement), (1, Gap::Udt), (2, Gap::Pdmp), (3, Gap::Functional)] {
