@@ -574,7 +574,7 @@ fn write_metrics(
     let cm = study::clinic_month_table(data, &pm, &cfg.metrics);
     cm.write_csv(&dir.join("metrics/clinic_month.csv"))?;
     cm.write_parquet(&dir.join("metrics/clinic_month.parquet"))?;
-    let mut sm = study::study_month(study::clinic_month_frame(data, &pm, &cfg.metrics)?, &cfg.metrics)?;
+    let mut sm = study::study_month(study::clinic_month_frame(data, &pm, cm)?, &cfg.metrics)?;
     table::write_frame_csv(&mut sm, &dir.join("metrics/study_month.csv"))?;
     let trend_rows = trends::clinic_trends(data, &pm_all, cfg);
     trends::trends_table(data, &trend_rows).write_csv(&dir.join("metrics/clinic_trends.csv"))?;

@@ -137,10 +137,10 @@ pub fn clinic_month_table(data: &Dataset, pm: &PrescribingMetrics, cfg: &Metrics
     t
 }
 
-/// The clinic × month frame the study-wide query reads: clinic_month's
-/// columns, the clinic's arm and the unrounded MME sum of its LTOT patients.
-pub fn clinic_month_frame(data: &Dataset, pm: &PrescribingMetrics, cfg: &MetricsConfig) -> Result<DataFrame> {
-    let mut t = clinic_month_table(data, pm, cfg);
+/// The clinic × month frame the study-wide query reads: the clinic_month
+/// table `t` (of [`clinic_month_table`]) with the clinic's arm and the
+/// unrounded MME sum of its LTOT patients.
+pub fn clinic_month_frame(data: &Dataset, pm: &PrescribingMetrics, mut t: Table) -> Result<DataFrame> {
     let order = clinic_order(data);
     let w = pm.months.len();
     let rows = || order.iter().flat_map(|&c| (0..w).map(move |k| (c, k)));
