@@ -33,7 +33,7 @@ pub fn frame(data: &Dataset, rows: &mut [PatientMonthRow], months: &[Month], cfg
     let prank = ranks((0..data.patients.len()).map(|i| data.patients.name(i as u32).to_string()));
     let crank = ranks(data.clinics.iter().map(|c| c.id.clone()));
     rows.par_sort_unstable_by_key(|r| (crank[r.clinic as usize], r.month, prank[r.patient as usize]));
-    let rs: Vec<&PatientMonthRow> = rows.iter().collect();
+    let rs: &[PatientMonthRow] = rows;
     let b = |name: &str, f: &dyn Fn(&PatientMonthRow) -> bool| {
         Column::new(name.into(), rs.iter().map(|r| f(r)).collect::<Vec<bool>>())
     };
@@ -43,11 +43,11 @@ pub fn frame(data: &Dataset, rows: &mut [PatientMonthRow], months: &[Month], cfg
     let month_text: Vec<String> = months.iter().map(|m| m.to_string()).collect();
     // The text columns are most of the cost: built side by side.
     let (patient, (clinic, month)) = rayon::join(
-        || text("patient_id", &rs, |r| data.patients.name(r.patient)),
+        || text("patient_id", rs, |r| data.patients.name(r.patient)),
         || {
             rayon::join(
-                || text("clinic_id", &rs, |r| data.clinics[r.clinic as usize].id.as_str()),
-                || text("month", &rs, |r| month_text[r.month as usize].as_str()),
+                || text("clinic_id", rs, |r| data.clinics[r.clinic as usize].id.as_str()),
+                || text("month", rs, |r| month_text[r.month as usize].as_str()),
             )
         },
     );
@@ -77,7 +77,7 @@ pub fn frame(data: &Dataset, rows: &mut [PatientMonthRow], months: &[Month], cfg
 }
 
 /// A text column from the rows, built in parallel.
-fn text<'a>(name: &str, rs: &[&PatientMonthRow], f: impl Fn(&PatientMonthRow) -> &'a str + Sync) -> Column {
+fn text<'a>(name: &str, rs: &[PatientMonthRow], f: impl Fn(&PatientMonthRow) -> &'a str + Sync) -> Column {
     Column::new(name.into(), rs.par_iter().map(|r| f(r)).collect::<Vec<&str>>())
 }
 

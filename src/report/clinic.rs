@@ -112,7 +112,7 @@ impl Shown {
         Shown { ltot_hidden: hidden[0], measure, gap_hidden, pct }
     }
     /// The LTOT count as printed.
-    fn count(&self, n: u32, _is_ltot: bool, sup: &Suppress) -> String {
+    fn count(&self, n: u32, sup: &Suppress) -> String {
         shown_count(n, self.ltot_hidden, sup)
     }
 }
@@ -212,7 +212,7 @@ fn glance(cx: &Ctx) -> (Vec<Value>, Vec<Value>, Vec<String>) {
     let v = |k: usize| (!shown[k].ltot_hidden).then_some(cells[k].ltot_patients as f64);
     // Patient counts change by whole patients.
     let ch = |b: Option<usize>| signed(b.and_then(|b| Some(v(cur)? - v(b)?))).replace(".0", "");
-    rows.push(json!({"label": "LTOT patients (long-term opioid therapy)", "value": shown[cur].count(cells[cur].ltot_patients, true, sup),
+    rows.push(json!({"label": "LTOT patients (long-term opioid therapy)", "value": shown[cur].count(cells[cur].ltot_patients, sup),
         "ch3": ch(cx.back(3)), "ch12": ch(cx.back(12)), "median": "", "iqr": "", "better": "",
         "position": "not compared: clinic sizes differ", "unit": "patients"}));
     let mv = |k: usize| if shown[k].ltot_hidden { None } else { cells[k].mean_daily_mme() };
