@@ -259,47 +259,6 @@ pub fn table(data: &Dataset, rows: &[ExtractRow]) -> Table {
     t
 }
 
-/// A sentence per flag of a clinic's report month, for people.
-pub fn describe(r: &ExtractRow, month_name: &str) -> String {
-    let what = match r.table {
-        TableName::Prescriptions => "prescriptions",
-        TableName::CareEvents => "care events",
-        _ => "facilitation log entries",
-    };
-    let share = |m: f64| format!("{:.0}%", 100.0 * r.rows as f64 / m);
-    let parts: Vec<String> = r
-        .checks
-        .iter()
-        .map(|c| match c {
-            Check::NoRows => format!("{month_name}'s {what} are missing: no rows, after rows in each month before"),
-            Check::Drop => format!(
-                "{month_name}'s {what} look incomplete ({} of the usual volume)",
-                share(r.median.unwrap_or(1.0))
-            ),
-            Check::Spike => format!(
-                "{month_name}'s {what} are unusually many ({} of the usual volume)",
-                share(r.median.unwrap_or(1.0))
-            ),
-            Check::RejectedShare => {
-                format!(
-                    "many of {month_name}'s {what} were rejected ({})",
-                    r.top_rule.map(Rule::as_str).unwrap_or("").replace('_', " ")
-                )
-            }
-            Check::Late => format!(
-                "the latest prescription is from {}",
-                r.data_through.map(crate::dates::fmt_day).unwrap_or_else(|| "no date (none at all)".into())
-            ),
-        })
-        .collect();
-    format!("{}; these numbers may change.", capital(&parts.join("; ")))
-}
-
-fn capital(s: &str) -> String {
-    let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,10 +3,13 @@
 use super::charts::{stacked_bars_svg, trend_svg, Band, Goal, Series, TrendChart};
 use super::suppress::Suppress;
 use super::{f1, month_name, signed, ReportInputs, Shared, BLOCKS};
+use crate::config::TableName;
 use crate::dates::{fmt_day, Month};
 use crate::error::{Error, Result};
+use crate::ingest::issues::Rule;
 use crate::ingest::Severity;
 use crate::measures::{Denominator, Direction, MeasureKey};
+use crate::metrics::extract_checks::{Check, ExtractRow};
 use crate::metrics::fidelity::{effort, phase, program_month, MilestoneCounts};
 use crate::metrics::prescribing::Cell;
 use crate::metrics::study::Measure;
@@ -189,7 +192,7 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared, c: usize) -> Re
         "data_through": inp.extracts.iter().find(|r| r.clinic == c).and_then(|r| r.data_through).map(fmt_day),
         "extract_notes": inp.extracts.iter()
             .filter(|r| r.clinic == c && r.month == cfg.report_month && !r.checks.is_empty())
-            .map(|r| crate::metrics::extract_checks::describe(r, &month))
+            .map(|r| extract_note(r, &month))
             .collect::<Vec<_>>(),
         "charts": charts,
         "suppressed_points": suppressed_any,
@@ -707,4 +710,42 @@ fn targets_box(inp: &ReportInputs, c: usize) -> Vec<Value> {
                 "source": if own { "your clinic's own target" } else { "the study's target for every clinic" }}))
         })
         .collect()
+}
+
+/// A sentence per flag of a clinic's report month, for people.
+fn extract_note(r: &ExtractRow, month_name: &str) -> String {
+    let what = match r.table {
+        TableName::Prescriptions => "prescriptions",
+        TableName::CareEvents => "care events",
+        _ => "facilitation log entries",
+    };
+    let share = |m: f64| format!("{:.0}%", 100.0 * r.rows as f64 / m);
+    let parts: Vec<String> = r
+        .checks
+        .iter()
+        .map(|c| match c {
+            Check::NoRows => {
+                format!("{month_name}'s {what} are missing: no rows, after rows in each month before")
+            }
+            Check::Drop => format!(
+                "{month_name}'s {what} look incomplete ({} of the usual volume)",
+                share(r.median.unwrap_or(1.0))
+            ),
+            Check::Spike => format!(
+                "{month_name}'s {what} are unusually many ({} of the usual volume)",
+                share(r.median.unwrap_or(1.0))
+            ),
+            Check::RejectedShare => {
+                format!(
+                    "many of {month_name}'s {what} were rejected ({})",
+                    r.top_rule.map(Rule::as_str).unwrap_or("").replace('_', " ")
+                )
+            }
+            Check::Late => format!(
+                "the latest prescription is from {}",
+                r.data_through.map(crate::dates::fmt_day).unwrap_or_else(|| "no date (none at all)".into())
+            ),
+        })
+        .collect();
+    format!("{}; these numbers may change.", capitalize(&parts.join("; ")))
 }
