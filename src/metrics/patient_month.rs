@@ -35,7 +35,7 @@ pub fn frame(data: &Dataset, rows: &mut [PatientMonthRow], months: &[Month], cfg
     rows.par_sort_unstable_by_key(|r| (crank[r.clinic as usize], r.month, prank[r.patient as usize]));
     let rs: &[PatientMonthRow] = rows;
     let b = |name: &str, f: &dyn Fn(&PatientMonthRow) -> bool| {
-        Column::new(name.into(), rs.iter().map(|r| f(r)).collect::<Vec<bool>>())
+        Column::new(name.into(), rs.iter().map(f).collect::<Vec<bool>>())
     };
     let u = |name: &str, f: &dyn Fn(&PatientMonthRow) -> u32| {
         Column::new(name.into(), rs.iter().map(|r| f(r) as i64).collect::<Vec<i64>>())
@@ -78,7 +78,7 @@ pub fn frame(data: &Dataset, rows: &mut [PatientMonthRow], months: &[Month], cfg
 
 /// A text column from the rows, built in parallel.
 fn text<'a>(name: &str, rs: &[PatientMonthRow], f: impl Fn(&PatientMonthRow) -> &'a str + Sync) -> Column {
-    Column::new(name.into(), rs.par_iter().map(|r| f(r)).collect::<Vec<&str>>())
+    Column::new(name.into(), rs.par_iter().map(&f).collect::<Vec<&str>>())
 }
 
 /// Write the frame as Parquet (LZ4: the file is written once per batch and
