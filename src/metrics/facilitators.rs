@@ -3,7 +3,7 @@
 //! without one) and month of the window.
 
 use super::fidelity::ByClinic;
-use crate::dates::{window_start, Month};
+use crate::dates::Month;
 use crate::error::{Error, Result};
 use crate::model::{Arm, Clinic, Dataset};
 use polars::prelude::*;
@@ -25,14 +25,10 @@ pub fn portfolios(data: &Dataset) -> Vec<(String, Vec<usize>)> {
     v.into_iter().collect()
 }
 
-/// Whether clinic `c` has started (intervention, program_start by the end
-/// of `m`) and has no facilitation row in the 60 days ending then.
+/// Whether clinic `c` has started and has no facilitation row in the 60
+/// days ending at the end of `m` (the `no_contact_60d` flag's rule).
 pub fn without_contact_60d(data: &Dataset, by: &ByClinic, c: usize, m: Month) -> bool {
-    let clinic = &data.clinics[c];
-    let end = m.last_day();
-    let started = clinic.arm == Arm::Intervention && clinic.program_start.is_some_and(|s| s <= end);
-    let from = window_start(end, 60);
-    started && !by.facilitation[c].iter().any(|f| f.date >= from && f.date <= end)
+    super::fidelity::no_contact_60d(&data.clinics[c], &by.facilitation[c], m.last_day())
 }
 
 /// The fidelity frame at the clinic × month grain that facilitator_month

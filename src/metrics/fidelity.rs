@@ -313,6 +313,14 @@ impl FlagKind {
     }
 }
 
+/// A started intervention clinic (program_start by `end`) without a
+/// facilitation row in the 60 days ending at `end`.
+pub fn no_contact_60d(clinic: &Clinic, rows: &[&Facilitation], end: Day) -> bool {
+    let started = clinic.arm == Arm::Intervention && clinic.program_start.is_some_and(|s| s <= end);
+    let from = window_start(end, 60);
+    started && !rows.iter().any(|f| f.date >= from && f.date <= end)
+}
+
 /// One flag for the facilitator meeting.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Flag {
@@ -349,25 +357,21 @@ pub fn flags(data: &Dataset, report: Month) -> Vec<Flag> {
                 });
             }
         }
-        let started = clinic.arm == Arm::Intervention && clinic.program_start.is_some_and(|s| s <= end);
-        if started {
-            let from = window_start(end, 60);
+        if no_contact_60d(clinic, &by.facilitation[c], end) {
             let last = by.facilitation[c].iter().filter(|f| f.date <= end).map(|f| f.date).max();
-            if last.is_none_or(|d| d < from) {
-                out.push(Flag {
-                    clinic: ci,
-                    flag: FlagKind::NoContact60d,
-                    detail: match last {
-                        Some(d) => format!(
-                            "last facilitation contact {}, {} days before the end of {}",
-                            fmt_day(d),
-                            end - d,
-                            report
-                        ),
-                        None => "no facilitation contact recorded".into(),
-                    },
-                });
-            }
+            out.push(Flag {
+                clinic: ci,
+                flag: FlagKind::NoContact60d,
+                detail: match last {
+                    Some(d) => format!(
+                        "last facilitation contact {}, {} days before the end of {}",
+                        fmt_day(d),
+                        end - d,
+                        report
+                    ),
+                    None => "no facilitation contact recorded".into(),
+                },
+            });
         }
         if program_month(clinic, report).is_some_and(|k| k > 15) {
             for b in 1..=6u8 {
