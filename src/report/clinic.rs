@@ -160,7 +160,7 @@ impl<'a> Ctx<'a> {
         (self.cur >= n).then(|| self.cur - n)
     }
     fn trend(&self, measure: &str) -> Option<&'a TrendRow> {
-        trend(self.inp, self.c, measure)
+        self.sh.trends[self.c].iter().find(|r| r.measure == measure)
     }
 }
 
@@ -186,12 +186,12 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared, c: usize) -> Re
         "headline": rows,
         "starts": starts,
         "attention": attention,
-        "summary": summary_rows(inp, ms, &cx.shown[cx.cur], c, &cx.sup),
-        "next_steps": next_steps(inp, ms, &cx.shown[cx.cur], c, &cx.sup),
+        "summary": summary_rows(&cx),
+        "next_steps": next_steps(&cx),
         "targets": targets_box(inp, c),
-        "data_through": inp.extracts.iter().find(|r| r.clinic == c).and_then(|r| r.data_through).map(fmt_day),
-        "extract_notes": inp.extracts.iter()
-            .filter(|r| r.clinic == c && r.month == cfg.report_month && !r.checks.is_empty())
+        "data_through": sh.extracts[c].first().and_then(|r| r.data_through).map(fmt_day),
+        "extract_notes": sh.extracts[c].iter()
+            .filter(|r| r.month == cfg.report_month && !r.checks.is_empty())
             .map(|r| extract_note(r, &month))
             .collect::<Vec<_>>(),
         "charts": charts,
@@ -526,11 +526,6 @@ pub fn definitions(inp: &ReportInputs) -> String {
 /// these shares, when the run has them.
 const HEADLINE: [&str; 5] = ["high_dose_90", "benzo_overlap", "udt", "naloxone_at_risk", "new_start_long"];
 
-/// The trend row of `measure` for clinic `c`.
-fn trend<'a>(inp: &'a ReportInputs, c: usize, measure: &str) -> Option<&'a TrendRow> {
-    inp.trends.iter().find(|r| r.clinic == c && r.measure == measure)
-}
-
 fn signal_words(s: Option<Signal>) -> &'static str {
     match s {
         Some(Signal::Improved) => "improved",
@@ -563,16 +558,16 @@ fn headline_value(r: &TrendRow, shown_pct: Option<f64>, sup: &Suppress) -> (Stri
 }
 
 /// Page 1's summary rows.
-fn summary_rows(inp: &ReportInputs, ms: &[Measure], shown: &Shown, c: usize, sup: &Suppress) -> Vec<Value> {
-    let cur = inp.pm.months.len() - 1;
-    let ltot = inp.pm.cell(c, cur).ltot_patients;
+fn summary_rows(cx: &Ctx) -> Vec<Value> {
+    let (ms, shown, sup) = (cx.ms, &cx.shown[cx.cur], &cx.sup);
+    let ltot = cx.cells[cx.cur].ltot_patients;
     let mut rows = vec![
         json!({"label": "Patients on long-term opioid therapy", "value": shown_count(ltot, shown.ltot_hidden, sup),
         "three": false, "better": "fewer", "signal": "–", "benchmark": "not compared", "target": "–", "met": ""}),
     ];
     for stem in HEADLINE {
         let Some(mi) = ms.iter().position(|m| m.stem == stem) else { continue };
-        let Some(r) = trend(inp, c, &format!("{stem}_pct")) else { continue };
+        let Some(r) = cx.trend(&format!("{stem}_pct")) else { continue };
         let (value, three) = headline_value(r, shown.pct[mi], sup);
         let printable = value.ends_with('%');
         let met = match (printable, r.meets_target) {
@@ -591,8 +586,9 @@ fn summary_rows(inp: &ReportInputs, ms: &[Measure], shown: &Shown, c: usize, sup
 
 /// "What to do next": open care gaps as sentences pointing at the worklist,
 /// most important first, at most five; then what meets its goal.
-fn next_steps(inp: &ReportInputs, ms: &[Measure], shown: &Shown, c: usize, sup: &Suppress) -> Vec<String> {
-    let cell = inp.pm.cell(c, inp.pm.months.len() - 1);
+fn next_steps(cx: &Ctx) -> Vec<String> {
+    let (inp, ms, shown, sup) = (cx.inp, cx.ms, &cx.shown[cx.cur], &cx.sup);
+    let cell = cx.cells[cx.cur];
     let idx = |k: MeasureKey| ms.iter().position(|m| m.key == k);
     let gap = |mi: usize| -> Option<String> {
         let g = (ms[mi].den)(cell).saturating_sub((ms[mi].num)(cell));
@@ -645,7 +641,7 @@ fn next_steps(inp: &ReportInputs, ms: &[Measure], shown: &Shown, c: usize, sup: 
         .collect();
     for stem in HEADLINE {
         let Some(mi) = ms.iter().position(|m| m.stem == stem) else { continue };
-        let (Some(r), Some(v)) = (trend(inp, c, &format!("{stem}_pct")), shown.pct[mi]) else { continue };
+        let (Some(r), Some(v)) = (cx.trend(&format!("{stem}_pct")), shown.pct[mi]) else { continue };
         let label = ms[mi].label.split(" (").next().unwrap_or(&ms[mi].label).to_string();
         if let (Some(true), Some(t)) = (r.meets_target, r.target) {
             out.push(format!("{label}: {}% meets your target of {t:.1}%: keep doing what works.", f1(Some(v))));

@@ -58,7 +58,7 @@ fn hours(sh: &Shared, c: usize, m: Month, n: i32) -> f64 {
     sh.by.facilitation[c].iter().filter(|f| f.date >= from && f.date <= to).map(|f| f.hours).sum::<f64>() + 0.0
 }
 
-fn line(inp: &ReportInputs, sh: &Shared, trends: &[TrendRow], c: usize) -> ClinicLine {
+fn line(inp: &ReportInputs, sh: &Shared, c: usize) -> ClinicLine {
     let data = &inp.validated.data;
     let clinic = &data.clinics[c];
     let report = inp.cfg.report_month;
@@ -68,7 +68,7 @@ fn line(inp: &ReportInputs, sh: &Shared, trends: &[TrendRow], c: usize) -> Clini
     open.sort_by_key(|m| (m.due, m.block));
     let overdue: Vec<_> = open.iter().filter(|m| m.due <= end).collect();
     let next = open.iter().find(|m| m.due > end);
-    let rows: Vec<&TrendRow> = trends.iter().filter(|r| r.clinic == c).collect();
+    let rows: Vec<&TrendRow> = sh.trends[c].iter().collect();
     let worsened: Vec<&&TrendRow> = rows.iter().filter(|r| r.signal == Some(Signal::Worsened)).collect();
     let missed: Vec<&&TrendRow> = rows.iter().filter(|r| r.meets_target == Some(false)).collect();
     let improved: Vec<&&TrendRow> = rows.iter().filter(|r| r.signal == Some(Signal::Improved)).collect();
@@ -157,7 +157,7 @@ pub fn document(
     let doc = FacilitatorDoc {
         facilitator: facilitator.to_string(),
         month: month_name(inp.cfg.report_month),
-        clinics: clinics.iter().map(|&c| line(inp, sh, inp.trends, c)).collect(),
+        clinics: clinics.iter().map(|&c| line(inp, sh, c)).collect(),
         intervention_clinics: clinics.iter().filter(|&&c| data.clinics[c].arm == Arm::Intervention).count(),
         version: crate::VERSION,
     };

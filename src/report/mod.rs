@@ -109,6 +109,10 @@ pub struct Shared<'a> {
     pub used_rx: Vec<usize>,
     pub used_ev: Vec<usize>,
     pub issues_by_clinic: std::collections::HashMap<&'a str, Vec<&'a crate::ingest::Issue>>,
+    /// Each clinic's trend rows (by clinic index; the rows come clinic by clinic).
+    pub trends: Vec<&'a [crate::metrics::trends::TrendRow]>,
+    /// Each clinic's extract-check rows (by clinic index).
+    pub extracts: Vec<Vec<&'a crate::metrics::extract_checks::ExtractRow>>,
 }
 
 impl<'a> Shared<'a> {
@@ -129,7 +133,17 @@ impl<'a> Shared<'a> {
                 issues_by_clinic.entry(c.as_str()).or_default().push(i);
             }
         }
+        let mut trends: Vec<&[crate::metrics::trends::TrendRow]> = vec![&[]; n];
+        for chunk in inp.trends.chunk_by(|a, b| a.clinic == b.clinic) {
+            trends[chunk[0].clinic] = chunk;
+        }
+        let mut extracts = vec![Vec::new(); n];
+        for r in inp.extracts {
+            extracts[r.clinic].push(r);
+        }
         Shared {
+            trends,
+            extracts,
             peers: Peers::new(inp.pm, ms, n, inp.cfg),
             by: crate::metrics::fidelity::ByClinic::new(data),
             used_rx,

@@ -37,7 +37,7 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared) -> Result<(Vec<
         "overview": overview(inp, sh), "arms": arm_rows(inp, ms), "charts": charts, "heat": heat(inp, sh), "blocks": BLOCKS,
         "activities": Activity::ALL.iter().map(|a| a.label()).collect::<Vec<_>>(),
         "outcomes": outcome_rows, "event_charts": event_charts,
-        "facilitation": facilitation_hours(inp, sh), "dose": dose, "completeness": completeness_section(inp), "dq": dq_rows, "tables": tables, "flags": flag_rows(inp),
+        "facilitation": facilitation_hours(inp, sh), "dose": dose, "completeness": completeness_section(inp, sh), "dq": dq_rows, "tables": tables, "flags": flag_rows(inp),
         "methods": {
             "mme_table": tb.as_str(),
             "mme_sources": tb.rows().iter().map(|r| r.source.clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect::<Vec<_>>(),
@@ -363,28 +363,25 @@ const HEAT_ROWS: usize = 60;
 /// Data completeness: per clinic with a flag in the window, its monthly
 /// prescription rows relative to its trailing median, its flags and its
 /// data-through date; then every flag of the report month.
-fn completeness_section(inp: &ReportInputs) -> Value {
+fn completeness_section(inp: &ReportInputs, sh: &Shared) -> Value {
     use crate::config::TableName;
     use crate::metrics::extract_checks::check_text;
     let data = &inp.validated.data;
-    let rx: Vec<_> = inp.extracts.iter().filter(|r| r.table == TableName::Prescriptions).collect();
-    let flagged_clinics: Vec<usize> = clinic_order(data)
-        .into_iter()
-        .filter(|&c| inp.extracts.iter().any(|r| r.clinic == c && !r.checks.is_empty()))
-        .collect();
+    let flagged_clinics: Vec<usize> =
+        clinic_order(data).into_iter().filter(|&c| sh.extracts[c].iter().any(|r| !r.checks.is_empty())).collect();
     let rows: Vec<Value> = flagged_clinics
         .iter()
         .take(HEAT_ROWS)
         .map(|&c| {
+            let rx: Vec<_> = sh.extracts[c].iter().filter(|r| r.table == TableName::Prescriptions).collect();
             let cells: Vec<Value> = rx
                 .iter()
-                .filter(|r| r.clinic == c)
                 .map(|r| {
                     let ratio = r.median.filter(|m| *m > 0.0).map(|m| (100.0 * r.rows as f64 / m).round() as i64);
                     json!({"ratio": ratio, "flag": !r.checks.is_empty()})
                 })
                 .collect();
-            let through = rx.iter().find(|r| r.clinic == c).and_then(|r| r.data_through).map(crate::dates::fmt_day);
+            let through = rx.first().and_then(|r| r.data_through).map(crate::dates::fmt_day);
             json!({"id": data.clinics[c].id, "name": data.clinics[c].name, "through": through.unwrap_or_else(|| "–".into()), "cells": cells})
         })
         .collect();
