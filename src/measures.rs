@@ -180,6 +180,15 @@ pub fn registry(threshold_labels: &[String]) -> Vec<MeasureDef> {
     v
 }
 
+/// The report label of a measure name (a `_pct` column or `mean_daily_mme`)
+/// among `defs`; the name itself when it is neither.
+pub fn label_of(defs: &[MeasureDef], name: &str) -> String {
+    if name == MEAN_DAILY_MME {
+        return "Mean daily MME".into();
+    }
+    defs.iter().find(|d| d.pct_column() == name).map(|d| d.label.clone()).unwrap_or_else(|| name.to_string())
+}
+
 /// Every measure name a target may name: the `_pct` columns and `mean_daily_mme`.
 pub fn target_names(threshold_labels: &[String]) -> Vec<String> {
     let mut v: Vec<String> = registry(threshold_labels).iter().map(MeasureDef::pct_column).collect();

@@ -688,10 +688,8 @@ fn goals(r: Option<&TrendRow>) -> Vec<Goal> {
 
 /// The targets in force for clinic `c` and where they come from.
 fn targets_box(inp: &ReportInputs, c: usize) -> Vec<Value> {
-    let labels = crate::measures::registry(&inp.cfg.metrics.threshold_labels());
-    let label = |m: &str| {
-        labels.iter().find(|d| d.pct_column() == m).map(|d| d.label.clone()).unwrap_or_else(|| "Mean daily MME".into())
-    };
+    let defs = crate::measures::registry(&inp.cfg.metrics.threshold_labels());
+    let label = |m: &str| crate::measures::label_of(&defs, m);
     let mut names: Vec<String> = inp.cfg.targets.iter().map(|(m, _)| m.clone()).collect();
     names.extend(inp.validated.data.targets.iter().filter(|t| t.clinic as usize == c).map(|t| t.measure.clone()));
     names.sort();

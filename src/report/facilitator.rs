@@ -5,7 +5,7 @@
 
 use super::{month_name, ReportInputs, Shared, BLOCKS};
 use crate::dates::{fmt_day, Month};
-use crate::measures::MEAN_DAILY_MME;
+use crate::measures::{label_of, MEAN_DAILY_MME};
 use crate::metrics::facilitators::without_contact_60d;
 use crate::metrics::fidelity::{phase, program_month};
 use crate::metrics::trends::{Signal, TrendRow};
@@ -39,18 +39,6 @@ struct FacilitatorDoc {
     version: &'static str,
 }
 
-/// A measure's label from its trend-row name.
-fn label(inp: &ReportInputs, measure: &str) -> String {
-    if measure == MEAN_DAILY_MME {
-        return "Mean daily MME".into();
-    }
-    crate::measures::registry(&inp.cfg.metrics.threshold_labels())
-        .into_iter()
-        .find(|m| m.pct_column() == measure)
-        .map(|m| m.label)
-        .unwrap_or_else(|| measure.to_string())
-}
-
 /// Hours of clinic `c`'s facilitation rows in the `n` months ending at `m`.
 fn hours(sh: &Shared, c: usize, m: Month, n: i32) -> f64 {
     let (from, to) = (m.plus(1 - n).first_day(), m.last_day());
@@ -69,6 +57,7 @@ fn line(inp: &ReportInputs, sh: &Shared, c: usize) -> ClinicLine {
     let overdue: Vec<_> = open.iter().filter(|m| m.due <= end).collect();
     let next = open.iter().find(|m| m.due > end);
     let rows: Vec<&TrendRow> = sh.trends[c].iter().collect();
+    let defs = crate::measures::registry(&inp.cfg.metrics.threshold_labels());
     let worsened: Vec<&&TrendRow> = rows.iter().filter(|r| r.signal == Some(Signal::Worsened)).collect();
     let missed: Vec<&&TrendRow> = rows.iter().filter(|r| r.meets_target == Some(false)).collect();
     let improved: Vec<&&TrendRow> = rows.iter().filter(|r| r.signal == Some(Signal::Improved)).collect();
@@ -91,7 +80,7 @@ fn line(inp: &ReportInputs, sh: &Shared, c: usize) -> ClinicLine {
     for r in &worsened {
         points.push(format!(
             "{} worsened to {} over the last three months (from {} a year before): go through the care-gap worklist with the team.",
-            label(inp, &r.measure),
+            label_of(&defs, &r.measure),
             v(r.value_3mo, r),
             v(r.value_3mo_prior_year, r)
         ));
@@ -99,7 +88,7 @@ fn line(inp: &ReportInputs, sh: &Shared, c: usize) -> ClinicLine {
     for r in missed.iter().filter(|r| r.signal != Some(Signal::Worsened)) {
         points.push(format!(
             "{} is {} this month, target {}: agree on one change to try before next month.",
-            label(inp, &r.measure),
+            label_of(&defs, &r.measure),
             v(r.value, r),
             v(r.target, r)
         ));
@@ -124,7 +113,7 @@ fn line(inp: &ReportInputs, sh: &Shared, c: usize) -> ClinicLine {
     for r in &improved {
         points.push(format!(
             "{} improved to {} over the last three months: share what worked on the next shared-learning call.",
-            label(inp, &r.measure),
+            label_of(&defs, &r.measure),
             v(r.value_3mo, r)
         ));
     }
@@ -140,8 +129,8 @@ fn line(inp: &ReportInputs, sh: &Shared, c: usize) -> ClinicLine {
         next_due: next
             .map(|m| format!("Block {}: {} ({})", m.block, m.name, fmt_day(m.due)))
             .unwrap_or_else(|| "–".into()),
-        worsened: worsened.iter().map(|r| label(inp, &r.measure)).collect(),
-        miss_target: missed.iter().map(|r| label(inp, &r.measure)).collect(),
+        worsened: worsened.iter().map(|r| label_of(&defs, &r.measure)).collect(),
+        miss_target: missed.iter().map(|r| label_of(&defs, &r.measure)).collect(),
         points: points.into_iter().take(7).collect(),
     }
 }
