@@ -36,7 +36,7 @@ pub struct MergeArgs {
     /// The merged output folder.
     #[arg(long)]
     pub out: PathBuf,
-    /// Replace an existing output folder.
+    /// Replace an earlier sixbb output folder (or an empty one); never a folder holding the inputs.
     #[arg(long)]
     pub force: bool,
 }
@@ -58,7 +58,7 @@ pub struct RunArgs {
     /// Parallel report jobs (default: all cores).
     #[arg(long)]
     pub jobs: Option<usize>,
-    /// Replace an existing output folder.
+    /// Replace an earlier sixbb output folder (or an empty one); never a folder holding the inputs.
     #[arg(long)]
     pub force: bool,
     /// Render only the clinic reports of shard I of N (e.g. 2/8; stable by clinic id).
