@@ -530,22 +530,32 @@ struct MetricsOut {
     dose_labels: Vec<String>,
 }
 
-/// How many months to compute: the window, the outcome models' months after
-/// the warm-up, and for trends the 15 months up to the report month and each
-/// intervention clinic's 12 months before its start month (months before the
-/// first data row are empty and need no computing; at most 120 months back).
-/// Returns (months to compute, months the outcome models use).
-fn spans(cfg: &Config, data: &crate::model::Dataset) -> (u32, usize) {
+/// How many months to compute: the window, the outcome models' months (from
+/// `[outcomes] analysis_start`, or from the end of the warm-up, at most 120),
+/// and for trends the 15 months up to the report month and each intervention
+/// clinic's 12 months before its start month (months before the first data
+/// row are empty and need no computing; at most 120 months back).
+fn span(cfg: &Config, data: &crate::model::Dataset) -> u32 {
     let report = cfg.report_month;
-    let first = data.prescriptions.iter().map(|r| r.start).min().map(Month::of_day).unwrap_or(report);
-    let m = &cfg.metrics;
-    // The longest lookback in whole months: 365 days → 12 (the README's warm-up).
-    let warmup = (m.attribution_days.max(365).max(m.ltot_window_days) as i32 + 30) / 31;
-    let complete = (report.minus(first.plus(warmup)) + 1).clamp(1, 60);
+    let from = analysis_from(cfg, data);
+    let models = (report.minus(from) + 1).clamp(1, 120);
     let needed = data.clinics.iter().filter_map(|c| c.program_start).map(|d| Month::of_day(d).plus(-12));
-    let from = needed.fold(report.plus(-14), Month::min).max(first);
-    let trend_span = (report.minus(from) + 1).clamp(1, 120);
-    (complete.max(trend_span).max(cfg.lookback_months as i32) as u32, complete as usize)
+    let first = first_data_month(data).unwrap_or(report);
+    let trends = needed.fold(report.plus(-14), Month::min).max(first);
+    let trend_span = (report.minus(trends) + 1).clamp(1, 120);
+    models.max(trend_span).max(cfg.lookback_months as i32) as u32
+}
+
+/// The month of the earliest prescription.
+fn first_data_month(data: &crate::model::Dataset) -> Option<Month> {
+    data.prescriptions.iter().map(|r| r.start).min().map(Month::of_day)
+}
+
+/// The earliest month the outcome models may start from: `analysis_start`,
+/// or the end of the warm-up.
+fn analysis_from(cfg: &Config, data: &crate::model::Dataset) -> Month {
+    let first = first_data_month(data).unwrap_or(cfg.report_month);
+    cfg.outcomes.analysis_start.unwrap_or(first.plus(cfg.outcomes.warmup_months as i32)).min(cfg.report_month)
 }
 
 /// Compute and write every metrics file.
@@ -557,7 +567,7 @@ fn write_metrics(
     opts: &RunOptions,
 ) -> Result<MetricsOut> {
     let (data, months) = (&v.data, cfg.window());
-    let (span, complete) = spans(cfg, data);
+    let span = span(cfg, data);
     let t = Instant::now();
     let mut pm_all = prescribing::compute_with(patients, &cfg.report_month.window(span), &cfg.metrics, months.len());
     log(opts, 2, format!("  interval engine, {span} months: {:.2} s", t.elapsed().as_secs_f64()));
@@ -589,10 +599,11 @@ fn write_metrics(
     fidelity::study_table(data, &months).write_csv(&dir.join("metrics/fidelity_study_month.csv"))?;
     let flags = fidelity::flags(data, cfg.report_month);
     fidelity::flags_table(data, &flags).write_csv(&dir.join("metrics/fidelity_flags.csv"))?;
-    let analysed = pm_all.tail(complete);
-    let out_res = outcomes::compute(data, &analysed, &cfg.metrics);
-    let period = (analysed.months[0], *analysed.months.last().expect("a month"));
-    outcomes::outcomes_table(&out_res, period).write_csv(&dir.join("metrics/outcomes.csv"))?;
+    let first = first_data_month(data).unwrap_or(cfg.report_month);
+    let start = outcomes::analysis_start(&cfg.outcomes, cfg.min_cell, first, &pm_all).min(cfg.report_month);
+    let analysed = pm_all.tail((cfg.report_month.minus(start) + 1) as usize);
+    let out_res = outcomes::compute(data, &analysed, &cfg.metrics, &cfg.outcomes);
+    outcomes::outcomes_table(&out_res).write_csv(&dir.join("metrics/outcomes.csv"))?;
     log(opts, 2, format!("  fidelity, facilitators, outcomes: {:.2} s", t.elapsed().as_secs_f64()));
     Ok(MetricsOut { pm, flags, outcomes: out_res, trends: trend_rows, dose, dose_labels })
 }

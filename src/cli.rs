@@ -118,6 +118,10 @@ pub struct SynthArgs {
     /// Append a few deliberately bad rows.
     #[arg(long)]
     pub with_bad_rows: bool,
+    /// Size of the built-in program effect: 1 as documented, 0 for none (a
+    /// placebo study: start dates but no program), up to 2.
+    #[arg(long, default_value_t = 1.0)]
+    pub effect: f64,
     /// Output folder.
     #[arg(long)]
     pub out: PathBuf,

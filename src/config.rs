@@ -63,6 +63,82 @@ struct RawPipeline {
     targets: std::collections::BTreeMap<String, f64>,
     #[serde(default)]
     checks: ChecksConfig,
+    #[serde(default)]
+    outcomes: RawOutcomes,
+}
+
+/// `[outcomes]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawOutcomes {
+    analysis_start: Option<String>,
+    warmup_months: u32,
+    bootstrap_replications: u32,
+    bootstrap_seed: u64,
+}
+
+impl Default for RawOutcomes {
+    fn default() -> Self {
+        let d = OutcomesConfig::default();
+        RawOutcomes {
+            analysis_start: None,
+            warmup_months: d.warmup_months,
+            bootstrap_replications: d.bootstrap_replications,
+            bootstrap_seed: d.bootstrap_seed,
+        }
+    }
+}
+
+/// The outcome models' inputs (`[outcomes]`, issue 17), checked.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct OutcomesConfig {
+    /// First month the models read; `None`: the first month after the
+    /// warm-up with at least `min_cell` LTOT patients study-wide.
+    pub analysis_start: Option<Month>,
+    /// Months of data left out at the start (lookbacks reach before the data).
+    pub warmup_months: u32,
+    /// Wild cluster bootstrap replications (at least 999).
+    pub bootstrap_replications: u32,
+    /// Seed of the bootstrap's random stream (outputs stay byte-identical).
+    pub bootstrap_seed: u64,
+}
+
+impl Default for OutcomesConfig {
+    fn default() -> Self {
+        OutcomesConfig {
+            analysis_start: None,
+            warmup_months: 12,
+            bootstrap_replications: 999,
+            bootstrap_seed: 20190701,
+        }
+    }
+}
+
+/// Check `[outcomes]`: a month for `analysis_start`, a warm-up of at most
+/// 120 months, 999 to 99,999 replications.
+fn check_outcomes(r: RawOutcomes) -> std::result::Result<OutcomesConfig, String> {
+    let analysis_start = match &r.analysis_start {
+        None => None,
+        Some(t) => Some(
+            Month::parse(t)
+                .ok_or_else(|| format!("outcomes.analysis_start = \"{t}\" is not a month in the form YYYY-MM"))?,
+        ),
+    };
+    if r.warmup_months > 120 {
+        return Err(format!("outcomes.warmup_months = {} must be from 0 to 120", r.warmup_months));
+    }
+    if !(999..=99_999).contains(&r.bootstrap_replications) {
+        return Err(format!(
+            "outcomes.bootstrap_replications = {} must be from 999 to 99999",
+            r.bootstrap_replications
+        ));
+    }
+    Ok(OutcomesConfig {
+        analysis_start,
+        warmup_months: r.warmup_months,
+        bootstrap_replications: r.bootstrap_replications,
+        bootstrap_seed: r.bootstrap_seed,
+    })
 }
 
 /// Thresholds of the per-site extract checks (`[checks]`, issue 19).
@@ -314,6 +390,8 @@ pub struct Config {
     pub targets: Vec<(String, f64)>,
     /// `[checks]`: extract-check thresholds.
     pub checks: ChecksConfig,
+    /// `[outcomes]`: the outcome models' months and bootstrap.
+    pub outcomes: OutcomesConfig,
     /// The output folder (with `{month}` filled in).
     pub out_dir: PathBuf,
 }
@@ -433,6 +511,7 @@ impl Config {
             min_peer_clinics: min_peer as u32,
             targets,
             checks: check_checks(raw.checks).map_err(err)?,
+            outcomes: check_outcomes(raw.outcomes).map_err(err)?,
             metrics: MetricsConfig {
                 mme_table: m.mme_table,
                 ltot_window_days: m.ltot_window_days,

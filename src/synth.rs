@@ -22,6 +22,8 @@ pub struct SynthOptions {
     pub patients: u32,
     /// Append a few deliberately bad rows (exercises the data-quality path).
     pub bad_rows: bool,
+    /// Scale of the program effect ([`ClinicGen::effect`]): 1 as documented, 0 none.
+    pub effect: f64,
     pub out: PathBuf,
 }
 
@@ -245,14 +247,27 @@ struct ClinicGen {
     id: String,
     facilitator: String,
     program_start: Option<Day>,
+    /// `--effect`: scales the ramp.
+    scale: f64,
     rng: ChaCha8Rng,
 }
 
 impl ClinicGen {
-    /// Program effect: 0 before start, ramps to 1 over 12 months.
+    /// The built-in program effect e(day): 0 before program_start, then a
+    /// linear ramp to 1 (times `--effect`) over the first 365 days, flat
+    /// after. Where it acts (per refill or course, probabilities):
+    /// * long-term patients above 20 MME/day taper (dose × 0.8) with 0.3·e;
+    ///   they stop opioids with 0.004·e per refill;
+    /// * a benzodiazepine or other sedative refill is skipped with 0.3·e;
+    /// * a new short course lasts more than 7 days with 0.5 − 0.3·e;
+    /// * care events (agreement, urine drug test, PDMP check, PEG, naloxone)
+    ///   are recorded more often ([`Gen::care_events`]).
+    ///
+    /// The resulting size per measure, estimated by simulation, is in the
+    /// README (`bench/placebo.sh`).
     fn effect(&self, day: Day) -> f64 {
         match self.program_start {
-            Some(s) if day >= s => ((day - s) as f64 / 365.0).min(1.0),
+            Some(s) if day >= s => ((day - s) as f64 / 365.0).min(1.0) * self.scale,
             _ => 0.0,
         }
     }
@@ -300,7 +315,7 @@ impl Gen<'_> {
         )
         .map_err(wio("clinics.csv"))?;
         self.counts.clinics += 1;
-        Ok(ClinicGen { i, id, facilitator, program_start, rng })
+        Ok(ClinicGen { i, id, facilitator, program_start, scale: opts.effect, rng })
     }
 
     /// One patient: perhaps an exclusion, then one kind of prescribing.

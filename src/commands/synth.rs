@@ -11,6 +11,9 @@ pub fn run(a: SynthArgs) -> Result<i32> {
     if a.clinics == 0 || a.months < 3 {
         return Err(Error::Usage("--clinics must be ≥ 1 and --months ≥ 3".into()));
     }
+    if !(0.0..=2.0).contains(&a.effect) {
+        return Err(Error::Usage(format!("--effect {}: expected a number from 0 to 2", a.effect)));
+    }
     let opts = SynthOptions {
         clinics: a.clinics,
         months: a.months,
@@ -18,6 +21,7 @@ pub fn run(a: SynthArgs) -> Result<i32> {
         end,
         patients: a.patients,
         bad_rows: a.with_bad_rows,
+        effect: a.effect,
         out: a.out.clone(),
     };
     let c = generate(&opts)?;

@@ -419,6 +419,75 @@ pub fn event_svg(
     })
 }
 
+/// The event study: ATT(e) by event time with its 95% band (where not
+/// descriptive), program years 1 and 2 shaded, a zero line and the base
+/// month (e = −1, 0 by construction).
+pub fn att_svg(points: &[(i32, f64, Option<(f64, f64)>)], y_label: &str, size: (u32, u32)) -> Result<String, String> {
+    draw_svg(size, |root| {
+        let (lo, hi) = points.iter().fold((-1i32, 1i32), |(a, b), p| (a.min(p.0), b.max(p.0)));
+        let ext = points.iter().map(|p| p.2.map_or(p.1.abs(), |(l, h)| l.abs().max(h.abs()))).fold(0.0, f64::max);
+        let ymax = nice_max(ext * 1.15);
+        let mut chart = ChartBuilder::on(root)
+            .margin_top(8)
+            .margin_right(22)
+            .margin_left(4)
+            .x_label_area_size(34)
+            .y_label_area_size(54)
+            .build_cartesian_2d((lo as f64 - 0.5)..(hi as f64 + 0.5), -ymax..ymax)
+            .map_err(|e| e.to_string())?;
+        for (from, to, shade, label) in [(-0.5, 11.5, 0.10, "Year 1"), (11.5, 23.5, 0.18, "Year 2")] {
+            let (a, b) = (f64::max(from, lo as f64 - 0.5), f64::min(to, hi as f64 + 0.5));
+            if a < b {
+                chart
+                    .draw_series(std::iter::once(Rectangle::new(
+                        [(a, -ymax), (b, ymax)],
+                        PALETTE[4].mix(shade).filled(),
+                    )))
+                    .map_err(|e| e.to_string())?;
+                let style = (FONT, 11).into_font().color(&RGBColor(90, 90, 90));
+                chart
+                    .draw_series(std::iter::once(Text::new(label, (a + 0.4, ymax * 0.92), style)))
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        draw_mesh(
+            &mut chart,
+            10,
+            &|x: &f64| format!("{:.0}", x),
+            &|y: &f64| if y.fract().abs() < 1e-9 { format!("{y:.0}") } else { format!("{y:.1}") },
+            Some("Months from program start"),
+            y_label,
+        )?;
+        let grey = RGBColor(120, 120, 120);
+        chart
+            .draw_series(LineSeries::new(vec![(lo as f64 - 0.5, 0.0), (hi as f64 + 0.5, 0.0)], grey.stroke_width(1)))
+            .map_err(|e| e.to_string())?;
+        chart
+            .draw_series(DashedLineSeries::new(vec![(-0.5, -ymax), (-0.5, ymax)], 4, 3, grey.stroke_width(1)))
+            .map_err(|e| e.to_string())?;
+        let blue = PALETTE[0];
+        let band: Vec<(f64, f64, f64)> = points.iter().filter_map(|p| p.2.map(|(l, h)| (p.0 as f64, l, h))).collect();
+        if !band.is_empty() {
+            let mut poly: Vec<(f64, f64)> = band.iter().map(|b| (b.0, b.2)).collect();
+            poly.extend(band.iter().rev().map(|b| (b.0, b.1)));
+            chart
+                .draw_series(std::iter::once(Polygon::new(poly, blue.mix(0.18).filled())))
+                .map_err(|e| e.to_string())?
+                .label("95% interval")
+                .legend(move |(x, y)| Rectangle::new([(x, y - 4), (x + 16, y + 4)], blue.mix(0.18).filled()));
+        }
+        let line: Vec<(f64, f64)> = points.iter().map(|p| (p.0 as f64, p.1)).collect();
+        chart.draw_series(LineSeries::new(line.clone(), blue.stroke_width(2))).map_err(|e| e.to_string())?;
+        chart
+            .draw_series(line.iter().map(|(x, y)| Circle::new((*x, *y), 3, blue.filled())))
+            .map_err(|e| e.to_string())?
+            .label("Effect vs comparison clinics (ATT)")
+            .legend(move |(x, y)| Circle::new((x + 8, y), 3, blue.filled()));
+        draw_legend(&mut chart, SeriesLabelPosition::LowerLeft)?;
+        Ok(())
+    })
+}
+
 /// Scatter of (x, y) points with a zero line: the descriptive dose–response
 /// chart (facilitation hours against a clinic's change in a measure).
 pub fn scatter_svg(points: &[(f64, f64)], x_label: &str, y_label: &str, size: (u32, u32)) -> Result<String, String> {

@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::ingest::Severity;
 use crate::measures::Section;
 use crate::metrics::fidelity::{effort, phase};
+use crate::metrics::outcomes::{Model, OutcomeRow, Term};
 use crate::metrics::prescribing::Cell;
 use crate::metrics::study::{clinic_order, quartiles, raw_pct, Measure};
 use crate::model::{Activity, Arm};
@@ -22,7 +23,7 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared) -> Result<(Vec<
     let v2: Vec<&Measure> = ms.iter().filter(|m| m.section == Section::V2).collect();
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let charts = arm_charts(inp, ms, &mut files)?;
-    let (outcome_rows, event_charts) = outcome_section(inp, &mut files)?;
+    let outcomes = outcome_section(inp, &mut files)?;
     let dose = dose_section(inp, &mut files)?;
     let (dq_rows, tables) = data_quality(inp);
     let tb = cfg.metrics.mme_table;
@@ -36,13 +37,14 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared) -> Result<(Vec<
         "new_start_lookback": cfg.metrics.new_start_lookback_days,
         "overview": overview(inp, sh), "arms": arm_rows(inp, ms), "charts": charts, "heat": heat(inp, sh), "blocks": BLOCKS,
         "activities": Activity::ALL.iter().map(|a| a.label()).collect::<Vec<_>>(),
-        "outcomes": outcome_rows, "event_charts": event_charts,
+        "outcomes": outcomes,
         "facilitation": facilitation_hours(inp, sh), "dose": dose, "completeness": completeness_section(inp, sh), "dq": dq_rows, "tables": tables, "flags": flag_rows(inp),
         "methods": {
             "mme_table": tb.as_str(),
             "mme_sources": tb.rows().iter().map(|r| r.source.clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect::<Vec<_>>(),
             "definitions": super::clinic::definitions(inp),
             "min_cell": cfg.min_cell,
+            "bootstrap_reps": cfg.outcomes.bootstrap_replications,
             "version": crate::VERSION,
             "inputs": inp.input_hashes.iter().map(|(p, h)| json!({"path": p, "sha256": h})).collect::<Vec<_>>(),
         },
@@ -315,41 +317,164 @@ fn flag_rows(inp: &ReportInputs) -> Vec<Value> {
     flags
 }
 
-/// The outcome rows and the event-time charts (SVG files).
-fn outcome_section(inp: &ReportInputs, files: &mut Vec<(String, Vec<u8>)>) -> Result<(Vec<Value>, Vec<Value>)> {
-    let fmt = |x: f64| if x.abs() >= 100.0 { format!("{x:.1}") } else { format!("{x:.2}") };
-    let outcome_rows: Vec<Value> = inp
-        .outcomes
-        .rows
-        .iter()
-        .map(|r| match &r.coef {
-            Some(c) => json!({"outcome": r.outcome, "model": r.model.as_str(), "term": r.term.as_str().replace('_', " "), "estimate": fmt(c.estimate),
-                "ci": format!("{} to {}", fmt(c.ci_low), fmt(c.ci_high)), "p": if c.p < 0.001 { "<0.001".to_string() } else { format!("{:.3}", c.p) },
-                "n": format!("{} / {}", r.n_clinics, r.n_months), "note": ""}),
-            None => json!({"outcome": r.outcome, "model": r.model.as_str(), "term": r.term.as_str().replace('_', " "), "estimate": "–", "ci": "–", "p": "–",
-                "n": format!("{} / {}", r.n_clinics, r.n_months), "note": r.note}),
-        })
-        .collect();
-    let mut event_charts = Vec::new();
-    for es in &inp.outcomes.series {
-        if es.points.is_empty() {
-            continue;
+/// One line of an outcome table, formatted for the reader.
+#[derive(serde::Serialize)]
+struct OutcomeLine {
+    model: &'static str,
+    term: String,
+    estimate: String,
+    ci: String,
+    p: String,
+    n: String,
+    inference: &'static str,
+    note: String,
+}
+
+/// An outcome's lines of a table.
+#[derive(serde::Serialize)]
+struct OutcomeGroup {
+    outcome: String,
+    lines: Vec<OutcomeLine>,
+}
+
+/// Rows grouped by outcome, in the order they come.
+fn groups<'a>(rows: impl Iterator<Item = &'a OutcomeRow>, label: impl Fn(&str) -> String) -> Vec<OutcomeGroup> {
+    let mut out: Vec<OutcomeGroup> = Vec::new();
+    let mut last = String::new();
+    for r in rows {
+        if r.outcome != last || out.is_empty() {
+            out.push(OutcomeGroup { outcome: label(&r.outcome), lines: Vec::new() });
+            last = r.outcome.clone();
         }
-        let path = format!("/charts/event-{}.svg", es.outcome);
-        let percent = es.outcome.ends_with("_pct");
-        let y = if percent {
-            "% of LTOT patients"
-        } else if es.outcome == "mean_daily_mme" {
-            "MME/day"
-        } else {
-            "LTOT patients per clinic"
-        };
-        let svg = super::charts::event_svg(&es.points, es.fit, y, percent, (400, 250))
-            .map_err(|e| Error::Report { what: "chart".into(), message: e })?;
-        files.push((path.clone(), svg.into_bytes()));
-        event_charts.push(json!({"file": path, "title": es.label}));
+        out.last_mut().expect("pushed").lines.push(outcome_line(r));
     }
-    Ok((outcome_rows, event_charts))
+    out
+}
+
+/// A chart file with its title.
+#[derive(serde::Serialize)]
+struct ChartRef {
+    file: String,
+    title: String,
+}
+
+/// The outcome section: the effects table (event study by year, its
+/// pre-trend test, the differences in differences), the event-study charts,
+/// and the appendix (single-arm ITS table and charts).
+#[derive(serde::Serialize)]
+pub struct OutcomeSection {
+    effects: Vec<OutcomeGroup>,
+    its: Vec<OutcomeGroup>,
+    event_charts: Vec<ChartRef>,
+    its_charts: Vec<ChartRef>,
+    period: String,
+}
+
+/// Number formats of the outcome tables: 2 decimals (1 from 100), p as
+/// `<0.001` or 3 decimals.
+fn fmt_est(x: f64) -> String {
+    if x.abs() >= 100.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.2}")
+    }
+}
+
+fn fmt_p(p: f64) -> String {
+    if p < 0.001 {
+        "<0.001".into()
+    } else {
+        format!("{p:.3}")
+    }
+}
+
+fn outcome_line(r: &OutcomeRow) -> OutcomeLine {
+    use crate::metrics::outcomes::Inference;
+    OutcomeLine {
+        model: model_label(r.model),
+        term: term_label(r.term).to_string(),
+        estimate: r.estimate.map_or("–".into(), fmt_est),
+        ci: r.ci.map_or("–".into(), |(a, b)| format!("{} to {}", fmt_est(a), fmt_est(b))),
+        p: r.p.map_or("–".into(), fmt_p),
+        n: format!("{}", r.n_clinics),
+        inference: match r.inference {
+            Inference::Cr1 => "CR1",
+            Inference::WildBootstrap => "bootstrap",
+            Inference::Descriptive => "descriptive",
+            Inference::None => "–",
+        },
+        note: r.note.clone(),
+    }
+}
+
+fn model_label(m: Model) -> &'static str {
+    match m {
+        Model::EventStudy => "event study",
+        Model::Did => "DiD, year 1",
+        Model::DidYear2 => "DiD, year 2",
+        Model::DidPlacebo => "DiD, placebo",
+        Model::Its => "ITS",
+    }
+}
+
+fn term_label(t: Term) -> &'static str {
+    match t {
+        Term::Att => "effect at one month",
+        Term::Year1 => "year 1 (months 0–11)",
+        Term::Year2 => "year 2 (months 12–23)",
+        Term::PreTrend => "pre-trend test (max |t|)",
+        Term::PreSlope => "pre slope / month",
+        Term::LevelChange => "level change",
+        Term::SlopeChange => "slope change / month",
+        Term::ComparisonChange => "comparison change",
+        Term::Did => "difference in differences",
+    }
+}
+
+/// The y-axis title of an outcome's charts.
+fn y_title(outcome: &str, change: bool) -> &'static str {
+    match (outcome.ends_with("_pct"), outcome == "mean_daily_mme", change) {
+        (true, _, true) => "Change, percentage points",
+        (true, _, false) => "% of LTOT patients",
+        (_, true, true) => "Change, MME/day",
+        (_, true, false) => "MME/day",
+        (_, _, true) => "Change, LTOT patients per clinic",
+        _ => "LTOT patients per clinic",
+    }
+}
+
+/// The outcome section and its charts (SVG files).
+fn outcome_section(inp: &ReportInputs, files: &mut Vec<(String, Vec<u8>)>) -> Result<OutcomeSection> {
+    let res = inp.outcomes;
+    let label =
+        |name: &str| res.series.iter().find(|s| s.outcome == name).map_or(name.to_string(), |s| s.label.clone());
+    let headline = |r: &&OutcomeRow| match r.model {
+        Model::EventStudy => matches!(r.term, Term::Year1 | Term::Year2 | Term::PreTrend),
+        Model::Did | Model::DidYear2 | Model::DidPlacebo => r.term == Term::Did,
+        Model::Its => false,
+    };
+    let effects = groups(res.rows.iter().filter(headline), label);
+    let its = groups(res.rows.iter().filter(|r| r.model == Model::Its), label);
+    let chart_err = |e: String| Error::Report { what: "chart".into(), message: e };
+    let (mut event_charts, mut its_charts) = (Vec::new(), Vec::new());
+    for es in &res.series {
+        if es.att.len() > 1 {
+            let file = format!("/charts/att-{}.svg", es.outcome);
+            let svg = super::charts::att_svg(&es.att, y_title(&es.outcome, true), (400, 250)).map_err(chart_err)?;
+            files.push((file.clone(), svg.into_bytes()));
+            event_charts.push(ChartRef { file, title: es.label.clone() });
+        }
+        if !es.points.is_empty() {
+            let file = format!("/charts/event-{}.svg", es.outcome);
+            let percent = es.outcome.ends_with("_pct");
+            let svg = super::charts::event_svg(&es.points, es.fit, y_title(&es.outcome, false), percent, (400, 250))
+                .map_err(chart_err)?;
+            files.push((file.clone(), svg.into_bytes()));
+            its_charts.push(ChartRef { file, title: es.label.clone() });
+        }
+    }
+    let period = format!("{} to {}", month_name(res.period.0), month_name(res.period.1));
+    Ok(OutcomeSection { effects, its, event_charts, its_charts, period })
 }
 
 /// The arms with clinics, intervention first.

@@ -2,6 +2,8 @@
 //! and clinic-clustered (CR1) standard errors, t-based confidence intervals.
 //! Linear algebra by nalgebra, the t distribution by statrs.
 
+pub mod wild;
+
 use nalgebra::{DMatrix, DVector};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 

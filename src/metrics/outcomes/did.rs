@@ -1,0 +1,89 @@
+//! Differences in differences of 12-month windows (issue 7; year 2 and the
+//! placebo from issue 17).
+//!
+//! Per intervention clinic its change from the `before` 12 months to the
+//! `after` 12 months (each pooled over its window, relative to the start
+//! month); each comparison clinic's change over the same calendar windows,
+//! averaged over the intervention clinics' windows; the estimate is the
+//! difference of the mean changes (unweighted: the average of the clinics'
+//! own 2×2 differences in differences), the coefficient on `treated` of a
+//! clinic-level regression on `[1, treated]`.
+
+use super::{two_group, Design, Model, Outcome, OutcomeRow, Planned, Term};
+use crate::dates::Month;
+use crate::metrics::prescribing::{Cell, PrescribingMetrics};
+use crate::stats::wild::Hyp;
+
+/// One difference in differences: the model and the first months of the
+/// "after" and the "before" 12 months, relative to the start month.
+#[derive(Clone, Copy, Debug)]
+pub struct Window {
+    pub model: Model,
+    pub after: i32,
+    pub before: i32,
+}
+
+/// `did`: year 1 against the year before; `did_year2`: the second program
+/// year against the same year before; `did_placebo`: the year before against
+/// the year before that, where no effect can be (a check of parallel trends).
+pub const WINDOWS: [Window; 3] = [
+    Window { model: Model::Did, after: 0, before: -12 },
+    Window { model: Model::DidYear2, after: 12, before: -12 },
+    Window { model: Model::DidPlacebo, after: -12, before: -24 },
+];
+
+/// Below this many clinics per arm the rows are descriptive.
+pub const MIN_PER_ARM: usize = 4;
+
+/// A clinic's pooled value over the 12 months from `s + from`.
+fn window(o: &Outcome, pm: &PrescribingMetrics, c: usize, s: Month, from: i32) -> Option<f64> {
+    let w = pm.months.len();
+    let cells: Option<Vec<&Cell>> = (from..from + 12)
+        .map(|d| {
+            let k = s.plus(d).minus(pm.months[0]);
+            (k >= 0 && (k as usize) < w).then(|| pm.cell(c, k as usize))
+        })
+        .collect();
+    cells.and_then(|cs| (o.pool)(&cs))
+}
+
+/// The clinic-level changes: (clinic, treated, change, weight 1).
+fn changes(o: &Outcome, pm: &PrescribingMetrics, d: &Design, w: Window) -> Vec<(usize, bool, f64, f64)> {
+    let change = |c: usize, s: Month| Some(window(o, pm, c, s, w.after)? - window(o, pm, c, s, w.before)?);
+    let mut obs: Vec<(usize, bool, f64, f64)> =
+        d.starts.iter().filter_map(|&(c, s)| change(c, s).map(|x| (c, true, x, 1.0))).collect();
+    for &c in &d.comparison {
+        let ch: Vec<f64> = d.starts.iter().filter_map(|&(_, s)| change(c, s)).collect();
+        if !ch.is_empty() {
+            obs.push((c, false, ch.iter().sum::<f64>() / ch.len() as f64, 1.0));
+        }
+    }
+    obs
+}
+
+/// The `comparison_change` and `did` rows of one window.
+pub fn rows(o: &Outcome, pm: &PrescribingMetrics, d: &Design, w: Window) -> Vec<OutcomeRow> {
+    let obs = changes(o, pm, d, w);
+    let n_int = obs.iter().filter(|x| x.1).count();
+    let n_cmp = obs.len() - n_int;
+    let mut rows: Vec<OutcomeRow> = [Term::ComparisonChange, Term::Did]
+        .into_iter()
+        .map(|term| {
+            let mut r = OutcomeRow::new(&o.name, w.model, term);
+            (r.n_clinics, r.n_obs, r.n_months) = (obs.len(), obs.len(), 24);
+            r
+        })
+        .collect();
+    let Some((block, _)) = two_group(&obs) else {
+        for r in &mut rows {
+            r.note = format!(
+                "not estimable: {n_int} intervention and {n_cmp} comparison clinics with both 12-month windows (1 each and 3 in all needed)"
+            );
+        }
+        return rows;
+    };
+    let descriptive = n_int < MIN_PER_ARM || n_cmp < MIN_PER_ARM;
+    let plan =
+        rows.into_iter().enumerate().map(|(k, row)| Planned { row, hyp: Hyp::coef(0, k), descriptive }).collect();
+    super::summarise(&[block], plan, d, d.boot_for(&o.name, w.model))
+}
