@@ -2,6 +2,7 @@
 
 mod common;
 mod end_to_end;
+mod outcomes;
 mod reports;
 mod validation;
 mod version2;
