@@ -599,12 +599,14 @@ fn write_metrics(
     fidelity::study_table(data, &months).write_csv(&dir.join("metrics/fidelity_study_month.csv"))?;
     let flags = fidelity::flags(data, cfg.report_month);
     fidelity::flags_table(data, &flags).write_csv(&dir.join("metrics/fidelity_flags.csv"))?;
+    log(opts, 2, format!("  fidelity, facilitators: {:.2} s", t.elapsed().as_secs_f64()));
+    let t = Instant::now();
     let first = first_data_month(data).unwrap_or(cfg.report_month);
     let start = outcomes::analysis_start(&cfg.outcomes, cfg.min_cell, first, &pm_all).min(cfg.report_month);
     let analysed = pm_all.tail((cfg.report_month.minus(start) + 1) as usize);
     let out_res = outcomes::compute(data, &analysed, &cfg.metrics, &cfg.outcomes);
     outcomes::outcomes_table(&out_res).write_csv(&dir.join("metrics/outcomes.csv"))?;
-    log(opts, 2, format!("  fidelity, facilitators, outcomes: {:.2} s", t.elapsed().as_secs_f64()));
+    log(opts, 2, format!("  outcomes, {} months: {:.2} s", analysed.months.len(), t.elapsed().as_secs_f64()));
     Ok(MetricsOut { pm, flags, outcomes: out_res, trends: trend_rows, dose, dose_labels })
 }
 

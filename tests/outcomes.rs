@@ -121,8 +121,11 @@ fn year_1_and_year_2_intervals_contain_the_effect_computed_by_simulation() {
             .output()
             .unwrap();
         assert!(o.status.success());
-        std::fs::write(dir.join("p.toml"), "[data]\nfolder = \"data\"\n[report]\nmonth = \"2024-06\"\n[output]\nfolder = \"out\"\n")
-            .unwrap();
+        std::fs::write(
+            dir.join("p.toml"),
+            "[data]\nfolder = \"data\"\n[report]\nmonth = \"2024-06\"\n[output]\nfolder = \"out\"\n",
+        )
+        .unwrap();
         let o = sixbb()
             .arg("run")
             .arg(dir.join("p.toml"))

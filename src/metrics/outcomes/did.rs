@@ -47,15 +47,27 @@ fn window(o: &Outcome, pm: &PrescribingMetrics, c: usize, s: Month, from: i32) -
     cells.and_then(|cs| (o.pool)(&cs))
 }
 
-/// The clinic-level changes: (clinic, treated, change, weight 1).
+/// The clinic-level changes: (clinic, treated, change, weight 1). A
+/// comparison clinic's change is averaged over the intervention clinics'
+/// windows, computed once per start month and weighted by its clinics.
 fn changes(o: &Outcome, pm: &PrescribingMetrics, d: &Design, w: Window) -> Vec<(usize, bool, f64, f64)> {
     let change = |c: usize, s: Month| Some(window(o, pm, c, s, w.after)? - window(o, pm, c, s, w.before)?);
     let mut obs: Vec<(usize, bool, f64, f64)> =
         d.starts.iter().filter_map(|&(c, s)| change(c, s).map(|x| (c, true, x, 1.0))).collect();
+    let mut cohorts: std::collections::BTreeMap<Month, f64> = Default::default();
+    for &(_, s) in &d.starts {
+        *cohorts.entry(s).or_default() += 1.0;
+    }
     for &c in &d.comparison {
-        let ch: Vec<f64> = d.starts.iter().filter_map(|&(_, s)| change(c, s)).collect();
-        if !ch.is_empty() {
-            obs.push((c, false, ch.iter().sum::<f64>() / ch.len() as f64, 1.0));
+        let (mut sum, mut n) = (0.0, 0.0);
+        for (&s, &k) in &cohorts {
+            if let Some(x) = change(c, s) {
+                sum += k * x;
+                n += k;
+            }
+        }
+        if n > 0.0 {
+            obs.push((c, false, sum / n, 1.0));
         }
     }
     obs

@@ -25,19 +25,21 @@ pub const MIN_INTERVENTION: usize = 3;
 pub const MIN_COMPARISON: usize = 2;
 
 /// The clinic-level changes behind ATT(e): (clinic, treated, change, weight).
+/// A comparison clinic's change over each start month's window is computed
+/// once per start month (cohort), weighted by the cohort's base denominators.
 pub fn changes(panel: &Panel, starts: &[(usize, Month)], comparison: &[usize], e: i32) -> Vec<(usize, bool, f64, f64)> {
     let mut obs = Vec::new();
-    let mut windows = Vec::new();
+    let mut cohorts: std::collections::BTreeMap<Month, f64> = Default::default();
     for &(i, g) in starts {
         let (Some((base, w)), Some((y, _))) = (panel.at(i, g.plus(-1)), panel.at(i, g.plus(e))) else {
             continue;
         };
         obs.push((i, true, y - base, w));
-        windows.push((g, w));
+        *cohorts.entry(g).or_default() += w;
     }
     for &j in comparison {
         let (mut s, mut sw) = (0.0, 0.0);
-        for &(g, w) in &windows {
+        for (&g, &w) in &cohorts {
             if let (Some(b), Some(a)) = (panel.at(j, g.plus(-1)), panel.at(j, g.plus(e))) {
                 s += w * (a.0 - b.0);
                 sw += w;

@@ -381,27 +381,30 @@ pub fn analysis_start(cfg: &OutcomesConfig, min_cell: u32, first_data: Month, pm
 
 /// Fit every outcome model over `pm` (the analysed months).
 pub fn compute(data: &Dataset, pm: &PrescribingMetrics, cfg: &MetricsConfig, ocfg: &OutcomesConfig) -> OutcomeResults {
+    use rayon::prelude::*;
     let design = Design::new(data, ocfg);
+    let per_outcome: Vec<(Vec<OutcomeRow>, EventSeries)> =
+        outcomes(cfg).par_iter().map(|o| one_outcome(o, pm, &design)).collect();
     let (mut rows, mut series) = (Vec::new(), Vec::new());
-    for o in outcomes(cfg) {
-        let panel = Panel::new(&o, pm);
-        let (es_rows, att) = event_study::rows(&o.name, &panel, &design);
-        rows.extend(es_rows);
-        for w in did::WINDOWS {
-            rows.extend(did::rows(&o, pm, &design, w));
-        }
-        let (its_rows, fit) = its::rows(&o.name, &panel, &design);
-        rows.extend(its_rows);
-        series.push(EventSeries {
-            outcome: o.name.clone(),
-            label: o.label.clone(),
-            points: its::pooled_points(&o, pm, &design),
-            fit,
-            att,
-        });
+    for (r, s) in per_outcome {
+        rows.extend(r);
+        series.push(s);
     }
     let period = (pm.months[0], *pm.months.last().expect("a month"));
     OutcomeResults { rows, series, period }
+}
+
+/// Every model of one outcome, and its chart series.
+fn one_outcome(o: &Outcome, pm: &PrescribingMetrics, design: &Design) -> (Vec<OutcomeRow>, EventSeries) {
+    let panel = Panel::new(o, pm);
+    let (mut rows, att) = event_study::rows(&o.name, &panel, design);
+    for w in did::WINDOWS {
+        rows.extend(did::rows(o, pm, design, w));
+    }
+    let (its_rows, fit) = its::rows(&o.name, &panel, design);
+    rows.extend(its_rows);
+    let points = its::pooled_points(o, pm, design);
+    (rows, EventSeries { outcome: o.name.clone(), label: o.label.clone(), points, fit, att })
 }
 
 /// `metrics/outcomes.csv`: full precision (shortest round-trip decimals).
