@@ -1,6 +1,8 @@
 //! Command-line arguments (clap derive). `main.rs` parses them and hands
 //! them to [`crate::commands::dispatch`].
 
+use crate::dates::Month;
+use crate::reference::MmeTable;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -47,8 +49,8 @@ pub struct RunArgs {
     /// The pipeline file (TOML).
     pub pipeline: PathBuf,
     /// Report month YYYY-MM (overrides report.month).
-    #[arg(long)]
-    pub month: Option<String>,
+    #[arg(long, value_name = "YYYY-MM", value_parser = month_arg)]
+    pub month: Option<Month>,
     /// Output folder (overrides output.folder).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -87,8 +89,8 @@ pub struct ValidateArgs {
     /// The pipeline file (TOML).
     pub pipeline: PathBuf,
     /// Report month YYYY-MM (overrides report.month).
-    #[arg(long)]
-    pub month: Option<String>,
+    #[arg(long, value_name = "YYYY-MM", value_parser = month_arg)]
+    pub month: Option<Month>,
     /// Also write data_quality/issues.csv into this folder.
     #[arg(long)]
     pub issues_out: Option<PathBuf>,
@@ -110,8 +112,8 @@ pub struct SynthArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Last month of data (YYYY-MM).
-    #[arg(long, default_value = "2024-06")]
-    pub end: String,
+    #[arg(long, value_name = "YYYY-MM", default_value = "2024-06", value_parser = month_arg)]
+    pub end: Month,
     /// Mean patients per clinic.
     #[arg(long, default_value_t = 500)]
     pub patients: u32,
@@ -148,9 +150,21 @@ pub struct MmeArgs {
     /// Days supply.
     #[arg(long)]
     pub days_supply: u32,
-    /// MME table: cdc-2022 or cdc-2016.
-    #[arg(long, default_value = "cdc-2022")]
-    pub table: String,
+    /// MME table.
+    #[arg(long, default_value = "cdc-2022", value_parser = table_arg())]
+    pub table: MmeTable,
+}
+
+/// A month `YYYY-MM`, parsed once.
+fn month_arg(s: &str) -> Result<Month, String> {
+    Month::parse(s).ok_or_else(|| format!("{s}: expected a month YYYY-MM"))
+}
+
+/// `--table`: the MME tables by their pipeline names.
+fn table_arg() -> impl clap::builder::TypedValueParser<Value = MmeTable> {
+    use clap::builder::TypedValueParser;
+    let names = [MmeTable::Cdc2022, MmeTable::Cdc2016].map(MmeTable::as_str);
+    clap::builder::PossibleValuesParser::new(names).map(|s| MmeTable::parse(&s).expect("a listed name"))
 }
 
 /// `--shard I/N`, parsed once into (I, N) with 1 ≤ I ≤ N.

@@ -399,7 +399,8 @@ pub struct Config {
 /// Command-line overrides of a pipeline file.
 #[derive(Clone, Debug, Default)]
 pub struct Overrides {
-    pub month: Option<String>,
+    /// `--month`, parsed by the command line.
+    pub month: Option<Month>,
     pub out: Option<PathBuf>,
 }
 
@@ -424,11 +425,12 @@ impl Config {
                 base.join(p)
             }
         };
-        let month_text = ov.month.clone().unwrap_or(raw.report.month.clone());
-        let report_month = Month::parse(&month_text).ok_or_else(|| {
-            let key = if ov.month.is_some() { "--month" } else { "report.month" };
-            err(format!("{key} = \"{month_text}\" is not a month in the form YYYY-MM"))
-        })?;
+        let report_month = match ov.month {
+            Some(m) => m,
+            None => Month::parse(&raw.report.month).ok_or_else(|| {
+                err(format!("report.month = \"{}\" is not a month in the form YYYY-MM", raw.report.month))
+            })?,
+        };
         if raw.report.lookback_months == 0 || raw.report.lookback_months > 240 {
             return Err(err(format!("report.lookback_months = {} must be from 1 to 240", raw.report.lookback_months)));
         }
@@ -497,6 +499,10 @@ impl Config {
                 table_overrides.push((t, resolve(p)));
             }
         }
+        let outcomes = check_outcomes(raw.outcomes).map_err(err)?;
+        if let Some(a) = outcomes.analysis_start.filter(|a| *a > report_month) {
+            return Err(err(format!("outcomes.analysis_start = \"{a}\" is after the report month {report_month}")));
+        }
         let out_dir = match &ov.out {
             Some(p) => p.clone(),
             None => resolve(&raw.output.folder.replace("{month}", &report_month.to_string())),
@@ -511,7 +517,7 @@ impl Config {
             min_peer_clinics: min_peer as u32,
             targets,
             checks: check_checks(raw.checks).map_err(err)?,
-            outcomes: check_outcomes(raw.outcomes).map_err(err)?,
+            outcomes,
             metrics: MetricsConfig {
                 mme_table: m.mme_table,
                 ltot_window_days: m.ltot_window_days,
@@ -589,7 +595,7 @@ mod tests {
 
     #[test]
     fn overrides_replace_month_and_out() {
-        let ov = Overrides { month: Some("2023-12".into()), out: Some("/tmp/o".into()) };
+        let ov = Overrides { month: Month::parse("2023-12"), out: Some("/tmp/o".into()) };
         let c = Config::from_str("[data]\nfolder = \"d\"\n[report]\nmonth = \"2024-06\"\n", Path::new("p.toml"), &ov)
             .unwrap();
         assert_eq!(c.report_month.to_string(), "2023-12");

@@ -401,3 +401,19 @@ fn synth_is_deterministic_and_only_its_deliberate_bad_rows_are_rejected() {
     // The deliberate bad rows: 1 clinic, 12 prescriptions, 1 care event, 1 milestone, 2 facilitation, 3 exclusions.
     assert_eq!(validate("c").summary.rejected(), 20);
 }
+
+#[test]
+fn months_and_mme_tables_are_checked_by_the_command_line() {
+    let o = sixbb().args(["run", "p.toml", "--month", "June"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("expected a month YYYY-MM"));
+    let o = sixbb()
+        .args(["mme", "--drug", "oxycodone", "--strength", "5", "--quantity", "30", "--days-supply", "30"])
+        .args(["--table", "cdc-2099"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("possible values: cdc-2022, cdc-2016"));
+    let o = sixbb().args(["synth", "--end", "2024-13", "--out", "x"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}

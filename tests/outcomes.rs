@@ -87,6 +87,7 @@ fn outcomes_settings_are_checked_before_anything_runs() {
         ("bootstrap_replications = 500", "outcomes.bootstrap_replications"),
         ("warmup_months = 121", "outcomes.warmup_months"),
         ("bootstrap = 999", "bootstrap"),
+        ("analysis_start = \"2024-07\"", "after the report month 2024-06"),
     ] {
         let p = sample_copy(&tmp.path().join(key), &format!("[outcomes]\n{setting}\n"));
         let o = sixbb().arg("validate").arg(&p).output().unwrap();

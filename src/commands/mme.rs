@@ -3,12 +3,11 @@
 use crate::cli::MmeArgs;
 use crate::error::{Error, Result};
 use crate::mme::{daily_mme, round6};
-use crate::reference::{MmeTable, Route, Unit};
+use crate::reference::{Route, Unit};
 
 /// Print the daily MME, or say why there is none.
 pub fn run(a: MmeArgs) -> Result<i32> {
-    let table = MmeTable::parse(&a.table)
-        .ok_or_else(|| Error::Usage(format!("--table {}: expected cdc-2022 or cdc-2016", a.table)))?;
+    let table = a.table;
     let route = Route::parse(&a.route).ok_or_else(|| Error::Usage(format!("--route {}: unknown route", a.route)))?;
     let unit = Unit::parse(&a.unit).ok_or_else(|| Error::Usage(format!("--unit {}: unknown strength unit", a.unit)))?;
     let drug = a.drug.trim().to_ascii_lowercase();
