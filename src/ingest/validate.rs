@@ -475,6 +475,24 @@ struct RxDraft<'a> {
     long_acting: bool,
 }
 
+impl<'a> RxDraft<'a> {
+    /// A rejected row's placeholder: it only claims its rx_id.
+    fn claim(id: &'a str) -> RxDraft<'a> {
+        RxDraft {
+            rx_id: Some(id),
+            clinic: 0,
+            patient: "",
+            prescriber: None,
+            start: 0,
+            days: 0,
+            class: DrugClass::Opioid,
+            drug: 0,
+            daily_mme: 0.0,
+            long_acting: false,
+        }
+    }
+}
+
 /// Rows read per batch: bounds the memory of the text frames.
 const BATCH_ROWS: usize = 1 << 20;
 
@@ -526,40 +544,22 @@ fn validate_prescriptions(
         .par_iter()
         .map(|&from| {
             let len = ROW_CHUNK.min(n - from);
-            let names = [
-                "rx_id",
-                "clinic_id",
-                "patient_id",
-                "prescriber_id",
-                "written_date",
-                "drug",
-                "route",
-                "strength",
-                "strength_unit",
-                "quantity",
-                "days_supply",
-                "release",
-            ];
-            let arrays: Vec<Option<&TextArray>> = names.iter().map(|c| t.array(c)).collect();
-            let mut drug_cache: FxHashMap<&str, Option<(DrugClass, u16)>> = FxHashMap::default();
-            let mut factor_cache: FxHashMap<(u16, Route, Unit), Option<&'static FactorRow>> = FxHashMap::default();
+            let arrays: Vec<Option<&TextArray>> = RX_COLUMNS.iter().map(|c| t.array(c)).collect();
+            let mut check = RxCheck {
+                table,
+                month_end,
+                clinic_ids,
+                drugs: &drugs,
+                drug_cache: FxHashMap::default(),
+                factor_cache: FxHashMap::default(),
+            };
             let mut out = Vec::with_capacity(len);
             for i in from..from + len {
                 let mut v: [Option<&str>; 12] = Default::default();
                 for (k, a) in arrays.iter().enumerate() {
                     v[k] = a.and_then(|a| a.get(i));
                 }
-                out.push(check_rx_row(
-                    t,
-                    t.offset + i + 1,
-                    v,
-                    table,
-                    month_end,
-                    clinic_ids,
-                    &drugs,
-                    &mut drug_cache,
-                    &mut factor_cache,
-                )?);
+                out.push(check.row(t, t.offset + i + 1, RxFields::of(v))?);
             }
             Ok(out)
         })
@@ -595,43 +595,131 @@ fn validate_prescriptions(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn check_rx_row<'a>(
-    t: &RawTable,
-    row: usize,
-    v: [Option<&'a str>; 12],
+/// What checking a prescription row needs besides the row: the MME table,
+/// the report month's end, the clinics, the drug list and per-chunk caches.
+struct RxCheck<'a, 'c> {
     table: crate::reference::MmeTable,
     month_end: Day,
-    clinic_ids: &FxHashMap<String, u32>,
-    drugs: &[&'static str],
-    drug_cache: &mut FxHashMap<&'a str, Option<(DrugClass, u16)>>,
-    factor_cache: &mut FxHashMap<(u16, Route, Unit), Option<&'static FactorRow>>,
-) -> Result<(Row<'a>, Option<RxDraft<'a>>)> {
-    let [rx_id, clinic, patient, prescriber, written, drug, route, strength, unit, quantity, days, release] = v;
-    guard_id(t, row, "patient_id", patient)?;
-    guard_id(t, row, "prescriber_id", prescriber)?;
-    let mut r = Row::new(TableName::Prescriptions, row);
-    let clinic = clinic_ref(&mut r, clinic, clinic_ids);
-    let rx_id = r.required("rx_id", rx_id);
-    let patient = r.required("patient_id", patient);
-    let start = r.date("written_date", written);
-    let drug_v = r.required("drug", drug).and_then(|d| {
-        let v = *drug_cache.entry(d).or_insert_with(|| {
-            let lower = d.to_ascii_lowercase();
-            classify(&lower).map(|c| (c, drugs.iter().position(|k| *k == lower).expect("known drug") as u16))
-        });
-        if v.is_none() {
-            r.error("drug", drug, UNKNOWN_DRUG);
+    clinic_ids: &'c FxHashMap<String, u32>,
+    drugs: &'c [&'static str],
+    drug_cache: FxHashMap<&'a str, Option<(DrugClass, u16)>>,
+    factor_cache: FxHashMap<(u16, Route, Unit), Option<&'static FactorRow>>,
+}
+
+/// A required positive number.
+fn positive<'a>(r: &mut Row<'a>, column: &str, v: Option<&'a str>, rule: Rule) -> Option<f64> {
+    r.number(column, v).and_then(|x| {
+        if x <= 0.0 {
+            r.error(column, v, rule);
+            None
+        } else {
+            Some(x)
         }
-        v
-    });
-    let release_v = Release::parse(release.unwrap_or(""));
-    if release_v.is_none() {
-        r.error("release", release, UNKNOWN_RELEASE);
+    })
+}
+
+impl<'a, 'c> RxCheck<'a, 'c> {
+    /// The drug's class and index, or an `unknown_drug` issue.
+    fn drug(&mut self, r: &mut Row<'a>, drug: Option<&'a str>) -> Option<(DrugClass, u16)> {
+        let drugs = self.drugs;
+        r.required("drug", drug).and_then(|d| {
+            let v = *self.drug_cache.entry(d).or_insert_with(|| {
+                let lower = d.to_ascii_lowercase();
+                classify(&lower).map(|c| (c, drugs.iter().position(|k| *k == lower).expect("known drug") as u16))
+            });
+            if v.is_none() {
+                r.error("drug", drug, UNKNOWN_DRUG);
+            }
+            v
+        })
     }
-    let is_opioid = matches!(drug_v, Some((DrugClass::Opioid, _)));
-    // Route, strength, unit and quantity matter for opioids with a factor only (SPEC §6.7.4).
-    let route_v = match non_empty(route) {
+
+    /// The daily MME of an opioid row (strength, unit and quantity checked;
+    /// SPEC §6.7.4: they matter for opioids with a factor only).
+    fn daily_mme(
+        &mut self,
+        r: &mut Row<'a>,
+        di: u16,
+        route: Option<Route>,
+        v: &RxFields<'a>,
+        days: Option<u16>,
+    ) -> f64 {
+        let s = positive(r, "strength", v.strength, STRENGTH_NOT_POSITIVE);
+        let u = r.required("strength_unit", v.unit).and_then(|u| {
+            let p = Unit::parse(u);
+            if p.is_none() {
+                r.error("strength_unit", Some(u), UNKNOWN_STRENGTH_UNIT);
+            }
+            p
+        });
+        let q = positive(r, "quantity", v.quantity, QUANTITY_NOT_POSITIVE);
+        let (Some(rt), Some(u)) = (route, u) else { return 0.0 };
+        let name = self.drugs[di as usize];
+        let table = self.table;
+        match *self.factor_cache.entry((di, rt, u)).or_insert_with(|| table.lookup(name, rt, u)) {
+            None => {
+                let combo = format!("{name} {} {}", rt.as_str(), u.as_str());
+                r.error("drug", Some(&combo), NO_MME_FACTOR);
+                0.0
+            }
+            Some(f) => match (s, q, days) {
+                (Some(s), Some(q), Some(days)) => daily_mme_with(f, s, q, days as u32).unwrap_or(0.0),
+                _ => 0.0,
+            },
+        }
+    }
+
+    /// Check one row: its issues, and the draft of a valid row (a rejected
+    /// row's draft only claims its rx_id for the duplicate check).
+    fn row(&mut self, t: &RawTable, row: usize, v: RxFields<'a>) -> Result<(Row<'a>, Option<RxDraft<'a>>)> {
+        guard_id(t, row, "patient_id", v.patient)?;
+        guard_id(t, row, "prescriber_id", v.prescriber)?;
+        let mut r = Row::new(TableName::Prescriptions, row);
+        let clinic = clinic_ref(&mut r, v.clinic, self.clinic_ids);
+        let rx_id = r.required("rx_id", v.rx_id);
+        let patient = r.required("patient_id", v.patient);
+        let start = r.date("written_date", v.written);
+        let drug = self.drug(&mut r, v.drug);
+        let release = Release::parse(v.release.unwrap_or(""));
+        if release.is_none() {
+            r.error("release", v.release, UNKNOWN_RELEASE);
+        }
+        let is_opioid = matches!(drug, Some((DrugClass::Opioid, _)));
+        let route = route_of(&mut r, v.route, is_opioid);
+        let long_acting = match (drug, route, release) {
+            (Some((DrugClass::Opioid, di)), Some(rt), Some(rel)) => is_long_acting(self.drugs[di as usize], rt, rel),
+            _ => false,
+        };
+        let days = days_supply(&mut r, v.days);
+        let daily_mme = match drug {
+            Some((DrugClass::Opioid, di)) => self.daily_mme(&mut r, di, route, &v, days),
+            _ => 0.0,
+        };
+        if start.is_some_and(|s| !r.has_error() && s > self.month_end) {
+            r.push("written_date", v.written, AFTER_REPORT_MONTH, Severity::Info, Action::AfterReportMonth);
+        }
+        let draft = match (r.has_error(), clinic, patient, start, days, drug) {
+            (false, Some(clinic), Some(patient), Some(start), Some(days), Some((class, drug))) => Some(RxDraft {
+                rx_id,
+                clinic,
+                patient,
+                prescriber: non_empty(v.prescriber),
+                start,
+                days,
+                class,
+                drug,
+                daily_mme,
+                long_acting,
+            }),
+            _ => rx_id.map(RxDraft::claim),
+        };
+        Ok((r, draft))
+    }
+}
+
+/// The route: oral when empty; an unknown route is an issue for opioids only.
+fn route_of<'a>(r: &mut Row<'a>, route: Option<&'a str>, is_opioid: bool) -> Option<Route> {
+    match non_empty(route) {
         None => Some(Route::Oral),
         Some(s) => {
             let p = Route::parse(s);
@@ -640,94 +728,58 @@ fn check_rx_row<'a>(
             }
             p
         }
-    };
-    let long_acting = match (drug_v, route_v, release_v) {
-        (Some((DrugClass::Opioid, di)), Some(rt), Some(rel)) => is_long_acting(drugs[di as usize], rt, rel),
-        _ => false,
-    };
-    let days_v = r.number("days_supply", days).and_then(|d| {
+    }
+}
+
+/// Whole days from 1 to 365.
+fn days_supply<'a>(r: &mut Row<'a>, days: Option<&'a str>) -> Option<u16> {
+    r.number("days_supply", days).and_then(|d| {
         if d.fract() != 0.0 || !(1.0..=365.0).contains(&d) {
             r.error("days_supply", days, DAYS_SUPPLY_RANGE);
             None
         } else {
             Some(d as u16)
         }
-    });
-    let mut dmme = 0.0;
-    if let Some((DrugClass::Opioid, di)) = drug_v {
-        let s = r.number("strength", strength).and_then(|x| {
-            if x <= 0.0 {
-                r.error("strength", strength, STRENGTH_NOT_POSITIVE);
-                None
-            } else {
-                Some(x)
-            }
-        });
-        let u = r.required("strength_unit", unit).and_then(|u| {
-            let p = Unit::parse(u);
-            if p.is_none() {
-                r.error("strength_unit", Some(u), UNKNOWN_STRENGTH_UNIT);
-            }
-            p
-        });
-        let q = r.number("quantity", quantity).and_then(|x| {
-            if x <= 0.0 {
-                r.error("quantity", quantity, QUANTITY_NOT_POSITIVE);
-                None
-            } else {
-                Some(x)
-            }
-        });
-        if let (Some(rt), Some(u)) = (route_v, u) {
-            let name = drugs[di as usize];
-            match *factor_cache.entry((di, rt, u)).or_insert_with(|| table.lookup(name, rt, u)) {
-                None => {
-                    let combo = format!("{name} {} {}", rt.as_str(), u.as_str());
-                    r.error("drug", Some(&combo), NO_MME_FACTOR);
-                }
-                Some(f) => {
-                    if let (Some(s), Some(q), Some(days)) = (s, q, days_v) {
-                        if let Ok(x) = daily_mme_with(f, s, q, days as u32) {
-                            dmme = x;
-                        }
-                    }
-                }
-            }
-        }
+    })
+}
+
+/// The text fields of one prescription row, in the SPEC's column order.
+struct RxFields<'a> {
+    rx_id: Option<&'a str>,
+    clinic: Option<&'a str>,
+    patient: Option<&'a str>,
+    prescriber: Option<&'a str>,
+    written: Option<&'a str>,
+    drug: Option<&'a str>,
+    route: Option<&'a str>,
+    strength: Option<&'a str>,
+    unit: Option<&'a str>,
+    quantity: Option<&'a str>,
+    days: Option<&'a str>,
+    release: Option<&'a str>,
+}
+
+/// The prescription columns, in [`RxFields`] order.
+const RX_COLUMNS: [&str; 12] = [
+    "rx_id",
+    "clinic_id",
+    "patient_id",
+    "prescriber_id",
+    "written_date",
+    "drug",
+    "route",
+    "strength",
+    "strength_unit",
+    "quantity",
+    "days_supply",
+    "release",
+];
+
+impl<'a> RxFields<'a> {
+    fn of(v: [Option<&'a str>; 12]) -> RxFields<'a> {
+        let [rx_id, clinic, patient, prescriber, written, drug, route, strength, unit, quantity, days, release] = v;
+        RxFields { rx_id, clinic, patient, prescriber, written, drug, route, strength, unit, quantity, days, release }
     }
-    if let Some(s) = start {
-        if !r.has_error() && s > month_end {
-            r.push("written_date", written, AFTER_REPORT_MONTH, Severity::Info, Action::AfterReportMonth);
-        }
-    }
-    let draft = (!r.has_error()).then(|| RxDraft {
-        rx_id,
-        clinic: clinic.unwrap(),
-        patient: patient.unwrap(),
-        prescriber: non_empty(prescriber),
-        start: start.unwrap(),
-        days: days_v.unwrap(),
-        class: drug_v.unwrap().0,
-        drug: drug_v.unwrap().1,
-        daily_mme: dmme,
-        long_acting,
-    });
-    // A rejected row still claims its rx_id for the duplicate check.
-    let draft = draft.or_else(|| {
-        rx_id.map(|id| RxDraft {
-            rx_id: Some(id),
-            clinic: 0,
-            patient: "",
-            prescriber: None,
-            start: 0,
-            days: 0,
-            class: DrugClass::Opioid,
-            drug: 0,
-            daily_mme: 0.0,
-            long_acting: false,
-        })
-    });
-    Ok((r, draft))
 }
 
 fn validate_care_events(
