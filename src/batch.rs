@@ -358,6 +358,38 @@ fn log(opts: &RunOptions, level: u8, msg: impl AsRef<str>) {
 pub fn run_batch(cfg: &Config, opts: &RunOptions) -> Result<Outcome> {
     let out_dir = check_out_dir(&cfg.out_dir, opts.force, &protected_paths(cfg)?)?;
     let mut timings = Vec::new();
+    let v = stage(&mut timings, "validate", || validate_stage(cfg, opts))?;
+    let (extracts, flagged) = extract_stage(cfg, opts, &v)?;
+    let tmp = TempOut::new(&out_dir)?;
+    let dir = tmp.tmp.clone();
+    write_data_quality(&dir, &v, &extracts)?;
+    let patients = prescribing::PatientIndex::new(&v.data);
+    let (mo, worklists) = stage(&mut timings, "metrics", || metrics_stage(cfg, opts, &v, &patients, &dir))?;
+    if opts.fail_after_metrics {
+        return Err(Error::Usage("stopped after the metrics stage (test hook)".into()));
+    }
+    let stats =
+        stage(&mut timings, "reports", || reports_stage(cfg, opts, &v, &mo, worklists.as_deref(), &extracts, &dir))?;
+    let manifest = write_manifest(cfg, opts, &v, &dir, timings)?;
+    // Checked again just before replacing: the folder may have changed during the run.
+    check_out_dir(&cfg.out_dir, opts.force, &protected_paths(cfg)?)?;
+    tmp.commit(&out_dir, opts.force)?;
+    if opts.verbosity >= 1 {
+        print_summary(cfg, &v, &manifest, stats.pdfs, &flagged.iter().collect::<Vec<_>>());
+    }
+    Ok(Outcome { out_dir: cfg.out_dir.clone(), rejected_rows: v.summary.rejected(), manifest })
+}
+
+/// Run one timed stage: its seconds go to the manifest's timings.
+fn stage<T>(timings: &mut Vec<(String, f64)>, name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let t = Instant::now();
+    let out = f()?;
+    timings.push((name.to_string(), t.elapsed().as_secs_f64()));
+    Ok(out)
+}
+
+/// Read and validate the inputs; every `--clinic` must be a valid clinic.
+fn validate_stage(cfg: &Config, opts: &RunOptions) -> Result<Validated> {
     let t = Instant::now();
     let v: Validated = validate(cfg)?;
     for id in &opts.clinics {
@@ -365,63 +397,87 @@ pub fn run_batch(cfg: &Config, opts: &RunOptions) -> Result<Outcome> {
             return Err(Error::Usage(format!("--clinic {id}: no such valid clinic in the clinics table")));
         }
     }
-    timings.push(("validate".to_string(), t.elapsed().as_secs_f64()));
     log(opts, 1, format!("validated inputs in {:.2} s", t.elapsed().as_secs_f64()));
     log(opts, 2, v.summary.render());
+    Ok(v)
+}
 
+/// The extract checks, and the rows that flag the report month (with
+/// `--strict-extracts` a flag stops the run before anything is written).
+fn extract_stage(
+    cfg: &Config,
+    opts: &RunOptions,
+    v: &Validated,
+) -> Result<(Vec<extract_checks::ExtractRow>, Vec<extract_checks::ExtractRow>)> {
     let extracts =
-        extract_checks::compute(&v.data, &v.rejected_by_month, &checked_tables(&v), &cfg.window(), &cfg.checks)?;
-    let flagged = extract_checks::flagged(&extracts, cfg.report_month);
+        extract_checks::compute(&v.data, &v.rejected_by_month, &checked_tables(v), &cfg.window(), &cfg.checks)?;
+    let flagged: Vec<extract_checks::ExtractRow> =
+        extract_checks::flagged(&extracts, cfg.report_month).into_iter().cloned().collect();
     if opts.strict_extracts && !flagged.is_empty() {
+        let refs: Vec<&extract_checks::ExtractRow> = flagged.iter().collect();
         return Err(Error::Usage(format!(
             "--strict-extracts: the extract checks flag {}:\n{}",
             cfg.report_month,
-            flag_lines(&v.data, &flagged)
+            flag_lines(&v.data, &refs)
         )));
     }
-    let tmp = TempOut::new(&out_dir)?;
-    let dir = tmp.tmp.clone();
-    let write = |rel: &str, text: &str| -> Result<()> {
-        let p = dir.join(rel);
-        std::fs::write(&p, text).map_err(|e| Error::io("cannot write", &p, e))
-    };
-    write("data_quality/issues.csv", &issues_csv(&v.issues))?;
-    extract_checks::table(&v.data, &extracts).write_csv(&dir.join("data_quality/extract_checks.csv"))?;
+    Ok((extracts, flagged))
+}
 
+/// `data_quality/issues.csv` and `extract_checks.csv`.
+fn write_data_quality(dir: &Path, v: &Validated, extracts: &[extract_checks::ExtractRow]) -> Result<()> {
+    let p = dir.join("data_quality/issues.csv");
+    std::fs::write(&p, issues_csv(&v.issues)).map_err(|e| Error::io("cannot write", &p, e))?;
+    extract_checks::table(&v.data, extracts).write_csv(&dir.join("data_quality/extract_checks.csv"))
+}
+
+/// Every metrics file and, unless `--no-worklists`, the worklists.
+fn metrics_stage(
+    cfg: &Config,
+    opts: &RunOptions,
+    v: &Validated,
+    patients: &prescribing::PatientIndex,
+    dir: &Path,
+) -> Result<(MetricsOut, Option<Vec<Vec<worklist::Entry>>>)> {
     let t = Instant::now();
-    let months = cfg.window();
-    let patients = prescribing::PatientIndex::new(&v.data);
-    let mo = write_metrics(cfg, &v, &patients, &dir, opts)?;
-    let worklists = (!opts.no_worklists).then(|| worklist::compute_with(&patients, &months, &cfg.metrics));
+    let mo = write_metrics(cfg, v, patients, dir, opts)?;
+    let worklists = (!opts.no_worklists).then(|| worklist::compute_with(patients, &cfg.window(), &cfg.metrics));
     if let Some(lists) = &worklists {
-        write_worklists(&v.data, lists, &dir, cfg)?;
+        write_worklists(&v.data, lists, dir, cfg)?;
     }
-    timings.push(("metrics".to_string(), t.elapsed().as_secs_f64()));
     log(opts, 1, format!("computed metrics in {:.2} s", t.elapsed().as_secs_f64()));
-    if opts.fail_after_metrics {
-        return Err(Error::Usage("stopped after the metrics stage (test hook)".into()));
-    }
+    Ok((mo, worklists))
+}
 
+/// Render every PDF.
+fn reports_stage(
+    cfg: &Config,
+    opts: &RunOptions,
+    v: &Validated,
+    mo: &MetricsOut,
+    worklists: Option<&[Vec<worklist::Entry>]>,
+    extracts: &[extract_checks::ExtractRow],
+    dir: &Path,
+) -> Result<report::RenderStats> {
     let t = Instant::now();
-    let input_entries = input_entries(&v);
-    let hashes: Vec<(String, String)> = input_entries.iter().map(|i| (i.path.clone(), i.sha256.clone())).collect();
+    let hashes: Vec<(String, String)> =
+        v.inputs.iter().map(|f| (f.path.display().to_string(), f.sha256.clone())).collect();
     let inputs = ReportInputs {
         cfg,
-        validated: &v,
+        validated: v,
         pm: &mo.pm,
         flags: &mo.flags,
         input_hashes: &hashes,
         outcomes: &mo.outcomes,
-        worklists: worklists.as_deref(),
+        worklists,
         trends: &mo.trends,
         dose: &mo.dose,
         dose_labels: &mo.dose_labels,
-        extracts: &extracts,
+        extracts,
         facilitator_reports: !opts.no_facilitator_reports,
     };
     let selected = selected_clinics(&v.data, opts);
     let stats = report::render_all(&inputs, &selected, &dir.join("reports"), opts.jobs, opts.verbosity)?;
-    timings.push(("reports".to_string(), t.elapsed().as_secs_f64()));
     log(
         opts,
         1,
@@ -433,32 +489,35 @@ pub fn run_batch(cfg: &Config, opts: &RunOptions) -> Result<Outcome> {
             stats.data_ms_per_clinic
         ),
     );
+    Ok(stats)
+}
 
+/// `manifest.json`: the tool, the resolved config, inputs, outputs, timings.
+fn write_manifest(
+    cfg: &Config,
+    opts: &RunOptions,
+    v: &Validated,
+    dir: &Path,
+    mut timings: Vec<(String, f64)>,
+) -> Result<Manifest> {
     let t = Instant::now();
     let mut outputs = Vec::new();
-    collect_outputs(&dir, &dir, &mut outputs)?;
+    collect_outputs(dir, dir, &mut outputs)?;
     outputs.sort_by(|a, b| a.path.cmp(&b.path));
     timings.push(("manifest".to_string(), t.elapsed().as_secs_f64()));
     let manifest = Manifest {
         tool: ToolInfo { name: "sixbb", version: crate::VERSION },
         config: cfg.clone(),
         shard: opts.shard.map(|(i, n)| format!("{i}/{n}")),
-        inputs: input_entries,
+        inputs: input_entries(v),
         outputs,
         validation: v.summary.clone(),
         timings,
     };
     let json = serde_json::to_string_pretty(&manifest).expect("manifest serialises");
-    write("manifest.json", &(json + "\n"))?;
-    // Checked again just before replacing: the folder may have changed during the run.
-    check_out_dir(&cfg.out_dir, opts.force, &protected_paths(cfg)?)?;
-    tmp.commit(&out_dir, opts.force)?;
-
-    let rejected_rows = v.summary.rejected();
-    if opts.verbosity >= 1 {
-        print_summary(cfg, &v, &manifest, stats.pdfs, &flagged);
-    }
-    Ok(Outcome { out_dir: cfg.out_dir.clone(), rejected_rows, manifest })
+    let p = dir.join("manifest.json");
+    std::fs::write(&p, json + "\n").map_err(|e| Error::io("cannot write", &p, e))?;
+    Ok(manifest)
 }
 
 /// The manifest's inputs: each file with the hash of the bytes read and its row counts.

@@ -7,7 +7,7 @@ use crate::error::Result;
 
 /// Resolve the arguments once and run the batch.
 pub fn run(a: RunArgs) -> Result<i32> {
-    let cfg = Config::load(&a.pipeline, &Overrides { month: a.month.clone(), out: a.out.clone() })?;
+    let cfg = Config::load(&a.pipeline, &Overrides { month: a.month, out: a.out.clone() })?;
     let shard = a.shard;
     let opts = RunOptions {
         shard,

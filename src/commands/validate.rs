@@ -7,7 +7,7 @@ use crate::ingest::{issues::issues_csv, validate};
 
 /// Validate and print the summary; exit code 1 when rows were rejected.
 pub fn run(a: ValidateArgs) -> Result<i32> {
-    let cfg = Config::load(&a.pipeline, &Overrides { month: a.month.clone(), out: None })?;
+    let cfg = Config::load(&a.pipeline, &Overrides { month: a.month, out: None })?;
     let v = validate(&cfg)?;
     println!("sixbb {} — validation of {} for {}", crate::VERSION, cfg.pipeline.display(), cfg.report_month);
     print!("{}", v.summary.render());
