@@ -370,6 +370,96 @@ fn check_checks(c: ChecksConfig) -> std::result::Result<ChecksConfig, String> {
     Ok(c)
 }
 
+/// Check `[report]`: the lookback from 1 to 240 months, at least one peer
+/// clinic. Returns `min_peer_clinics`.
+fn check_report(r: &RawReport) -> std::result::Result<u32, String> {
+    if r.lookback_months == 0 || r.lookback_months > 240 {
+        return Err(format!("report.lookback_months = {} must be from 1 to 240", r.lookback_months));
+    }
+    if r.min_peer_clinics < 1 || r.min_peer_clinics > u32::MAX as i64 {
+        return Err(format!("report.min_peer_clinics = {} must be an integer of at least 1", r.min_peer_clinics));
+    }
+    Ok(r.min_peer_clinics as u32)
+}
+
+/// Check `[metrics]`: windows and lookbacks in range, thresholds positive
+/// (50 added, sorted, de-duplicated), exclusion reasons known.
+fn check_metrics(m: RawMetrics) -> std::result::Result<MetricsConfig, String> {
+    if m.ltot_window_days == 0 || m.ltot_window_days > 366 {
+        return Err(format!("metrics.ltot_window_days = {} must be from 1 to 366", m.ltot_window_days));
+    }
+    if m.ltot_min_days == 0 || m.ltot_min_days > m.ltot_window_days {
+        return Err(format!(
+            "metrics.ltot_min_days = {} must be from 1 to metrics.ltot_window_days ({})",
+            m.ltot_min_days, m.ltot_window_days
+        ));
+    }
+    if m.attribution_days == 0 || m.attribution_days > 3660 {
+        return Err(format!("metrics.attribution_days = {} must be from 1 to 3660", m.attribution_days));
+    }
+    if m.benzo_overlap_min_days == 0 || m.benzo_overlap_min_days > 31 {
+        return Err(format!("metrics.benzo_overlap_min_days = {} must be from 1 to 31", m.benzo_overlap_min_days));
+    }
+    for (key, v) in [
+        ("metrics.exclusion_lookback_days", m.exclusion_lookback_days),
+        ("metrics.new_start_lookback_days", m.new_start_lookback_days),
+    ] {
+        if v == 0 || v > 3660 {
+            return Err(format!("{key} = {v} must be from 1 to 3660"));
+        }
+    }
+    Ok(MetricsConfig {
+        mme_table: m.mme_table,
+        ltot_window_days: m.ltot_window_days,
+        ltot_min_days: m.ltot_min_days,
+        high_dose_thresholds: check_thresholds(&m.high_dose_thresholds)?,
+        benzo_overlap_min_days: m.benzo_overlap_min_days,
+        attribution_days: m.attribution_days,
+        exclusion_reasons: check_reasons(&m.exclusion_reasons)?,
+        exclusion_lookback_days: m.exclusion_lookback_days,
+        new_start_lookback_days: m.new_start_lookback_days,
+    })
+}
+
+/// High-dose thresholds: positive, 50 always among them, ascending, unique.
+fn check_thresholds(raw: &[f64]) -> std::result::Result<Vec<f64>, String> {
+    if let Some(bad) = raw.iter().find(|t| !t.is_finite() || **t <= 0.0) {
+        return Err(format!("metrics.high_dose_thresholds: {bad} is not a positive number"));
+    }
+    let mut th = raw.to_vec();
+    th.push(50.0);
+    th.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    th.dedup();
+    Ok(th)
+}
+
+/// Exclusion reasons: each one of the SPEC's four.
+fn check_reasons(raw: &[String]) -> std::result::Result<Vec<ExclusionReason>, String> {
+    raw.iter()
+        .map(|r| {
+            ExclusionReason::parse(r).ok_or_else(|| {
+                format!("metrics.exclusion_reasons: \"{r}\" is not one of cancer, hospice, palliative, sickle_cell")
+            })
+        })
+        .collect()
+}
+
+/// `[data]`'s per-table paths, resolved.
+fn table_overrides(d: &RawData, resolve: impl Fn(&str) -> PathBuf) -> Vec<(TableName, PathBuf)> {
+    [
+        (TableName::Clinics, &d.clinics),
+        (TableName::Prescriptions, &d.prescriptions),
+        (TableName::CareEvents, &d.care_events),
+        (TableName::Milestones, &d.milestones),
+        (TableName::Facilitation, &d.facilitation),
+        (TableName::Exclusions, &d.exclusions),
+        (TableName::Targets, &d.targets),
+    ]
+    .into_iter()
+    .filter_map(|(t, p)| p.as_ref().map(|p| (t, resolve(p))))
+    .collect()
+}
+
 /// A resolved pipeline: every path absolute-or-relative-to-cwd, every default
 /// filled in, every value checked.
 #[derive(Clone, Debug, Serialize)]
@@ -431,74 +521,9 @@ impl Config {
                 err(format!("report.month = \"{}\" is not a month in the form YYYY-MM", raw.report.month))
             })?,
         };
-        if raw.report.lookback_months == 0 || raw.report.lookback_months > 240 {
-            return Err(err(format!("report.lookback_months = {} must be from 1 to 240", raw.report.lookback_months)));
-        }
-        let m = raw.metrics;
-        if m.ltot_window_days == 0 || m.ltot_window_days > 366 {
-            return Err(err(format!("metrics.ltot_window_days = {} must be from 1 to 366", m.ltot_window_days)));
-        }
-        if m.ltot_min_days == 0 || m.ltot_min_days > m.ltot_window_days {
-            return Err(err(format!(
-                "metrics.ltot_min_days = {} must be from 1 to metrics.ltot_window_days ({})",
-                m.ltot_min_days, m.ltot_window_days
-            )));
-        }
-        if m.attribution_days == 0 || m.attribution_days > 3660 {
-            return Err(err(format!("metrics.attribution_days = {} must be from 1 to 3660", m.attribution_days)));
-        }
-        if m.benzo_overlap_min_days == 0 || m.benzo_overlap_min_days > 31 {
-            return Err(err(format!(
-                "metrics.benzo_overlap_min_days = {} must be from 1 to 31",
-                m.benzo_overlap_min_days
-            )));
-        }
-        let mut th = m.high_dose_thresholds.clone();
-        if let Some(bad) = th.iter().find(|t| !t.is_finite() || **t <= 0.0) {
-            return Err(err(format!("metrics.high_dose_thresholds: {bad} is not a positive number")));
-        }
-        th.push(50.0);
-        th.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        th.dedup();
-        let exclusion_reasons = m
-            .exclusion_reasons
-            .iter()
-            .map(|r| {
-                ExclusionReason::parse(r).ok_or_else(|| {
-                    err(format!(
-                        "metrics.exclusion_reasons: \"{r}\" is not one of cancer, hospice, palliative, sickle_cell"
-                    ))
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        for (key, v) in [
-            ("metrics.exclusion_lookback_days", m.exclusion_lookback_days),
-            ("metrics.new_start_lookback_days", m.new_start_lookback_days),
-        ] {
-            if v == 0 || v > 3660 {
-                return Err(err(format!("{key} = {v} must be from 1 to 3660")));
-            }
-        }
-        let min_peer = raw.report.min_peer_clinics;
-        if min_peer < 1 || min_peer > u32::MAX as i64 {
-            return Err(err(format!("report.min_peer_clinics = {min_peer} must be an integer of at least 1")));
-        }
-        let labels: Vec<String> = th.iter().map(|t| format!("{t}")).collect();
-        let targets = check_targets(&raw.targets, &labels).map_err(err)?;
-        let mut table_overrides = Vec::new();
-        for (t, p) in [
-            (TableName::Clinics, &raw.data.clinics),
-            (TableName::Prescriptions, &raw.data.prescriptions),
-            (TableName::CareEvents, &raw.data.care_events),
-            (TableName::Milestones, &raw.data.milestones),
-            (TableName::Facilitation, &raw.data.facilitation),
-            (TableName::Exclusions, &raw.data.exclusions),
-            (TableName::Targets, &raw.data.targets),
-        ] {
-            if let Some(p) = p {
-                table_overrides.push((t, resolve(p)));
-            }
-        }
+        let min_peer_clinics = check_report(&raw.report).map_err(err)?;
+        let metrics = check_metrics(raw.metrics).map_err(err)?;
+        let targets = check_targets(&raw.targets, &metrics.threshold_labels()).map_err(err)?;
         let outcomes = check_outcomes(raw.outcomes).map_err(err)?;
         if let Some(a) = outcomes.analysis_start.filter(|a| *a > report_month) {
             return Err(err(format!("outcomes.analysis_start = \"{a}\" is after the report month {report_month}")));
@@ -510,25 +535,15 @@ impl Config {
         Ok(Config {
             pipeline: path.to_path_buf(),
             data_folder: resolve(&raw.data.folder),
-            table_overrides,
+            table_overrides: table_overrides(&raw.data, resolve),
             report_month,
             lookback_months: raw.report.lookback_months,
             min_cell: raw.report.min_cell,
-            min_peer_clinics: min_peer as u32,
+            min_peer_clinics,
             targets,
             checks: check_checks(raw.checks).map_err(err)?,
             outcomes,
-            metrics: MetricsConfig {
-                mme_table: m.mme_table,
-                ltot_window_days: m.ltot_window_days,
-                ltot_min_days: m.ltot_min_days,
-                high_dose_thresholds: th,
-                benzo_overlap_min_days: m.benzo_overlap_min_days,
-                attribution_days: m.attribution_days,
-                exclusion_reasons,
-                exclusion_lookback_days: m.exclusion_lookback_days,
-                new_start_lookback_days: m.new_start_lookback_days,
-            },
+            metrics,
             out_dir,
         })
     }
