@@ -111,19 +111,6 @@ fn arm_rows(inp: &ReportInputs, ms: &[Measure]) -> Vec<Value> {
 
 /// The pooled trend charts by arm (SVG files).
 fn arm_charts(inp: &ReportInputs, ms: &[Measure], files: &mut Vec<(String, Vec<u8>)>) -> Result<Vec<Value>> {
-    let data = &inp.validated.data;
-    let cfg = inp.cfg;
-    let pm = inp.pm;
-    let w = pm.months.len();
-    let nt = cfg.metrics.high_dose_thresholds.len();
-    let arms = arms_of(data);
-    let arm_cells = |a: Arm, k: usize| -> Vec<&Cell> {
-        (0..data.clinics.len()).filter(|&c| data.clinics[c].arm == a).map(|c| pm.cell(c, k)).collect()
-    };
-    let pooled = |cells: &[&Cell], m: &Measure| {
-        let (n, d): (u32, u32) = cells.iter().fold((0, 0), |(n, d), c| (n + (m.num)(c), d + (m.den)(c)));
-        raw_pct(n, d)
-    };
     let mut charts = Vec::new();
     let mut add = |name: &str, title: String, tc: TrendChart| -> Result<()> {
         let path = format!("/charts/{name}.svg");
@@ -132,102 +119,81 @@ fn arm_charts(inp: &ReportInputs, ms: &[Measure], files: &mut Vec<(String, Vec<u
         charts.push(json!({"file": path, "title": title}));
         Ok(())
     };
-    let mut pct_idx: Vec<usize> = (0..nt).collect();
-    pct_idx.push(nt);
-    for &mi in &pct_idx {
-        let m = &ms[mi];
-        let series = arms
-            .iter()
-            .enumerate()
-            .map(|(ai, &a)| Series {
-                label: format!("{} (pooled)", a.as_str()),
-                values: (0..w).map(|k| pooled(&arm_cells(a, k), m)).collect(),
-                color: ai,
-            })
-            .collect();
-        let bands = arms
-            .iter()
-            .enumerate()
-            .map(|(ai, &a)| {
-                let q: Vec<[Option<f64>; 3]> = (0..w).map(|k| quartiles(&arm_cells(a, k), m)).collect();
-                Band {
-                    label: format!("{} clinic IQR", a.as_str()),
-                    low: q.iter().map(|x| x[0]).collect(),
-                    mid: q.iter().map(|x| x[1]).collect(),
-                    high: q.iter().map(|x| x[2]).collect(),
-                    color: ai,
-                }
-            })
-            .collect();
-        add(
-            &m.stem,
-            m.label.clone(),
-            TrendChart {
-                months: pm.months.clone(),
-                y_label: "% of LTOT patients".into(),
-                series,
-                bands,
-                marker: None,
-                percent: true,
-                size: (400, 250),
-                goals: vec![],
-            },
-        )?;
+    // The high-dose shares, then the benzodiazepine share (registry order).
+    use crate::measures::MeasureKey;
+    for m in ms.iter().filter(|m| matches!(m.key, MeasureKey::HighDose(_) | MeasureKey::BenzoOverlap)) {
+        add(&m.stem, m.label.clone(), pct_chart(inp, m))?;
     }
-    let mme_series = arms
-        .iter()
-        .enumerate()
-        .map(|(ai, &a)| Series {
-            label: format!("{} (pooled)", a.as_str()),
-            values: (0..w)
-                .map(|k| {
-                    let cells = arm_cells(a, k);
-                    let n: u32 = cells.iter().map(|c| c.ltot_patients).sum();
-                    (n > 0).then(|| cells.iter().map(|c| c.mme_sum).sum::<f64>() / n as f64)
-                })
-                .collect(),
-            color: ai,
-        })
-        .collect();
-    add(
-        "mme",
-        "Mean daily dose of LTOT patients".into(),
-        TrendChart {
-            months: pm.months.clone(),
-            y_label: "MME/day".into(),
-            series: mme_series,
-            bands: vec![],
-            marker: None,
-            percent: false,
-            size: (400, 250),
-            goals: vec![],
-        },
-    )?;
-    let ltot_series = arms
-        .iter()
-        .enumerate()
-        .map(|(ai, &a)| Series {
-            label: a.as_str().to_string(),
-            values: (0..w).map(|k| Some(arm_cells(a, k).iter().map(|c| c.ltot_patients as f64).sum())).collect(),
-            color: ai,
-        })
-        .collect();
-    add(
-        "ltot",
-        "Patients on long-term opioid therapy (sum over clinics)".into(),
-        TrendChart {
-            months: pm.months.clone(),
-            y_label: "LTOT patients".into(),
-            series: ltot_series,
-            bands: vec![],
-            marker: None,
-            percent: false,
-            size: (400, 250),
-            goals: vec![],
-        },
-    )?;
-
+    let mme = |cells: &[&Cell]| {
+        let n: u32 = cells.iter().map(|c| c.ltot_patients).sum();
+        (n > 0).then(|| cells.iter().map(|c| c.mme_sum).sum::<f64>() / n as f64)
+    };
+    let mme_chart = arm_chart(inp, arm_series(inp, "(pooled)", &mme), "MME/day", false);
+    add("mme", "Mean daily dose of LTOT patients".into(), mme_chart)?;
+    let ltot = |cells: &[&Cell]| Some(cells.iter().map(|c| c.ltot_patients as f64).sum());
+    let ltot_chart = arm_chart(inp, arm_series(inp, "", &ltot), "LTOT patients", false);
+    add("ltot", "Patients on long-term opioid therapy (sum over clinics)".into(), ltot_chart)?;
     Ok(charts)
+}
+
+/// The cells of an arm's clinics in month `k`.
+fn arm_cells<'a>(inp: &ReportInputs<'a>, a: Arm, k: usize) -> Vec<&'a Cell> {
+    let data = &inp.validated.data;
+    (0..data.clinics.len()).filter(|&c| data.clinics[c].arm == a).map(|c| inp.pm.cell(c, k)).collect()
+}
+
+/// One line per arm of `value` over the arm's cells each month; `suffix`
+/// follows the arm's name in the legend.
+fn arm_series(inp: &ReportInputs, suffix: &str, value: &dyn Fn(&[&Cell]) -> Option<f64>) -> Vec<Series> {
+    let w = inp.pm.months.len();
+    let label = |a: Arm| if suffix.is_empty() { a.as_str().to_string() } else { format!("{} {suffix}", a.as_str()) };
+    arms_of(&inp.validated.data)
+        .into_iter()
+        .enumerate()
+        .map(|(ai, a)| Series {
+            label: label(a),
+            values: (0..w).map(|k| value(&arm_cells(inp, a, k))).collect(),
+            color: ai,
+        })
+        .collect()
+}
+
+/// A trend chart of the arms over the window.
+fn arm_chart(inp: &ReportInputs, series: Vec<Series>, y_label: &str, percent: bool) -> TrendChart {
+    TrendChart {
+        months: inp.pm.months.clone(),
+        y_label: y_label.into(),
+        series,
+        bands: vec![],
+        marker: None,
+        percent,
+        size: (400, 250),
+        goals: vec![],
+    }
+}
+
+/// A percentage measure per arm: the pooled share and the clinics' IQR band.
+fn pct_chart(inp: &ReportInputs, m: &Measure) -> TrendChart {
+    let w = inp.pm.months.len();
+    let pooled = |cells: &[&Cell]| {
+        let (n, d): (u32, u32) = cells.iter().fold((0, 0), |(n, d), c| (n + (m.num)(c), d + (m.den)(c)));
+        raw_pct(n, d)
+    };
+    let bands = arms_of(&inp.validated.data)
+        .into_iter()
+        .enumerate()
+        .map(|(ai, a)| {
+            let q: Vec<[Option<f64>; 3]> = (0..w).map(|k| quartiles(&arm_cells(inp, a, k), m)).collect();
+            Band {
+                label: format!("{} clinic IQR", a.as_str()),
+                low: q.iter().map(|x| x[0]).collect(),
+                mid: q.iter().map(|x| x[1]).collect(),
+                high: q.iter().map(|x| x[2]).collect(),
+                color: ai,
+            }
+        })
+        .collect();
+    TrendChart { bands, ..arm_chart(inp, arm_series(inp, "(pooled)", &pooled), "% of LTOT patients", true) }
 }
 
 /// Fidelity heat map: % of each block's milestones done at the report month.
