@@ -280,116 +280,156 @@ fn band(label: &str, q: &[[Option<f64>; 3]]) -> Band {
 
 /// The trend charts (SVG files) and whether a month was left out of one.
 fn trend_charts(cx: &Ctx, files: &mut Vec<(String, Vec<u8>)>) -> Result<(Vec<Value>, bool)> {
-    let (inp, ms, cells, shown) = (cx.inp, cx.ms, &cx.cells, &cx.shown);
-    let (pm, peers) = (inp.pm, &cx.sh.peers);
-    let start = inp.validated.data.clinics[cx.c].program_start.map(|s| Month::of_day(s).minus(pm.months[0]));
+    let specs = [ltot_chart(cx), high_dose_chart(cx), mme_chart(cx), benzo_chart(cx), care_chart(cx)];
+    let gaps = specs.iter().any(|(_, g)| *g);
+    let mut charts = Vec::new();
+    for (spec, _) in specs {
+        let (chart, svg) = render_chart(cx, spec)?;
+        charts.push(chart);
+        files.push(svg);
+    }
+    Ok((charts, gaps))
+}
+
+/// One clinic chart before drawing.
+struct ChartSpec {
+    name: &'static str,
+    title: String,
+    series: Vec<Series>,
+    bands: Vec<Band>,
+    y: &'static str,
+    percent: bool,
+    goals: Vec<Goal>,
+}
+
+/// Draw a chart: its template entry and its SVG file. The care-process
+/// chart is wide: it takes the full text width below the two-column grid.
+fn render_chart(cx: &Ctx, spec: ChartSpec) -> Result<(Value, (String, Vec<u8>))> {
+    let pm = cx.inp.pm;
+    let start = cx.inp.validated.data.clinics[cx.c].program_start.map(|s| Month::of_day(s).minus(pm.months[0]));
     let marker =
         start.filter(|k| *k >= 0 && (*k as usize) < pm.months.len()).map(|k| (k as usize, "Program start".to_string()));
-    let mut gaps = false;
-    let mut note = |v: &[Option<f64>], den: &dyn Fn(usize) -> u32| {
-        gaps |= v.iter().enumerate().any(|(k, x)| x.is_none() && den(k) > 0);
+    let wide = spec.name == "care";
+    let tc = TrendChart {
+        months: pm.months.clone(),
+        y_label: spec.y.into(),
+        series: spec.series,
+        bands: spec.bands,
+        marker,
+        percent: spec.percent,
+        size: if wide { (640, 260) } else { (400, 250) },
+        goals: spec.goals,
     };
-    let chart =
-        |name: &str, title: String, series: Vec<Series>, bands: Vec<Band>, y: &str, percent: bool, goals: Vec<Goal>| {
-            let size = if name == "care" { (640, 260) } else { (400, 250) };
-            let tc = TrendChart {
-                months: pm.months.clone(),
-                y_label: y.into(),
-                series,
-                bands,
-                marker: marker.clone(),
-                percent,
-                size,
-                goals,
-            };
-            let path = format!("/charts/{name}.svg");
-            let svg = trend_svg(&tc).map_err(chart_err)?;
-            // Wide charts take the full text width below the two-column grid.
-            Ok::<_, Error>((json!({"file": path, "title": title, "wide": name == "care"}), (path, svg.into_bytes())))
-        };
-    let this = |values: Vec<Option<f64>>, color: usize| vec![Series { label: "This clinic".into(), values, color }];
-    let mut out = Vec::new();
+    let path = format!("/charts/{}.svg", spec.name);
+    let svg = trend_svg(&tc).map_err(chart_err)?;
+    Ok((json!({"file": path, "title": spec.title, "wide": wide}), (path, svg.into_bytes())))
+}
+
+/// Whether a series hides a value whose denominator is not 0 (suppressed).
+fn hides(cx: &Ctx, v: &[Option<f64>], den: &dyn Fn(&Cell) -> u32) -> bool {
+    v.iter().enumerate().any(|(k, x)| x.is_none() && den(&cx.cells[k]) > 0)
+}
+
+/// "This clinic" as the only line.
+fn this_clinic(values: Vec<Option<f64>>, color: usize) -> Vec<Series> {
+    vec![Series { label: "This clinic".into(), values, color }]
+}
+
+const LOWER_PCT: &str = "% of LTOT patients (lower is better)";
+
+fn ltot_chart(cx: &Ctx) -> (ChartSpec, bool) {
+    let (cells, shown) = (&cx.cells, &cx.shown);
     let ltot: Vec<Option<f64>> =
         (0..cells.len()).map(|k| (!shown[k].ltot_hidden).then_some(cells[k].ltot_patients as f64)).collect();
-    note(&ltot, &|k| cells[k].ltot_patients);
-    out.push(chart(
-        "ltot",
-        "Patients on long-term opioid therapy".into(),
-        this(ltot, 0),
-        vec![],
-        "LTOT patients",
-        false,
-        vec![],
-    )?);
-    let labels = inp.cfg.metrics.threshold_labels();
-    let hd: Vec<Series> = (0..labels.len())
+    let gap = hides(cx, &ltot, &|c| c.ltot_patients);
+    let spec = ChartSpec {
+        name: "ltot",
+        title: "Patients on long-term opioid therapy".into(),
+        series: this_clinic(ltot, 0),
+        bands: vec![],
+        y: "LTOT patients",
+        percent: false,
+        goals: vec![],
+    };
+    (spec, gap)
+}
+
+fn high_dose_chart(cx: &Ctx) -> (ChartSpec, bool) {
+    let labels = cx.inp.cfg.metrics.threshold_labels();
+    let series: Vec<Series> = (0..labels.len())
         .map(|t| Series { label: format!("≥ {} MME/day", labels[t]), values: cx.pct_series[t].clone(), color: t })
         .collect();
-    for (t, s) in hd.iter().enumerate() {
-        note(&s.values, &|k| (ms[t].den)(cells[k]));
-    }
+    let gap = series.iter().enumerate().any(|(t, s)| hides(cx, &s.values, &|c| (cx.ms[t].den)(c)));
     let top = labels.last().cloned().unwrap_or_default();
-    let hd_row = cx.trend(&format!("high_dose_{top}_pct"));
-    let title = chart_message(hd_row, &format!("at ≥ {top} MME/day"), "LTOT patients at high dose");
-    let y = "% of LTOT patients (lower is better)";
-    out.push(chart(
-        "high_dose",
-        title,
-        hd,
-        vec![band("Study median and IQR, ≥ 50", &peers.pct[pm.i50])],
-        y,
-        true,
-        goals(hd_row),
-    )?);
+    let row = cx.trend(&format!("high_dose_{top}_pct"));
+    let spec = ChartSpec {
+        name: "high_dose",
+        title: chart_message(row, &format!("at ≥ {top} MME/day"), "LTOT patients at high dose"),
+        series,
+        bands: vec![band("Study median and IQR, ≥ 50", &cx.sh.peers.pct[cx.inp.pm.i50])],
+        y: LOWER_PCT,
+        percent: true,
+        goals: goals(row),
+    };
+    (spec, gap)
+}
+
+fn mme_chart(cx: &Ctx) -> (ChartSpec, bool) {
+    let (cells, shown) = (&cx.cells, &cx.shown);
     let mme: Vec<Option<f64>> =
         (0..cells.len()).map(|k| if shown[k].ltot_hidden { None } else { cells[k].mean_daily_mme() }).collect();
-    let title = mme_message(cx.trend(crate::measures::MEAN_DAILY_MME).and_then(|r| r.slope_12mo));
-    out.push(chart(
-        "mme",
-        title.into(),
-        this(mme, 0),
-        vec![band("Study median and IQR", &peers.mme)],
-        "MME/day (lower is better)",
-        false,
-        vec![],
-    )?);
-    let bz = ms.iter().position(|m| m.key == MeasureKey::BenzoOverlap).expect("registered");
-    let bz_row = cx.trend("benzo_overlap_pct");
-    note(&cx.pct_series[bz], &|k| (ms[bz].den)(cells[k]));
-    let title = chart_message(bz_row, "with a benzodiazepine", "Opioid and benzodiazepine overlap");
-    out.push(chart(
-        "benzo",
-        title,
-        this(cx.pct_series[bz].clone(), 1),
-        vec![band("Study median and IQR", &peers.pct[bz])],
-        y,
-        true,
-        goals(bz_row),
-    )?);
-    let care = [MeasureKey::Agreement, MeasureKey::Udt, MeasureKey::Pdmp, MeasureKey::Functional, MeasureKey::Naloxone]
+    let spec = ChartSpec {
+        name: "mme",
+        title: mme_message(cx.trend(crate::measures::MEAN_DAILY_MME).and_then(|r| r.slope_12mo)).into(),
+        series: this_clinic(mme, 0),
+        bands: vec![band("Study median and IQR", &cx.sh.peers.mme)],
+        y: "MME/day (lower is better)",
+        percent: false,
+        goals: vec![],
+    };
+    (spec, false)
+}
+
+fn benzo_chart(cx: &Ctx) -> (ChartSpec, bool) {
+    let bz = cx.ms.iter().position(|m| m.key == MeasureKey::BenzoOverlap).expect("registered");
+    let row = cx.trend("benzo_overlap_pct");
+    let gap = hides(cx, &cx.pct_series[bz], &|c| (cx.ms[bz].den)(c));
+    let spec = ChartSpec {
+        name: "benzo",
+        title: chart_message(row, "with a benzodiazepine", "Opioid and benzodiazepine overlap"),
+        series: this_clinic(cx.pct_series[bz].clone(), 1),
+        bands: vec![band("Study median and IQR", &cx.sh.peers.pct[bz])],
+        y: LOWER_PCT,
+        percent: true,
+        goals: goals(row),
+    };
+    (spec, gap)
+}
+
+fn care_chart(cx: &Ctx) -> (ChartSpec, bool) {
+    let keys = [MeasureKey::Agreement, MeasureKey::Udt, MeasureKey::Pdmp, MeasureKey::Functional, MeasureKey::Naloxone];
+    let series = keys
         .iter()
         .enumerate()
         .map(|(j, key)| {
-            let i = ms.iter().position(|m| m.key == *key).expect("registered");
+            let i = cx.ms.iter().position(|m| m.key == *key).expect("registered");
             Series {
-                label: ms[i].label.split(" (").next().unwrap().to_string(),
+                label: cx.ms[i].label.split(" (").next().unwrap().to_string(),
                 values: cx.pct_series[i].clone(),
                 color: j,
             }
         })
         .collect();
-    out.push(chart(
-        "care",
-        "Care processes for LTOT patients".into(),
-        care,
-        vec![],
-        "% of patients (higher is better)",
-        true,
-        vec![],
-    )?);
-    let (charts, svgs): (Vec<Value>, Vec<(String, Vec<u8>)>) = out.into_iter().unzip();
-    files.extend(svgs);
-    Ok((charts, gaps))
+    let spec = ChartSpec {
+        name: "care",
+        title: "Care processes for LTOT patients".into(),
+        series,
+        bands: vec![],
+        y: "% of patients (higher is better)",
+        percent: true,
+        goals: vec![],
+    };
+    (spec, false)
 }
 
 /// The mean-dose chart's title from its 12-month slope.
