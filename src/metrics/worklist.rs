@@ -105,105 +105,13 @@ pub fn compute(data: &Dataset, window: &[Month], cfg: &MetricsConfig) -> Vec<Vec
 
 /// [`compute`] over an existing patient index.
 pub fn compute_with(index: &PatientIndex, window: &[Month], cfg: &MetricsConfig) -> Vec<Vec<Entry>> {
-    let data = index.data();
-    let report = *window.last().expect("a window");
-    let me = report.last_day();
     let i50 = cfg.high_dose_thresholds.iter().position(|t| *t == 50.0).unwrap();
     let per_patient: Vec<Vec<(u32, Entry)>> = (0..index.len())
         .into_par_iter()
         .with_min_len(1024)
-        .map(|p| {
-            let rows = index.rows(p);
-            let clinics = attributed_clinics(&rows.rx, me, cfg.attribution_days);
-            if clinics.is_empty() {
-                return Vec::new();
-            }
-            let cov = Coverage::new(&rows, cfg);
-            let now = cov.month(report, cfg);
-            // Excluded patients (cancer, hospice, palliative, sickle cell) leave the worklists.
-            if !now.ltot || now.excluded {
-                return Vec::new();
-            }
-            let months_on_ltot = window.iter().filter(|m| cov.month(**m, cfg).ltot).count() as u32;
-            let before = cov.month(report.plus(-3), cfg);
-            let active: Vec<(String, f64)> = rows
-                .rx
-                .iter()
-                .filter(|r| r.class == DrugClass::Opioid && r.start <= me && r.end() >= me)
-                .map(|r| (data.drugs.name(r.drug as u32).to_string(), round6(r.daily_mme)))
-                .collect();
-            let mut last_event = [None; 5];
-            for e in rows.events.iter().filter(|e| e.date <= me) {
-                let k = EventType::ALL.iter().position(|t| *t == e.kind).unwrap();
-                last_event[k] = last_event[k].max(Some(e.date));
-            }
-            let mut due = [false; 5];
-            for (k, t) in EventType::ALL.iter().enumerate() {
-                let recent = !now.events[k];
-                due[k] = if *t == EventType::Naloxone { now.high_dose[i50] && recent } else { recent };
-            }
-            let from90 = window_start(me, 90);
-            let recent_opioids: Vec<&&Prescription> =
-                rows.rx.iter().filter(|r| r.class == DrugClass::Opioid && r.start >= from90 && r.start <= me).collect();
-            let mut prescribers: Vec<u32> = recent_opioids.iter().filter_map(|r| r.prescriber).collect();
-            prescribers.sort_unstable();
-            prescribers.dedup();
-            let mut rx_clinics: Vec<u32> = recent_opioids.iter().map(|r| r.clinic).collect();
-            rx_clinics.sort_unstable();
-            rx_clinics.dedup();
-            let mut gaps = Vec::new();
-            if now.benzo_overlap(cfg) {
-                gaps.push(Gap::BenzoOverlap);
-            }
-            if now.sedative_overlap(cfg) {
-                gaps.push(Gap::SedativeOverlap);
-            }
-            if due[4] {
-                gaps.push(Gap::Naloxone);
-            }
-            let at_risk = now.at_risk(cfg, i50);
-            if at_risk && !now.has(EventType::Naloxone) {
-                gaps.push(Gap::NaloxoneAtRisk);
-            }
-            for (k, name) in [(0, Gap::Agreement), (1, Gap::Udt), (2, Gap::Pdmp), (3, Gap::Functional)] {
-                if due[k] {
-                    gaps.push(name);
-                }
-            }
-            let base = Entry {
-                patient_id: data.patients.name(p as u32).to_string(),
-                months_on_ltot,
-                mean_daily_mme: now.value,
-                mme_change_3m: before.opioid.then_some(now.value - before.value),
-                active,
-                high_dose: now.high_dose.clone(),
-                benzo_days: now.benzo_days,
-                sedative_days: now.sedative_days,
-                at_risk,
-                last_event,
-                due,
-                prescribers_90d: prescribers.len() as u32,
-                clinics_90d: rx_clinics.len() as u32,
-                prescriber: None,
-                gaps,
-            };
-            clinics
-                .into_iter()
-                .map(|c| {
-                    let mut e = base.clone();
-                    e.prescriber = rows
-                        .rx
-                        .iter()
-                        .rev()
-                        .find(|r| r.clinic == c && r.class == DrugClass::Opioid && r.start <= me)
-                        .and_then(|r| r.prescriber)
-                        .map(|i| data.prescribers.name(i).to_string());
-                    (c, e)
-                })
-                .collect()
-        })
+        .map(|p| patient_entries(index, p, window, cfg, i50))
         .collect();
-    let mut lists: Vec<Vec<Entry>> = vec![Vec::new(); data.clinics.len()];
+    let mut lists: Vec<Vec<Entry>> = vec![Vec::new(); index.data().clinics.len()];
     for v in per_patient {
         for (c, e) in v {
             lists[c as usize].push(e);
@@ -219,6 +127,128 @@ pub fn compute_with(index: &PatientIndex, window: &[Month], cfg: &MetricsConfig)
         });
     }
     lists
+}
+
+/// A patient's worklist line at each clinic it is attributed to, when it is
+/// on LTOT at the report month and not excluded (cancer, hospice, palliative
+/// care, sickle cell leave the worklists).
+fn patient_entries(
+    index: &PatientIndex,
+    p: usize,
+    window: &[Month],
+    cfg: &MetricsConfig,
+    i50: usize,
+) -> Vec<(u32, Entry)> {
+    let data = index.data();
+    let report = *window.last().expect("a window");
+    let me = report.last_day();
+    let rows = index.rows(p);
+    let clinics = attributed_clinics(&rows.rx, me, cfg.attribution_days);
+    if clinics.is_empty() {
+        return Vec::new();
+    }
+    let cov = Coverage::new(&rows, cfg);
+    let now = cov.month(report, cfg);
+    if !now.ltot || now.excluded {
+        return Vec::new();
+    }
+    let before = cov.month(report.plus(-3), cfg);
+    let due = due_events(&now, i50);
+    let at_risk = now.at_risk(cfg, i50);
+    let (prescribers_90d, clinics_90d) = recent_counts(&rows.rx, me);
+    let base = Entry {
+        patient_id: data.patients.name(p as u32).to_string(),
+        months_on_ltot: window.iter().filter(|m| cov.month(**m, cfg).ltot).count() as u32,
+        mean_daily_mme: now.value,
+        mme_change_3m: before.opioid.then_some(now.value - before.value),
+        active: active_opioids(data, &rows.rx, me),
+        high_dose: now.high_dose.clone(),
+        benzo_days: now.benzo_days,
+        sedative_days: now.sedative_days,
+        at_risk,
+        last_event: last_events(&rows.events, me),
+        due,
+        prescribers_90d,
+        clinics_90d,
+        prescriber: None,
+        gaps: gaps_of(&now, &due, at_risk, cfg),
+    };
+    let latest = |c: u32| {
+        let rx = rows.rx.iter().rev().find(|r| r.clinic == c && r.class == DrugClass::Opioid && r.start <= me);
+        rx.and_then(|r| r.prescriber).map(|i| data.prescribers.name(i).to_string())
+    };
+    clinics.into_iter().map(|c| (c, Entry { prescriber: latest(c), ..base.clone() })).collect()
+}
+
+/// Opioids covering the last day of the month, with their daily MME.
+fn active_opioids(data: &Dataset, rx: &[&Prescription], me: Day) -> Vec<(String, f64)> {
+    rx.iter()
+        .filter(|r| r.class == DrugClass::Opioid && r.start <= me && r.end() >= me)
+        .map(|r| (data.drugs.name(r.drug as u32).to_string(), round6(r.daily_mme)))
+        .collect()
+}
+
+/// The last date of each care event type up to `me`.
+fn last_events(events: &[&crate::model::CareEvent], me: Day) -> [Option<Day>; 5] {
+    let mut last = [None; 5];
+    for e in events.iter().filter(|e| e.date <= me) {
+        let k = e.kind.index();
+        last[k] = last[k].max(Some(e.date));
+    }
+    last
+}
+
+/// Which care events are due: none in their lookback (naloxone: only for
+/// patients at ≥ 50 MME/day).
+fn due_events(now: &super::prescribing::PatientMonth, i50: usize) -> [bool; 5] {
+    let mut due = [false; 5];
+    for (k, t) in EventType::ALL.iter().enumerate() {
+        let recent = !now.events[k];
+        due[k] = if *t == EventType::Naloxone { now.high_dose[i50] && recent } else { recent };
+    }
+    due
+}
+
+/// Distinct prescribers and clinics of opioid orders written in the 90 days ending at `me`.
+fn recent_counts(rx: &[&Prescription], me: Day) -> (u32, u32) {
+    let from90 = window_start(me, 90);
+    let recent: Vec<&&Prescription> =
+        rx.iter().filter(|r| r.class == DrugClass::Opioid && r.start >= from90 && r.start <= me).collect();
+    let mut prescribers: Vec<u32> = recent.iter().filter_map(|r| r.prescriber).collect();
+    prescribers.sort_unstable();
+    prescribers.dedup();
+    let mut clinics: Vec<u32> = recent.iter().map(|r| r.clinic).collect();
+    clinics.sort_unstable();
+    clinics.dedup();
+    (prescribers.len() as u32, clinics.len() as u32)
+}
+
+/// The open gaps, in worklist order.
+fn gaps_of(now: &super::prescribing::PatientMonth, due: &[bool; 5], at_risk: bool, cfg: &MetricsConfig) -> Vec<Gap> {
+    let mut gaps = Vec::new();
+    if now.benzo_overlap(cfg) {
+        gaps.push(Gap::BenzoOverlap);
+    }
+    if now.sedative_overlap(cfg) {
+        gaps.push(Gap::SedativeOverlap);
+    }
+    if due[EventType::Naloxone.index()] {
+        gaps.push(Gap::Naloxone);
+    }
+    if at_risk && !now.has(EventType::Naloxone) {
+        gaps.push(Gap::NaloxoneAtRisk);
+    }
+    for (t, gap) in [
+        (EventType::PatientAgreement, Gap::Agreement),
+        (EventType::UrineDrugTest, Gap::Udt),
+        (EventType::PdmpCheck, Gap::Pdmp),
+        (EventType::FunctionalAssessment, Gap::Functional),
+    ] {
+        if due[t.index()] {
+            gaps.push(gap);
+        }
+    }
+    gaps
 }
 
 /// CSV text of one clinic's worklist.
