@@ -16,6 +16,7 @@ use crate::metrics::fidelity::Flag;
 use crate::metrics::prescribing::{Cell, PrescribingMetrics};
 use crate::metrics::study::{all_measures, quantile7, Measure};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 use world::Engine;
 
@@ -186,59 +187,17 @@ pub fn render_with(
     let shared = Shared::new(inp, &ms);
     let jobs =
         jobs.filter(|j| *j > 0).unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-    let bar = (verbosity >= 1 && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
-        let b = indicatif::ProgressBar::new(selected.len() as u64);
-        b.set_style(indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({eta})").unwrap());
-        b.set_message("clinic reports");
-        b
-    });
-    // Plain worker threads pull clinics from a shared counter. (A rayon pool
-    // here would nest: typst itself uses rayon, and a worker waiting inside
-    // typst would steal and start another whole report on the same stack,
-    // multiplying memory and stack depth.)
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let done = std::sync::atomic::AtomicUsize::new(0);
-    // One clinic: its feedback report and, when asked for, its worklist.
-    let render_one = |c: usize| -> Result<f64> {
-        let t = Instant::now();
-        let (files, ident) = clinic::document(inp, &ms, &shared, c)?;
-        let data_s = t.elapsed().as_secs_f64();
-        let pdf = engine.compile_pdf("clinic.typ", files, &ident, report_date(inp.cfg))?;
-        let id = &inp.validated.data.clinics[c].id;
-        let p = dir.join(format!("clinic-{}.pdf", file_safe(id)));
-        std::fs::write(&p, pdf).map_err(|e| Error::io("cannot write", &p, e))?;
-        if let Some(lists) = inp.worklists {
-            let (files, ident) = worklist::document(inp, &lists[c], c);
-            let pdf = engine.compile_pdf("worklist.typ", files, &ident, report_date(inp.cfg))?;
-            let p = dir.join(format!("worklist-{}.pdf", file_safe(id)));
-            std::fs::write(&p, pdf).map_err(|e| Error::io("cannot write", &p, e))?;
-        }
-        Ok(data_s)
-    };
-    let work = || -> Result<(f64, f64)> {
-        let (mut busy, mut data_s) = (0.0, 0.0);
-        loop {
-            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let Some(&c) = selected.get(i) else { return Ok((busy, data_s)) };
-            let t = Instant::now();
-            match render_one(c) {
-                Ok(d) => data_s += d,
-                Err(e) => {
-                    // Stop the other workers too: the run has failed.
-                    next.store(selected.len(), std::sync::atomic::Ordering::Relaxed);
-                    return Err(e);
-                }
-            }
-            busy += t.elapsed().as_secs_f64();
-            let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            match &bar {
-                Some(b) => b.inc(1),
-                None if verbosity >= 2 || (verbosity >= 1 && n.is_multiple_of(100)) => {
-                    eprintln!("rendered {n}/{} clinic reports", selected.len())
-                }
-                None => {}
-            }
-        }
+    let queue = Queue {
+        engine,
+        inp,
+        ms: &ms,
+        shared: &shared,
+        dir,
+        selected,
+        next: AtomicUsize::new(0),
+        done: AtomicUsize::new(0),
+        bar: progress_bar(verbosity, selected.len()),
+        verbosity,
     };
     // The study report compiles on its own thread alongside the clinic
     // workers, so no core idles while it runs at the end.
@@ -254,6 +213,7 @@ pub fn render_with(
             .expect("spawn study report");
         let handles: Vec<_> = (0..jobs.min(selected.len()).max(1))
             .map(|_| {
+                let work = || queue.work();
                 std::thread::Builder::new().stack_size(64 << 20).spawn_scoped(s, work).expect("spawn report worker")
             })
             .collect();
@@ -261,7 +221,7 @@ pub fn render_with(
             handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(panicked("clinic reports")))).collect();
         (results, study.join().unwrap_or_else(|_| Err(panicked("study report"))))
     });
-    if let Some(b) = bar {
+    if let Some(b) = &queue.bar {
         b.finish_and_clear();
     }
     let (mut total, mut data_total) = (0.0, 0.0);
@@ -271,13 +231,99 @@ pub fn render_with(
         data_total += b;
     }
     let (pdf, n_facilitators) = study_pdf?;
-    let p = dir.join("study.pdf");
-    std::fs::write(&p, pdf).map_err(|e| Error::io("cannot write", &p, e))?;
+    write_pdf(&dir.join("study.pdf"), pdf)?;
+    let per_clinic = |x: f64| if selected.is_empty() { 0.0 } else { 1000.0 * x / selected.len() as f64 };
     Ok(RenderStats {
         pdfs: selected.len() * if inp.worklists.is_some() { 2 } else { 1 } + 1 + n_facilitators,
-        cpu_ms_per_clinic: if selected.is_empty() { 0.0 } else { 1000.0 * total / selected.len() as f64 },
-        data_ms_per_clinic: if selected.is_empty() { 0.0 } else { 1000.0 * data_total / selected.len() as f64 },
+        cpu_ms_per_clinic: per_clinic(total),
+        data_ms_per_clinic: per_clinic(data_total),
     })
+}
+
+/// The clinic reports to render, pulled by plain worker threads from a
+/// shared counter. (A rayon pool here would nest: typst itself uses rayon,
+/// and a worker waiting inside typst would steal and start another whole
+/// report on the same stack, multiplying memory and stack depth.)
+struct Queue<'a> {
+    engine: &'a Engine,
+    inp: &'a ReportInputs<'a>,
+    ms: &'a [Measure],
+    shared: &'a Shared<'a>,
+    dir: &'a Path,
+    selected: &'a [usize],
+    next: AtomicUsize,
+    done: AtomicUsize,
+    bar: Option<indicatif::ProgressBar>,
+    verbosity: u8,
+}
+
+impl Queue<'_> {
+    /// One clinic: its feedback report and, when asked for, its worklist.
+    /// Returns the seconds spent on data and charts.
+    fn one(&self, c: usize) -> Result<f64> {
+        let (inp, date) = (self.inp, report_date(self.inp.cfg));
+        let t = Instant::now();
+        let (files, ident) = clinic::document(inp, self.ms, self.shared, c)?;
+        let data_s = t.elapsed().as_secs_f64();
+        let id = file_safe(&inp.validated.data.clinics[c].id);
+        write_pdf(
+            &self.dir.join(format!("clinic-{id}.pdf")),
+            self.engine.compile_pdf("clinic.typ", files, &ident, date)?,
+        )?;
+        if let Some(lists) = inp.worklists {
+            let (files, ident) = worklist::document(inp, &lists[c], c);
+            let pdf = self.engine.compile_pdf("worklist.typ", files, &ident, date)?;
+            write_pdf(&self.dir.join(format!("worklist-{id}.pdf")), pdf)?;
+        }
+        Ok(data_s)
+    }
+
+    /// A worker: render clinics until none is left; (busy seconds, data seconds).
+    fn work(&self) -> Result<(f64, f64)> {
+        let (mut busy, mut data_s) = (0.0, 0.0);
+        loop {
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            let Some(&c) = self.selected.get(i) else { return Ok((busy, data_s)) };
+            let t = Instant::now();
+            match self.one(c) {
+                Ok(d) => data_s += d,
+                Err(e) => {
+                    // Stop the other workers too: the run has failed.
+                    self.next.store(self.selected.len(), Ordering::Relaxed);
+                    return Err(e);
+                }
+            }
+            busy += t.elapsed().as_secs_f64();
+            self.progress();
+        }
+    }
+
+    /// One more report done: the bar, or a line every 100 (every one with -vv).
+    fn progress(&self) {
+        let n = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        match &self.bar {
+            Some(b) => b.inc(1),
+            None if self.verbosity >= 2 || (self.verbosity >= 1 && n.is_multiple_of(100)) => {
+                eprintln!("rendered {n}/{} clinic reports", self.selected.len())
+            }
+            None => {}
+        }
+    }
+}
+
+/// A progress bar on a terminal with `-v`.
+fn progress_bar(verbosity: u8, n: usize) -> Option<indicatif::ProgressBar> {
+    (verbosity >= 1 && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
+        let b = indicatif::ProgressBar::new(n as u64);
+        b.set_style(indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({eta})").unwrap());
+        b.set_message("clinic reports");
+        b
+    })
+}
+
+/// Write one PDF.
+fn write_pdf(p: &Path, pdf: Vec<u8>) -> Result<()> {
+    std::fs::write(p, pdf).map_err(|e| Error::io("cannot write", p, e))
 }
 
 /// Render every facilitator's portfolio (on the study report's thread);
