@@ -231,103 +231,124 @@ fn nice_max(m: f64) -> f64 {
 pub fn trend_svg(c: &TrendChart) -> Result<String, String> {
     draw_svg(c.size, |root| {
         let n = c.months.len().max(2);
-        let all = c
-            .series
-            .iter()
-            .flat_map(|s| s.values.iter())
-            .chain(c.bands.iter().flat_map(|b| b.high.iter().chain(b.mid.iter())))
-            .flatten()
-            .copied()
-            .chain(c.goals.iter().map(|g| g.value))
-            .fold(0.0f64, f64::max);
-        // Head-room above the data keeps the legend clear of the lines.
-        let ymax = if c.percent {
-            nice_max((all * 1.4).max(5.0)).min(if all > 70.0 { 140.0 } else { 100.0 })
-        } else {
-            nice_max(all * 1.4)
-        };
+        let ymax = trend_ymax(c);
         let mut chart = build(root, -0.6f64..(n as f64 - 0.4), ymax, 28)?;
         draw_mesh(&mut chart, n, &month_ticks(&c.months), &y_format(c.percent), None, &c.y_label)?;
         if let Some((i, label)) = &c.marker {
-            let x = *i as f64 - 0.5;
-            let col = RGBColor(120, 120, 120);
-            chart
-                .draw_series(DashedLineSeries::new(vec![(x, 0.0), (x, ymax)], 4, 3, col.stroke_width(1)))
-                .map_err(|e| e.to_string())?;
-            chart
-                .draw_series(std::iter::once(Text::new(
-                    label.clone(),
-                    (x + 0.2, ymax * 0.06),
-                    (FONT, 11).into_font().color(&col),
-                )))
-                .map_err(|e| e.to_string())?;
+            draw_marker(&mut chart, *i as f64 - 0.5, label, ymax)?;
         }
         for b in &c.bands {
-            let col = PALETTE[b.color % PALETTE.len()];
-            let pairs: Vec<Option<(f64, f64)>> = b.low.iter().zip(&b.high).map(|(l, h)| l.zip(*h)).collect();
-            let mut first = true;
-            let mut i = 0;
-            while i < pairs.len() {
-                if pairs[i].is_none() {
-                    i += 1;
-                    continue;
-                }
-                let mut j = i;
-                while j < pairs.len() && pairs[j].is_some() {
-                    j += 1;
-                }
-                let mut pts: Vec<(f64, f64)> = (i..j).map(|k| (k as f64, pairs[k].unwrap().1)).collect();
-                pts.extend((i..j).rev().map(|k| (k as f64, pairs[k].unwrap().0)));
-                let s = chart
-                    .draw_series(std::iter::once(Polygon::new(pts, col.mix(0.15).filled())))
-                    .map_err(|e| e.to_string())?;
-                if first {
-                    s.label(b.label.clone())
-                        .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 16, y + 5)], col.mix(0.25).filled()));
-                    first = false;
-                }
-                i = j;
-            }
-            for run in runs(&b.mid) {
-                chart.draw_series(LineSeries::new(run, col.mix(0.8).stroke_width(1))).map_err(|e| e.to_string())?;
-            }
+            draw_band(&mut chart, b)?;
         }
         for g in &c.goals {
-            let col = RGBColor(40, 40, 40);
-            let (dash, gap) = if g.dotted { (2, 3) } else { (7, 4) };
-            let line = vec![(-0.6, g.value), (n as f64 - 0.4, g.value)];
-            chart
-                .draw_series(DashedLineSeries::new(line, dash, gap, col.stroke_width(1)))
-                .map_err(|e| e.to_string())?
-                .label(g.label.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 4, y), (x + 6, y), (x + 10, y), (x + 12, y), (x + 16, y)], col)
-                });
+            draw_goal(&mut chart, g, n)?;
         }
         for s in &c.series {
-            let col = PALETTE[s.color % PALETTE.len()];
-            let mut first = true;
-            for run in runs(&s.values) {
-                let pts = run.clone();
-                let ls = chart.draw_series(LineSeries::new(run, col.stroke_width(2))).map_err(|e| e.to_string())?;
-                if first {
-                    ls.label(s.label.clone())
-                        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], col.stroke_width(2)));
-                    first = false;
-                }
-                // Markers only where a point stands alone (a line needs two).
-                if pts.len() == 1 {
-                    chart
-                        .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, col.filled())))
-                        .map_err(|e| e.to_string())?;
-                }
-            }
+            draw_series(&mut chart, s)?;
         }
         if !c.series.is_empty() || !c.bands.is_empty() {
             draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         }
         Ok(())
     })
+}
+
+/// The y axis' top: head-room above the data keeps the legend clear of the
+/// lines; percentages stop at 100 (140 when the data pass 70).
+fn trend_ymax(c: &TrendChart) -> f64 {
+    let all = c
+        .series
+        .iter()
+        .flat_map(|s| s.values.iter())
+        .chain(c.bands.iter().flat_map(|b| b.high.iter().chain(b.mid.iter())))
+        .flatten()
+        .copied()
+        .chain(c.goals.iter().map(|g| g.value))
+        .fold(0.0f64, f64::max);
+    if c.percent {
+        nice_max((all * 1.4).max(5.0)).min(if all > 70.0 { 140.0 } else { 100.0 })
+    } else {
+        nice_max(all * 1.4)
+    }
+}
+
+/// A dashed vertical line with its label (the program start).
+fn draw_marker(chart: &mut Chart, x: f64, label: &str, ymax: f64) -> Result<(), String> {
+    let col = RGBColor(120, 120, 120);
+    chart
+        .draw_series(DashedLineSeries::new(vec![(x, 0.0), (x, ymax)], 4, 3, col.stroke_width(1)))
+        .map_err(|e| e.to_string())?;
+    let text = Text::new(label.to_string(), (x + 0.2, ymax * 0.06), (FONT, 11).into_font().color(&col));
+    chart.draw_series(std::iter::once(text)).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// A shaded band, one polygon per run of months with both ends, and its
+/// median line; the legend entry once.
+fn draw_band(chart: &mut Chart, b: &Band) -> Result<(), String> {
+    let col = PALETTE[b.color % PALETTE.len()];
+    let pairs: Vec<Option<(f64, f64)>> = b.low.iter().zip(&b.high).map(|(l, h)| l.zip(*h)).collect();
+    let mut first = true;
+    let mut i = 0;
+    while i < pairs.len() {
+        if pairs[i].is_none() {
+            i += 1;
+            continue;
+        }
+        let mut j = i;
+        while j < pairs.len() && pairs[j].is_some() {
+            j += 1;
+        }
+        let mut pts: Vec<(f64, f64)> = (i..j).map(|k| (k as f64, pairs[k].unwrap().1)).collect();
+        pts.extend((i..j).rev().map(|k| (k as f64, pairs[k].unwrap().0)));
+        let s =
+            chart.draw_series(std::iter::once(Polygon::new(pts, col.mix(0.15).filled()))).map_err(|e| e.to_string())?;
+        if first {
+            s.label(b.label.clone())
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 16, y + 5)], col.mix(0.25).filled()));
+            first = false;
+        }
+        i = j;
+    }
+    for run in runs(&b.mid) {
+        chart.draw_series(LineSeries::new(run, col.mix(0.8).stroke_width(1))).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// A horizontal goal: the target dashed, the benchmark dotted.
+fn draw_goal(chart: &mut Chart, g: &Goal, n: usize) -> Result<(), String> {
+    let col = RGBColor(40, 40, 40);
+    let (dash, gap) = if g.dotted { (2, 3) } else { (7, 4) };
+    let line = vec![(-0.6, g.value), (n as f64 - 0.4, g.value)];
+    chart
+        .draw_series(DashedLineSeries::new(line, dash, gap, col.stroke_width(1)))
+        .map_err(|e| e.to_string())?
+        .label(g.label.clone())
+        .legend(move |(x, y)| {
+            PathElement::new(vec![(x, y), (x + 4, y), (x + 6, y), (x + 10, y), (x + 12, y), (x + 16, y)], col)
+        });
+    Ok(())
+}
+
+/// A line per run of months with values; a marker where a point stands
+/// alone (a line needs two); the legend entry once.
+fn draw_series(chart: &mut Chart, s: &Series) -> Result<(), String> {
+    let col = PALETTE[s.color % PALETTE.len()];
+    let mut first = true;
+    for run in runs(&s.values) {
+        let pts = run.clone();
+        let ls = chart.draw_series(LineSeries::new(run, col.stroke_width(2))).map_err(|e| e.to_string())?;
+        if first {
+            ls.label(s.label.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], col.stroke_width(2)));
+            first = false;
+        }
+        if pts.len() == 1 {
+            chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 3, col.filled()))).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
 }
 
 /// Stacked monthly bars (e.g. facilitation hours by activity).
