@@ -9,7 +9,7 @@ use crate::measures::{label_of, MEAN_DAILY_MME};
 use crate::metrics::facilitators::without_contact_60d;
 use crate::metrics::fidelity::{phase, program_month};
 use crate::metrics::trends::{Signal, TrendRow};
-use crate::model::Arm;
+use crate::model::{Arm, Milestone};
 use serde::Serialize;
 
 /// One clinic's line.
@@ -47,53 +47,113 @@ fn hours(sh: &Shared, c: usize, m: Month, n: i32) -> f64 {
 }
 
 fn line(inp: &ReportInputs, sh: &Shared, c: usize) -> ClinicLine {
-    let data = &inp.validated.data;
-    let clinic = &data.clinics[c];
+    let clinic = &inp.validated.data.clinics[c];
     let report = inp.cfg.report_month;
     let end = report.last_day();
     let last = sh.by.facilitation[c].iter().filter(|f| f.date <= end).map(|f| f.date).max();
-    let mut open: Vec<_> = sh.by.milestones[c].iter().filter(|m| m.completed.is_none_or(|d| d > end)).collect();
+    let mut open: Vec<&Milestone> =
+        sh.by.milestones[c].iter().copied().filter(|m| m.completed.is_none_or(|d| d > end)).collect();
     open.sort_by_key(|m| (m.due, m.block));
-    let overdue: Vec<_> = open.iter().filter(|m| m.due <= end).collect();
+    let overdue: Vec<&Milestone> = open.iter().copied().filter(|m| m.due <= end).collect();
     let next = open.iter().find(|m| m.due > end);
-    let rows: Vec<&TrendRow> = sh.trends[c].iter().collect();
     let defs = crate::measures::registry(&inp.cfg.metrics.threshold_labels());
-    let worsened: Vec<&&TrendRow> = rows.iter().filter(|r| r.signal == Some(Signal::Worsened)).collect();
-    let missed: Vec<&&TrendRow> = rows.iter().filter(|r| r.meets_target == Some(false)).collect();
-    let improved: Vec<&&TrendRow> = rows.iter().filter(|r| r.signal == Some(Signal::Improved)).collect();
-    let v = |x: Option<f64>, r: &TrendRow| {
-        let unit = if r.measure == MEAN_DAILY_MME { " MME/day" } else { "%" };
-        x.map(|v| format!("{v:.1}{unit}")).unwrap_or_else(|| "–".into())
-    };
-    let mut points = Vec::new();
     // Comparison clinics get no facilitation: no talking points.
-    let worsened = if clinic.arm == Arm::Intervention { worsened } else { Vec::new() };
-    let missed = if clinic.arm == Arm::Intervention { missed } else { Vec::new() };
-    let improved = if clinic.arm == Arm::Intervention { improved } else { Vec::new() };
-    if without_contact_60d(data, &sh.by, c, report) {
+    let signals = if clinic.arm == Arm::Intervention { Signals::of(&sh.trends[c]) } else { Signals::default() };
+    let mut points = Vec::new();
+    if without_contact_60d(&inp.validated.data, &sh.by, c, report) {
         points.push(match last {
             Some(d) => format!("No contact for {} days: schedule a visit.", end - d),
             None => "No facilitation contact recorded since the start: schedule a visit.".into(),
         });
     }
     // Measures first (they are the clinic team's), then milestones, then what went well.
-    for r in &worsened {
-        points.push(format!(
-            "{} worsened to {} over the last three months (from {} a year before): go through the care-gap worklist with the team.",
-            label_of(&defs, &r.measure),
-            v(r.value_3mo, r),
-            v(r.value_3mo_prior_year, r)
-        ));
+    points.extend(signals.concerns(&defs));
+    points.extend(milestone_points(&overdue));
+    points.extend(signals.successes(&defs));
+    ClinicLine {
+        id: clinic.id.clone(),
+        name: clinic.name.clone(),
+        phase: phase(clinic, report).label().to_string(),
+        program_month: program_month(clinic, report).filter(|k| *k >= 1),
+        hours_month: format!("{:.1}", hours(sh, c, report, 1)),
+        hours_3mo: format!("{:.1}", hours(sh, c, report, 3)),
+        last_contact: last.map(fmt_day).unwrap_or_else(|| "none".into()),
+        overdue: overdue.len() as u32,
+        next_due: next
+            .map(|m| format!("Block {}: {} ({})", m.block, m.name, fmt_day(m.due)))
+            .unwrap_or_else(|| "–".into()),
+        worsened: signals.worsened.iter().map(|r| label_of(&defs, &r.measure)).collect(),
+        miss_target: signals.missed.iter().map(|r| label_of(&defs, &r.measure)).collect(),
+        points: points.into_iter().take(7).collect(),
     }
-    for r in missed.iter().filter(|r| r.signal != Some(Signal::Worsened)) {
-        points.push(format!(
-            "{} is {} this month, target {}: agree on one change to try before next month.",
-            label_of(&defs, &r.measure),
-            v(r.value, r),
-            v(r.target, r)
-        ));
+}
+
+/// A clinic's trend rows that worsened, miss their target, or improved.
+#[derive(Default)]
+struct Signals<'a> {
+    worsened: Vec<&'a TrendRow>,
+    missed: Vec<&'a TrendRow>,
+    improved: Vec<&'a TrendRow>,
+}
+
+/// A trend value with its unit, or a dash.
+fn value_text(x: Option<f64>, r: &TrendRow) -> String {
+    let unit = if r.measure == MEAN_DAILY_MME { " MME/day" } else { "%" };
+    x.map(|v| format!("{v:.1}{unit}")).unwrap_or_else(|| "–".into())
+}
+
+impl<'a> Signals<'a> {
+    fn of(rows: &'a [TrendRow]) -> Signals<'a> {
+        Signals {
+            worsened: rows.iter().filter(|r| r.signal == Some(Signal::Worsened)).collect(),
+            missed: rows.iter().filter(|r| r.meets_target == Some(false)).collect(),
+            improved: rows.iter().filter(|r| r.signal == Some(Signal::Improved)).collect(),
+        }
     }
+    /// Points for worsened measures, then missed targets not already worsened.
+    fn concerns(&self, defs: &[crate::measures::MeasureDef]) -> Vec<String> {
+        let mut points: Vec<String> = self
+            .worsened
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} worsened to {} over the last three months (from {} a year before): go through the care-gap worklist with the team.",
+                    label_of(defs, &r.measure),
+                    value_text(r.value_3mo, r),
+                    value_text(r.value_3mo_prior_year, r)
+                )
+            })
+            .collect();
+        points.extend(self.missed.iter().filter(|r| r.signal != Some(Signal::Worsened)).map(|r| {
+            format!(
+                "{} is {} this month, target {}: agree on one change to try before next month.",
+                label_of(defs, &r.measure),
+                value_text(r.value, r),
+                value_text(r.target, r)
+            )
+        }));
+        points
+    }
+    /// Points for improved measures.
+    fn successes(&self, defs: &[crate::measures::MeasureDef]) -> Vec<String> {
+        self.improved
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} improved to {} over the last three months: share what worked on the next shared-learning call.",
+                    label_of(defs, &r.measure),
+                    value_text(r.value_3mo, r)
+                )
+            })
+            .collect()
+    }
+}
+
+/// Up to three blocks with overdue milestones (their first one named), then
+/// the other blocks in one line.
+fn milestone_points(overdue: &[&Milestone]) -> Vec<String> {
     let blocks: Vec<u8> = (1..=6u8).filter(|b| overdue.iter().any(|m| m.block == *b)).collect();
+    let mut points = Vec::new();
     for &b in blocks.iter().take(3) {
         let ob: Vec<_> = overdue.iter().filter(|m| m.block == b).collect();
         points.push(format!(
@@ -110,29 +170,7 @@ fn line(inp: &ReportInputs, sh: &Shared, c: usize) -> ClinicLine {
         let (noun, verb) = if rest.len() == 1 { ("Block", "has") } else { ("Blocks", "have") };
         points.push(format!("{noun} {} also {verb} overdue milestones.", rest.join(", ")));
     }
-    for r in &improved {
-        points.push(format!(
-            "{} improved to {} over the last three months: share what worked on the next shared-learning call.",
-            label_of(&defs, &r.measure),
-            v(r.value_3mo, r)
-        ));
-    }
-    ClinicLine {
-        id: clinic.id.clone(),
-        name: clinic.name.clone(),
-        phase: phase(clinic, report).label().to_string(),
-        program_month: program_month(clinic, report).filter(|k| *k >= 1),
-        hours_month: format!("{:.1}", hours(sh, c, report, 1)),
-        hours_3mo: format!("{:.1}", hours(sh, c, report, 3)),
-        last_contact: last.map(fmt_day).unwrap_or_else(|| "none".into()),
-        overdue: overdue.len() as u32,
-        next_due: next
-            .map(|m| format!("Block {}: {} ({})", m.block, m.name, fmt_day(m.due)))
-            .unwrap_or_else(|| "–".into()),
-        worsened: worsened.iter().map(|r| label_of(&defs, &r.measure)).collect(),
-        miss_target: missed.iter().map(|r| label_of(&defs, &r.measure)).collect(),
-        points: points.into_iter().take(7).collect(),
-    }
+    points
 }
 
 /// Virtual files and PDF ident of one facilitator's portfolio.
