@@ -260,89 +260,103 @@ pub fn validate(cfg: &Config) -> Result<Validated> {
     let month_end = cfg.report_month.last_day();
     let mut col = Collector { issues: Vec::new(), summary: Summary::default(), rejected_by_month: Default::default() };
     let mut data = Dataset::default();
-    let mut inputs = Vec::new();
+    let mut loader = Loader { cfg, inputs: Vec::new(), notes: Vec::new() };
+    // A missing required table stops the run before any row work.
+    for t in TableName::ALL {
+        if t.required() && cfg.table_path(t)?.is_none() {
+            loader.load(t, &[])?;
+        }
+    }
+    // Then table by table, each frame dropped once its rows are checked
+    // (nothing is written before validation has finished).
+    let all = usize::MAX >> 1;
+    let clinics = loader.load(TableName::Clinics, read::CLINICS)?.expect("required").batch(0, all)?;
+    let clinic_ids = validate_clinics(&clinics, &mut data, &mut col);
+    drop(clinics);
+    let rx = loader.load(TableName::Prescriptions, read::PRESCRIPTIONS)?.expect("required");
+    let mut rx_ids = RxIds::default();
+    rx.for_each_batch(BATCH_ROWS, |t| {
+        validate_prescriptions(t, cfg, month_end, &clinic_ids, &mut rx_ids, &mut data, &mut col)
+    })?;
+    drop(rx_ids);
+    if let Some(ev) = loader.load(TableName::CareEvents, read::CARE_EVENTS)? {
+        ev.for_each_batch(BATCH_ROWS, |t| validate_care_events(t, month_end, &clinic_ids, &mut data, &mut col))?;
+    }
+    let miles = loader.load(TableName::Milestones, read::MILESTONES)?.expect("required").batch(0, all)?;
+    validate_milestones(&miles, month_end, &clinic_ids, &mut data, &mut col);
+    drop(miles);
+    if let Some(f) = loader.load(TableName::Facilitation, read::FACILITATION)? {
+        validate_facilitation(&f.batch(0, all)?, month_end, &clinic_ids, &mut data, &mut col);
+    }
+    if let Some(x) = loader.load(TableName::Exclusions, read::EXCLUSIONS)? {
+        x.for_each_batch(BATCH_ROWS, |t| validate_exclusions(t, month_end, &mut data, &mut col))?;
+    }
+    if let Some(x) = loader.load(TableName::Targets, read::TARGETS)? {
+        let names = crate::measures::target_names(&cfg.metrics.threshold_labels());
+        validate_targets(&x.batch(0, all)?, &names, &clinic_ids, &mut data, &mut col);
+    }
+    // A table with no data rows still gets its (zero) counts.
+    let inputs = loader.inputs.into_iter().map(Opening::finish).collect::<Result<Vec<InputFile>>>()?;
+    for f in &inputs {
+        col.summary.tables.entry(f.table).or_default();
+    }
+    col.summary.notes = loader.notes;
+    Ok(Validated { data, issues: col.issues, summary: col.summary, inputs, rejected_by_month: col.rejected_by_month })
+}
 
-    let mut load = |t: TableName, spec: &[read::ColumnSpec], notes: &mut Vec<String>| -> Result<Option<TableSource>> {
-        match cfg.table_path(t)? {
-            Some(p) => {
-                if !p.exists() {
-                    return Err(Error::input(
-                        &p,
-                        None,
-                        None,
-                        format!("table {}: no such file (named in the pipeline file)", t.as_str()),
-                    ));
-                }
-                let file = Opening::start(t, p.clone())?;
-                let raw = open_table(&p, spec)?;
-                for e in &raw.extra_columns {
-                    notes.push(format!("{}: extra column '{}' ignored", p.display(), e));
-                }
-                inputs.push(file);
-                Ok(Some(raw))
-            }
-            None if t.required() => Err(Error::input(
-                cfg.data_folder.join(format!("{}.csv", t.as_str())),
+/// Opens the tables the pipeline names: the files read (hashed as read) and
+/// the notes for the summary (extra columns, optional tables not found).
+struct Loader<'c> {
+    cfg: &'c Config,
+    inputs: Vec<Opening>,
+    notes: Vec<String>,
+}
+
+impl Loader<'_> {
+    /// The table's rows; `None` for an optional table that is not there, an
+    /// error for a required one or a file named in the pipeline that is missing.
+    fn load(&mut self, t: TableName, spec: &[read::ColumnSpec]) -> Result<Option<TableSource>> {
+        let Some(p) = self.cfg.table_path(t)? else {
+            return self.absent(t);
+        };
+        if !p.exists() {
+            return Err(Error::input(
+                &p,
+                None,
+                None,
+                format!("table {}: no such file (named in the pipeline file)", t.as_str()),
+            ));
+        }
+        let file = Opening::start(t, p.clone())?;
+        let raw = open_table(&p, spec)?;
+        for e in &raw.extra_columns {
+            self.notes.push(format!("{}: extra column '{}' ignored", p.display(), e));
+        }
+        self.inputs.push(file);
+        Ok(Some(raw))
+    }
+
+    /// A table without a file: fatal when required, a note otherwise.
+    fn absent(&mut self, t: TableName) -> Result<Option<TableSource>> {
+        if t.required() {
+            return Err(Error::input(
+                self.cfg.data_folder.join(format!("{}.csv", t.as_str())),
                 None,
                 None,
                 format!(
                     "required table {} is missing (looked for {0}.csv and {0}.parquet in the data folder)",
                     t.as_str()
                 ),
-            )),
-            None => {
-                let effect = match t {
-                    TableName::Exclusions => "no patient is excluded",
-                    TableName::Targets => "only the pipeline's [targets] apply",
-                    _ => "its measures are empty",
-                };
-                notes.push(format!("optional table {} not found: {effect}", t.as_str()));
-                Ok(None)
-            }
+            ));
         }
-    };
-    // A missing required table stops the run before any row work.
-    for t in TableName::ALL {
-        if t.required() && cfg.table_path(t)?.is_none() {
-            load(t, &[], &mut Vec::new())?;
-        }
+        let effect = match t {
+            TableName::Exclusions => "no patient is excluded",
+            TableName::Targets => "only the pipeline's [targets] apply",
+            _ => "its measures are empty",
+        };
+        self.notes.push(format!("optional table {} not found: {effect}", t.as_str()));
+        Ok(None)
     }
-    // Then table by table, each frame dropped once its rows are checked
-    // (nothing is written before validation has finished).
-    let mut notes = Vec::new();
-    let all = usize::MAX >> 1;
-    let clinics = load(TableName::Clinics, read::CLINICS, &mut notes)?.unwrap().batch(0, all)?;
-    let clinic_ids = validate_clinics(&clinics, &mut data, &mut col);
-    drop(clinics);
-    let rx = load(TableName::Prescriptions, read::PRESCRIPTIONS, &mut notes)?.unwrap();
-    let mut rx_ids = RxIds::default();
-    rx.for_each_batch(BATCH_ROWS, |t| {
-        validate_prescriptions(t, cfg, month_end, &clinic_ids, &mut rx_ids, &mut data, &mut col)
-    })?;
-    drop(rx_ids);
-    if let Some(ev) = load(TableName::CareEvents, read::CARE_EVENTS, &mut notes)? {
-        ev.for_each_batch(BATCH_ROWS, |t| validate_care_events(t, month_end, &clinic_ids, &mut data, &mut col))?;
-    }
-    let miles = load(TableName::Milestones, read::MILESTONES, &mut notes)?.unwrap().batch(0, all)?;
-    validate_milestones(&miles, month_end, &clinic_ids, &mut data, &mut col);
-    drop(miles);
-    if let Some(f) = load(TableName::Facilitation, read::FACILITATION, &mut notes)? {
-        validate_facilitation(&f.batch(0, all)?, month_end, &clinic_ids, &mut data, &mut col);
-    }
-    if let Some(x) = load(TableName::Exclusions, read::EXCLUSIONS, &mut notes)? {
-        x.for_each_batch(BATCH_ROWS, |t| validate_exclusions(t, month_end, &mut data, &mut col))?;
-    }
-    if let Some(x) = load(TableName::Targets, read::TARGETS, &mut notes)? {
-        let names = crate::measures::target_names(&cfg.metrics.threshold_labels());
-        validate_targets(&x.batch(0, all)?, &names, &clinic_ids, &mut data, &mut col);
-    }
-    // A table with no data rows still gets its (zero) counts.
-    let inputs = inputs.into_iter().map(Opening::finish).collect::<Result<Vec<InputFile>>>()?;
-    for f in &inputs {
-        col.summary.tables.entry(f.table).or_default();
-    }
-    col.summary.notes = notes;
-    Ok(Validated { data, issues: col.issues, summary: col.summary, inputs, rejected_by_month: col.rejected_by_month })
 }
 
 fn clinic_ref<'a>(r: &mut Row<'a>, v: Option<&'a str>, ids: &FxHashMap<String, u32>) -> Option<u32> {
