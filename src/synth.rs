@@ -240,6 +240,28 @@ struct RxLine<'a> {
     release: &'a str,
 }
 
+/// A long-term patient's plan ([`Gen::long_term_plan`]).
+struct LongTermPlan {
+    reg: Regimen,
+    begin: Day,
+    stop: Day,
+    benzo: Option<&'static str>,
+    sedative: Option<&'static str>,
+    release: &'static str,
+    other_clinic: Option<String>,
+}
+
+/// Refill timing: mostly on time, sometimes early (overlap) or late (gap).
+fn refill_jitter(rng: &mut ChaCha8Rng) -> i32 {
+    if rng.random_bool(0.1) {
+        rng.random_range(-5..0)
+    } else if rng.random_bool(0.08) {
+        rng.random_range(5..40)
+    } else {
+        0
+    }
+}
+
 /// One clinic being generated: its id, start, random stream.
 struct ClinicGen {
     /// 0-based clinic number.
@@ -399,6 +421,46 @@ impl Gen<'_> {
     /// Long-term therapy: monthly refills over a stretch of months, with
     /// benzodiazepines, sedatives and care events alongside.
     fn long_term(&mut self, c: &mut ClinicGen, pid: &str, prescriber: u32) -> Result<()> {
+        let plan = self.long_term_plan(c);
+        let mut day = plan.begin.max(self.d0 - 400);
+        let mut dose_scale = 1.0f64;
+        let mut events_last: [Day; 5] = [Day::MIN / 2; 5];
+        let mut n = 0u32;
+        let id = c.id.clone();
+        while day <= plan.stop {
+            // Patches come in 30-day boxes; tablets mostly 30, sometimes 28 days.
+            let reg = &plan.reg;
+            let days_supply = if reg.unit != "mcg/hr" && !c.rng.random_bool(0.8) { 28 } else { 30 };
+            let e = c.effect(day);
+            if e > 0.0 && reg.strength * reg.per_day * dose_scale > 20.0 && c.rng.random_bool(0.3 * e) {
+                dose_scale *= 0.8; // taper after program start
+            }
+            let per_day = (reg.per_day * dose_scale * 4.0).round().max(1.0) / 4.0;
+            let qty = (per_day * days_supply as f64).round().max(1.0);
+            let here = match &plan.other_clinic {
+                Some(o) if n % 5 == 4 => o.clone(),
+                _ => id.clone(),
+            };
+            if day >= self.d0 - 400 {
+                let (drug, route, strength, unit, release) =
+                    (reg.drug, reg.route, reg.strength, reg.unit, plan.release);
+                let line = RxLine { clinic: &here, day, drug, route, strength, unit, qty, days: days_supply, release };
+                self.rx(c, pid, prescriber, line)?;
+                self.companions(c, pid, prescriber, day, e, [plan.benzo, plan.sedative])?;
+                self.care_events(c, pid, day, e, &mut events_last)?;
+            }
+            n += 1;
+            day += days_supply as i32 + refill_jitter(&mut c.rng);
+            if e > 0.0 && c.rng.random_bool(0.004 * e) {
+                break; // discontinued
+            }
+        }
+        Ok(())
+    }
+
+    /// A long-term patient's regimen, stretch of therapy, companions and
+    /// (for 2%) a second clinic.
+    fn long_term_plan(&self, c: &mut ClinicGen) -> LongTermPlan {
         let (d0, d_end, span) = (self.d0, self.d_end, self.opts.months as i32);
         let reg = pick_regimen(&mut c.rng);
         let begin = d0 - c.rng.random_range(0..400) + c.rng.random_range(0..(span * 30));
@@ -416,70 +478,28 @@ impl Gen<'_> {
         let n_clinics = self.opts.clinics;
         let other_clinic =
             (c.rng.random_bool(0.02) && n_clinics > 1).then(|| format!("C{:04}", (c.i + 1) % n_clinics + 1));
-        let mut day = begin.max(d0 - 400);
-        let mut dose_scale = 1.0f64;
-        let mut events_last: [Day; 5] = [Day::MIN / 2; 5];
-        let mut n = 0u32;
+        LongTermPlan { reg, begin, stop, benzo, sedative, release, other_clinic }
+    }
+
+    /// The benzodiazepine and sedative refills beside an opioid refill,
+    /// skipped more often once the program runs.
+    fn companions(
+        &mut self,
+        c: &mut ClinicGen,
+        pid: &str,
+        prescriber: u32,
+        day: Day,
+        e: f64,
+        drugs: [Option<&'static str>; 2],
+    ) -> Result<()> {
         let id = c.id.clone();
-        while day <= stop {
-            // Patches come in 30-day boxes; tablets mostly 30, sometimes 28 days.
-            let days_supply = if reg.unit != "mcg/hr" && !c.rng.random_bool(0.8) { 28 } else { 30 };
-            let e = c.effect(day);
-            if e > 0.0 && reg.strength * reg.per_day * dose_scale > 20.0 && c.rng.random_bool(0.3 * e) {
-                dose_scale *= 0.8; // taper after program start
-            }
-            let per_day = (reg.per_day * dose_scale * 4.0).round().max(1.0) / 4.0;
-            let qty = (per_day * days_supply as f64).round().max(1.0);
-            let here = match &other_clinic {
-                Some(o) if n % 5 == 4 => o.clone(),
-                _ => id.clone(),
-            };
-            if day >= d0 - 400 {
-                let line = RxLine {
-                    clinic: &here,
-                    day,
-                    drug: reg.drug,
-                    route: reg.route,
-                    strength: reg.strength,
-                    unit: reg.unit,
-                    qty,
-                    days: days_supply,
-                    release,
-                };
+        for (drug, strength, qty) in [(drugs[0], 1.0, 30.0), (drugs[1], 300.0, 90.0)] {
+            let Some(drug) = drug else { continue };
+            if !c.rng.random_bool(0.3 * e) {
+                let day = day + c.rng.random_range(0..5);
+                let line =
+                    RxLine { clinic: &id, day, drug, route: "oral", strength, unit: "mg", qty, days: 30, release: "" };
                 self.rx(c, pid, prescriber, line)?;
-                for (drug, strength, qty) in [(benzo, 1.0, 30.0), (sedative, 300.0, 90.0)] {
-                    if let Some(drug) = drug {
-                        if !c.rng.random_bool(0.3 * e) {
-                            let day = day + c.rng.random_range(0..5);
-                            let line = RxLine {
-                                clinic: &id,
-                                day,
-                                drug,
-                                route: "oral",
-                                strength,
-                                unit: "mg",
-                                qty,
-                                days: 30,
-                                release: "",
-                            };
-                            self.rx(c, pid, prescriber, line)?;
-                        }
-                    }
-                }
-                self.care_events(c, pid, day, e, &mut events_last)?;
-            }
-            n += 1;
-            // Refill: mostly on time, sometimes early (overlap) or late (gap).
-            let jitter: i32 = if c.rng.random_bool(0.1) {
-                c.rng.random_range(-5..0)
-            } else if c.rng.random_bool(0.08) {
-                c.rng.random_range(5..40)
-            } else {
-                0
-            };
-            day += days_supply as i32 + jitter;
-            if e > 0.0 && c.rng.random_bool(0.004 * e) {
-                break; // discontinued
             }
         }
         Ok(())
