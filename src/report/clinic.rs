@@ -327,7 +327,7 @@ fn render_chart(cx: &Ctx, spec: ChartSpec) -> Result<(Value, (String, Vec<u8>))>
 
 /// Whether a series hides a value whose denominator is not 0 (suppressed).
 fn hides(cx: &Ctx, v: &[Option<f64>], den: &dyn Fn(&Cell) -> u32) -> bool {
-    v.iter().enumerate().any(|(k, x)| x.is_none() && den(&cx.cells[k]) > 0)
+    v.iter().enumerate().any(|(k, x)| x.is_none() && den(cx.cells[k]) > 0)
 }
 
 /// "This clinic" as the only line.

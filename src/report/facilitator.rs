@@ -58,7 +58,7 @@ fn line(inp: &ReportInputs, sh: &Shared, c: usize) -> ClinicLine {
     let next = open.iter().find(|m| m.due > end);
     let defs = crate::measures::registry(&inp.cfg.metrics.threshold_labels());
     // Comparison clinics get no facilitation: no talking points.
-    let signals = if clinic.arm == Arm::Intervention { Signals::of(&sh.trends[c]) } else { Signals::default() };
+    let signals = if clinic.arm == Arm::Intervention { Signals::of(sh.trends[c]) } else { Signals::default() };
     let mut points = Vec::new();
     if without_contact_60d(&inp.validated.data, &sh.by, c, report) {
         points.push(match last {
