@@ -194,6 +194,24 @@ impl<'a> Row<'a> {
             },
         }
     }
+    /// A required value of a closed list (`parse`), else `rule`.
+    fn choice<T>(&mut self, column: &str, v: Option<&'a str>, parse: fn(&str) -> Option<T>, rule: Rule) -> Option<T> {
+        let s = self.required(column, v)?;
+        let p = parse(s);
+        if p.is_none() {
+            self.error(column, Some(s), rule);
+        }
+        p
+    }
+    /// Flag a valid row dated after the report month (kept, listed as info);
+    /// returns whether it is.
+    fn after_month(&mut self, column: &str, v: Option<&'a str>, d: Option<Day>, month_end: Day) -> bool {
+        let after = d.is_some_and(|d| !self.has_error() && d > month_end);
+        if after {
+            self.push(column, v, AFTER_REPORT_MONTH, Severity::Info, Action::AfterReportMonth);
+        }
+        after
+    }
     /// A required number.
     fn number(&mut self, column: &str, v: Option<&'a str>) -> Option<f64> {
         let s = self.required(column, v)?;
@@ -283,17 +301,17 @@ pub fn validate(cfg: &Config) -> Result<Validated> {
         ev.for_each_batch(BATCH_ROWS, |t| validate_care_events(t, month_end, &clinic_ids, &mut data, &mut col))?;
     }
     let miles = loader.load(TableName::Milestones, read::MILESTONES)?.expect("required").batch(0, all)?;
-    validate_milestones(&miles, month_end, &clinic_ids, &mut data, &mut col);
+    validate_milestones(&miles, month_end, &clinic_ids, &mut data, &mut col)?;
     drop(miles);
     if let Some(f) = loader.load(TableName::Facilitation, read::FACILITATION)? {
-        validate_facilitation(&f.batch(0, all)?, month_end, &clinic_ids, &mut data, &mut col);
+        validate_facilitation(&f.batch(0, all)?, month_end, &clinic_ids, &mut data, &mut col)?;
     }
     if let Some(x) = loader.load(TableName::Exclusions, read::EXCLUSIONS)? {
         x.for_each_batch(BATCH_ROWS, |t| validate_exclusions(t, month_end, &mut data, &mut col))?;
     }
     if let Some(x) = loader.load(TableName::Targets, read::TARGETS)? {
         let names = crate::measures::target_names(&cfg.metrics.threshold_labels());
-        validate_targets(&x.batch(0, all)?, &names, &clinic_ids, &mut data, &mut col);
+        validate_targets(&x.batch(0, all)?, &names, &clinic_ids, &mut data, &mut col)?;
     }
     // A table with no data rows still gets its (zero) counts.
     let inputs = loader.inputs.into_iter().map(Opening::finish).collect::<Result<Vec<InputFile>>>()?;
@@ -796,6 +814,35 @@ impl<'a> RxFields<'a> {
     }
 }
 
+/// The one loop of the row validators: each row's values of `columns`, a
+/// check that records the row's problems and builds its typed value (`None`
+/// when it cannot), then the row finished (counted, its issues kept).
+/// Returns the values of the rows used, in file order.
+fn each_row<'a, const N: usize, T>(
+    t: &'a RawTable,
+    table: TableName,
+    columns: [&str; N],
+    col: &mut Collector,
+    after_month_excluded: bool,
+    mut check: impl FnMut(&mut Row<'a>, [Option<&'a str>; N]) -> Result<Option<T>>,
+) -> Result<Vec<T>> {
+    let mut counts = col.summary.tables.remove(&table).unwrap_or_default();
+    counts.read += t.height();
+    let mut iters: Vec<_> = columns.iter().map(|c| t.iter(c)).collect();
+    let mut out = Vec::new();
+    for i in 0..t.height() {
+        let v: [Option<&'a str>; N] = std::array::from_fn(|k| iters[k].next().flatten());
+        let mut r = Row::new(table, t.offset + i + 1);
+        let value = check(&mut r, v)?;
+        let ok = !r.has_error();
+        if col.finish(r, &mut counts, after_month_excluded) && ok {
+            out.push(value.expect("a row without errors has its value"));
+        }
+    }
+    col.summary.tables.insert(table, counts);
+    Ok(out)
+}
+
 fn validate_care_events(
     t: &RawTable,
     month_end: Day,
@@ -803,40 +850,19 @@ fn validate_care_events(
     data: &mut Dataset,
     col: &mut Collector,
 ) -> Result<()> {
-    let mut counts = col.summary.tables.remove(&TableName::CareEvents).unwrap_or_default();
-    counts.read += t.height();
-    let mut c = [t.iter("clinic_id"), t.iter("patient_id"), t.iter("event_date"), t.iter("event_type")];
-    for i in 0..t.height() {
-        let [clinic, patient, date, kind] =
-            [c[0].next().flatten(), c[1].next().flatten(), c[2].next().flatten(), c[3].next().flatten()];
-        guard_id(t, t.offset + i + 1, "patient_id", patient)?;
-        let mut r = Row::new(TableName::CareEvents, t.offset + i + 1);
-        let clinic = clinic_ref(&mut r, clinic, clinic_ids);
+    let columns = ["clinic_id", "patient_id", "event_date", "event_type"];
+    let rows = each_row(t, TableName::CareEvents, columns, col, true, |r, [clinic, patient, date, kind]| {
+        guard_id(t, r.row, "patient_id", patient)?;
+        let clinic = clinic_ref(r, clinic, clinic_ids);
         let patient = r.required("patient_id", patient);
         let d = r.date("event_date", date);
-        let k = r.required("event_type", kind).and_then(|k| {
-            let p = EventType::parse(k);
-            if p.is_none() {
-                r.error("event_type", Some(k), UNKNOWN_EVENT_TYPE);
-            }
-            p
-        });
-        if let Some(d) = d {
-            if !r.has_error() && d > month_end {
-                r.push("event_date", date, AFTER_REPORT_MONTH, Severity::Info, Action::AfterReportMonth);
-            }
-        }
-        let ok = !r.has_error();
-        if col.finish(r, &mut counts, true) && ok {
-            data.care_events.push(CareEvent {
-                clinic: clinic.unwrap(),
-                patient: data.patients.intern(patient.unwrap()),
-                date: d.unwrap(),
-                kind: k.unwrap(),
-            });
-        }
+        let k = r.choice("event_type", kind, EventType::parse, UNKNOWN_EVENT_TYPE);
+        r.after_month("event_date", date, d, month_end);
+        Ok((!r.has_error()).then(|| (clinic.unwrap(), patient.unwrap(), d.unwrap(), k.unwrap())))
+    })?;
+    for (clinic, patient, date, kind) in rows {
+        data.care_events.push(CareEvent { clinic, patient: data.patients.intern(patient), date, kind });
     }
-    col.summary.tables.insert(TableName::CareEvents, counts);
     Ok(())
 }
 
@@ -846,21 +872,11 @@ fn validate_milestones(
     clinic_ids: &FxHashMap<String, u32>,
     data: &mut Dataset,
     col: &mut Collector,
-) {
-    let mut counts = col.summary.tables.remove(&TableName::Milestones).unwrap_or_default();
-    counts.read += t.height();
-    let mut c =
-        [t.iter("clinic_id"), t.iter("block"), t.iter("milestone"), t.iter("due_date"), t.iter("completed_date")];
-    for i in 0..t.height() {
-        let [clinic, block, name, due, done] = [
-            c[0].next().flatten(),
-            c[1].next().flatten(),
-            c[2].next().flatten(),
-            c[3].next().flatten(),
-            c[4].next().flatten(),
-        ];
-        let mut r = Row::new(TableName::Milestones, t.offset + i + 1);
-        let clinic = clinic_ref(&mut r, clinic, clinic_ids);
+) -> Result<()> {
+    let columns = ["clinic_id", "block", "milestone", "due_date", "completed_date"];
+    // A milestone completed after the report month stays in every count, as not done.
+    let rows = each_row(t, TableName::Milestones, columns, col, false, |r, [clinic, block, name, due, done]| {
+        let clinic = clinic_ref(r, clinic, clinic_ids);
         let b = r.number("block", block).and_then(|b| {
             if b.fract() != 0.0 || !(1.0..=6.0).contains(&b) {
                 r.error("block", block, BLOCK_RANGE);
@@ -872,25 +888,19 @@ fn validate_milestones(
         let name = r.required("milestone", name);
         let due_d = r.date("due_date", due);
         let mut completed = r.optional_date("completed_date", done).ok().flatten();
-        if let Some(d) = completed {
-            if !r.has_error() && d > month_end {
-                r.push("completed_date", done, AFTER_REPORT_MONTH, Severity::Info, Action::AfterReportMonth);
-                completed = None;
-            }
+        if r.after_month("completed_date", done, completed, month_end) {
+            completed = None;
         }
-        let ok = !r.has_error();
-        // A milestone completed after the report month stays in every count, as not done.
-        if col.finish(r, &mut counts, false) && ok {
-            data.milestones.push(Milestone {
-                clinic: clinic.unwrap(),
-                block: b.unwrap(),
-                name: name.unwrap().to_string(),
-                due: due_d.unwrap(),
-                completed,
-            });
-        }
-    }
-    col.summary.tables.insert(TableName::Milestones, counts);
+        Ok((!r.has_error()).then(|| Milestone {
+            clinic: clinic.unwrap(),
+            block: b.unwrap(),
+            name: name.unwrap().to_string(),
+            due: due_d.unwrap(),
+            completed,
+        }))
+    })?;
+    data.milestones.extend(rows);
+    Ok(())
 }
 
 fn validate_facilitation(
@@ -899,28 +909,12 @@ fn validate_facilitation(
     clinic_ids: &FxHashMap<String, u32>,
     data: &mut Dataset,
     col: &mut Collector,
-) {
-    let mut counts = col.summary.tables.remove(&TableName::Facilitation).unwrap_or_default();
-    counts.read += t.height();
-    let mut c = [t.iter("clinic_id"), t.iter("facilitator_id"), t.iter("date"), t.iter("activity"), t.iter("hours")];
-    for i in 0..t.height() {
-        let [clinic, fac, date, activity, hours] = [
-            c[0].next().flatten(),
-            c[1].next().flatten(),
-            c[2].next().flatten(),
-            c[3].next().flatten(),
-            c[4].next().flatten(),
-        ];
-        let mut r = Row::new(TableName::Facilitation, t.offset + i + 1);
-        let clinic = clinic_ref(&mut r, clinic, clinic_ids);
+) -> Result<()> {
+    let columns = ["clinic_id", "facilitator_id", "date", "activity", "hours"];
+    let rows = each_row(t, TableName::Facilitation, columns, col, true, |r, [clinic, fac, date, activity, hours]| {
+        let clinic = clinic_ref(r, clinic, clinic_ids);
         let d = r.date("date", date);
-        let a = r.required("activity", activity).and_then(|a| {
-            let p = Activity::parse(a);
-            if p.is_none() {
-                r.error("activity", Some(a), UNKNOWN_ACTIVITY);
-            }
-            p
-        });
+        let a = r.choice("activity", activity, Activity::parse, UNKNOWN_ACTIVITY);
         let h = r.number("hours", hours).and_then(|h| {
             if h <= 0.0 || h > 24.0 {
                 r.error("hours", hours, HOURS_RANGE);
@@ -929,42 +923,25 @@ fn validate_facilitation(
                 Some(h)
             }
         });
-        if let Some(d) = d {
-            if !r.has_error() && d > month_end {
-                r.push("date", date, AFTER_REPORT_MONTH, Severity::Info, Action::AfterReportMonth);
-            }
-        }
-        let ok = !r.has_error();
-        if col.finish(r, &mut counts, true) && ok {
-            data.facilitation.push(Facilitation {
-                clinic: clinic.unwrap(),
-                facilitator: non_empty(fac).map(str::to_string),
-                date: d.unwrap(),
-                activity: a.unwrap(),
-                hours: h.unwrap(),
-            });
-        }
-    }
-    col.summary.tables.insert(TableName::Facilitation, counts);
+        r.after_month("date", date, d, month_end);
+        Ok((!r.has_error()).then(|| Facilitation {
+            clinic: clinic.unwrap(),
+            facilitator: non_empty(fac).map(str::to_string),
+            date: d.unwrap(),
+            activity: a.unwrap(),
+            hours: h.unwrap(),
+        }))
+    })?;
+    data.facilitation.extend(rows);
+    Ok(())
 }
 
 fn validate_exclusions(t: &RawTable, month_end: Day, data: &mut Dataset, col: &mut Collector) -> Result<()> {
-    let mut counts = col.summary.tables.remove(&TableName::Exclusions).unwrap_or_default();
-    counts.read += t.height();
-    let mut c = [t.iter("patient_id"), t.iter("reason"), t.iter("start_date"), t.iter("end_date")];
-    for i in 0..t.height() {
-        let [patient, reason, start, end] =
-            [c[0].next().flatten(), c[1].next().flatten(), c[2].next().flatten(), c[3].next().flatten()];
-        guard_id(t, t.offset + i + 1, "patient_id", patient)?;
-        let mut r = Row::new(TableName::Exclusions, t.offset + i + 1);
+    let columns = ["patient_id", "reason", "start_date", "end_date"];
+    let rows = each_row(t, TableName::Exclusions, columns, col, true, |r, [patient, reason, start, end]| {
+        guard_id(t, r.row, "patient_id", patient)?;
         let patient = r.required("patient_id", patient);
-        let reason_v = r.required("reason", reason).and_then(|s| {
-            let p = ExclusionReason::parse(s);
-            if p.is_none() {
-                r.error("reason", Some(s), UNKNOWN_EXCLUSION_REASON);
-            }
-            p
-        });
+        let reason_v = r.choice("reason", reason, ExclusionReason::parse, UNKNOWN_EXCLUSION_REASON);
         let start_d = r.date("start_date", start);
         let end_d = r.optional_date("end_date", end).ok().flatten();
         if let (Some(s), Some(e)) = (start_d, end_d) {
@@ -972,22 +949,12 @@ fn validate_exclusions(t: &RawTable, month_end: Day, data: &mut Dataset, col: &m
                 r.error("end_date", end, END_BEFORE_START);
             }
         }
-        if let Some(s) = start_d {
-            if !r.has_error() && s > month_end {
-                r.push("start_date", start, AFTER_REPORT_MONTH, Severity::Info, Action::AfterReportMonth);
-            }
-        }
-        let ok = !r.has_error();
-        if col.finish(r, &mut counts, true) && ok {
-            data.exclusions.push(Exclusion {
-                patient: data.patients.intern(patient.unwrap()),
-                reason: reason_v.unwrap(),
-                start: start_d.unwrap(),
-                end: end_d,
-            });
-        }
+        r.after_month("start_date", start, start_d, month_end);
+        Ok((!r.has_error()).then(|| (patient.unwrap(), reason_v.unwrap(), start_d.unwrap(), end_d)))
+    })?;
+    for (patient, reason, start, end) in rows {
+        data.exclusions.push(Exclusion { patient: data.patients.intern(patient), reason, start, end });
     }
-    col.summary.tables.insert(TableName::Exclusions, counts);
     Ok(())
 }
 
@@ -997,16 +964,12 @@ fn validate_targets(
     clinic_ids: &FxHashMap<String, u32>,
     data: &mut Dataset,
     col: &mut Collector,
-) {
-    let mut counts = col.summary.tables.remove(&TableName::Targets).unwrap_or_default();
-    counts.read += t.height();
+) -> Result<()> {
     let mut seen: HashSet<(String, String)> = HashSet::new();
-    let mut c = [t.iter("clinic_id"), t.iter("measure"), t.iter("target")];
-    for i in 0..t.height() {
-        let [clinic, measure, target] = [c[0].next().flatten(), c[1].next().flatten(), c[2].next().flatten()];
-        let mut r = Row::new(TableName::Targets, t.offset + i + 1);
+    let columns = ["clinic_id", "measure", "target"];
+    let rows = each_row(t, TableName::Targets, columns, col, true, |r, [clinic, measure, target]| {
         let clinic_raw = non_empty(clinic);
-        let clinic = clinic_ref(&mut r, clinic, clinic_ids);
+        let clinic = clinic_ref(r, clinic, clinic_ids);
         let m = r.required("measure", measure).map(str::to_ascii_lowercase);
         let m_ok = m.as_ref().is_some_and(|m| measures.contains(m));
         if m.is_some() && !m_ok {
@@ -1024,12 +987,10 @@ fn validate_targets(
                 r.error("measure", measure, DUPLICATE_TARGET);
             }
         }
-        let ok = !r.has_error();
-        if col.finish(r, &mut counts, true) && ok {
-            data.targets.push(ClinicTarget { clinic: clinic.unwrap(), measure: m.unwrap(), target: v.unwrap() });
-        }
-    }
-    col.summary.tables.insert(TableName::Targets, counts);
+        Ok((!r.has_error()).then(|| ClinicTarget { clinic: clinic.unwrap(), measure: m.unwrap(), target: v.unwrap() }))
+    })?;
+    data.targets.extend(rows);
+    Ok(())
 }
 
 #[cfg(test)]
