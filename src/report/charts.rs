@@ -112,7 +112,7 @@ type Chart<'a, 'b> = ChartContext<
 fn build<'a, 'b>(
     root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
     x: std::ops::Range<f64>,
-    ymax: f64,
+    y: std::ops::Range<f64>,
     x_area: u32,
 ) -> Result<Chart<'a, 'b>, String> {
     ChartBuilder::on(root)
@@ -121,7 +121,7 @@ fn build<'a, 'b>(
         .margin_left(4)
         .x_label_area_size(x_area)
         .y_label_area_size(54)
-        .build_cartesian_2d(x, 0f64..ymax)
+        .build_cartesian_2d(x, y)
         .map_err(|e| e.to_string())
 }
 
@@ -232,7 +232,7 @@ pub fn trend_svg(c: &TrendChart) -> Result<String, String> {
     draw_svg(c.size, |root| {
         let n = c.months.len().max(2);
         let ymax = trend_ymax(c);
-        let mut chart = build(root, -0.6f64..(n as f64 - 0.4), ymax, 28)?;
+        let mut chart = build(root, -0.6f64..(n as f64 - 0.4), 0f64..ymax, 28)?;
         draw_mesh(&mut chart, n, &month_ticks(&c.months), &y_format(c.percent), None, &c.y_label)?;
         if let Some((i, label)) = &c.marker {
             draw_marker(&mut chart, *i as f64 - 0.5, label, ymax)?;
@@ -362,7 +362,7 @@ pub fn stacked_bars_svg(
         let n = months.len().max(1);
         let totals: Vec<f64> = (0..months.len()).map(|k| stacks.iter().map(|(_, v)| v[k]).sum()).collect();
         let ymax = nice_max(totals.iter().cloned().fold(0.0, f64::max).max(1.0));
-        let mut chart = build(root, -0.6f64..(n as f64 - 0.4), ymax, 28)?;
+        let mut chart = build(root, -0.6f64..(n as f64 - 0.4), 0f64..ymax, 28)?;
         draw_mesh(&mut chart, n, &month_ticks(months), &y_format(false), None, y_label)?;
         let mut base = vec![0.0; months.len()];
         for (si, (label, v)) in stacks.iter().enumerate() {
@@ -401,7 +401,7 @@ pub fn event_svg(
         let (lo, hi) = points.iter().fold((0i32, 1i32), |(a, b), (e, _)| (a.min(*e), b.max(*e)));
         let ymax_data = points.iter().map(|p| p.1).fold(0.0, f64::max);
         let ymax = if percent { nice_max((ymax_data * 1.3).max(5.0)).min(100.0) } else { nice_max(ymax_data * 1.3) };
-        let mut chart = build(root, (lo as f64 - 0.5)..(hi as f64 + 0.5), ymax, 34)?;
+        let mut chart = build(root, (lo as f64 - 0.5)..(hi as f64 + 0.5), 0f64..ymax, 34)?;
         draw_mesh(
             &mut chart,
             10,
@@ -448,14 +448,7 @@ pub fn att_svg(points: &[(i32, f64, Option<(f64, f64)>)], y_label: &str, size: (
         let (lo, hi) = points.iter().fold((-1i32, 1i32), |(a, b), p| (a.min(p.0), b.max(p.0)));
         let ext = points.iter().map(|p| p.2.map_or(p.1.abs(), |(l, h)| l.abs().max(h.abs()))).fold(0.0, f64::max);
         let ymax = nice_max(ext * 1.15);
-        let mut chart = ChartBuilder::on(root)
-            .margin_top(8)
-            .margin_right(22)
-            .margin_left(4)
-            .x_label_area_size(34)
-            .y_label_area_size(54)
-            .build_cartesian_2d((lo as f64 - 0.5)..(hi as f64 + 0.5), -ymax..ymax)
-            .map_err(|e| e.to_string())?;
+        let mut chart = build(root, (lo as f64 - 0.5)..(hi as f64 + 0.5), -ymax..ymax, 34)?;
         for (from, to, shade, label) in [(-0.5, 11.5, 0.10, "Year 1"), (11.5, 23.5, 0.18, "Year 2")] {
             let (a, b) = (f64::max(from, lo as f64 - 0.5), f64::min(to, hi as f64 + 0.5));
             if a < b {
@@ -515,14 +508,7 @@ pub fn scatter_svg(points: &[(f64, f64)], x_label: &str, y_label: &str, size: (u
     draw_svg(size, |root| {
         let xmax = nice_max(points.iter().map(|p| p.0).fold(0.0, f64::max));
         let ext = nice_max(points.iter().map(|p| p.1.abs()).fold(1.0, f64::max));
-        let mut chart = ChartBuilder::on(root)
-            .margin_top(8)
-            .margin_right(22)
-            .margin_left(4)
-            .x_label_area_size(34)
-            .y_label_area_size(54)
-            .build_cartesian_2d(0f64..xmax, -ext..ext)
-            .map_err(|e| e.to_string())?;
+        let mut chart = build(root, 0f64..xmax, -ext..ext, 34)?;
         draw_mesh(&mut chart, 6, &|x: &f64| format!("{x:.0}"), &|y: &f64| format!("{y:.0}"), Some(x_label), y_label)?;
         let grey = RGBColor(120, 120, 120);
         chart
