@@ -11,6 +11,7 @@ use crate::metrics::outcomes::{Model, OutcomeRow, Term};
 use crate::metrics::prescribing::Cell;
 use crate::metrics::study::{clinic_order, quartiles, raw_pct, Measure};
 use crate::model::{Activity, Arm};
+use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -27,34 +28,165 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared) -> Result<(Vec<
     let dose = dose_section(inp, &mut files)?;
     let (dq_rows, tables) = data_quality(inp);
     let tb = cfg.metrics.mme_table;
-    let doc = json!({
-        "month": month_name(cfg.report_month),
-        "window": format!("{} to {}", month_name(pm.months[0]), month_name(pm.months[cur])),
-        "thresholds": cfg.metrics.threshold_labels(),
-        "measure_labels": core.iter().map(|m| m.short.clone()).collect::<Vec<_>>(),
-        "v2_labels": v2.iter().map(|m| m.short.clone()).collect::<Vec<_>>(),
-        "exclusion_lookback": cfg.metrics.exclusion_lookback_days,
-        "new_start_lookback": cfg.metrics.new_start_lookback_days,
-        "overview": overview(inp, sh), "arms": arm_rows(inp, ms), "charts": charts, "heat": heat(inp, sh), "blocks": BLOCKS,
-        "activities": Activity::ALL.iter().map(|a| a.label()).collect::<Vec<_>>(),
-        "outcomes": outcomes,
-        "facilitation": facilitation_hours(inp, sh), "dose": dose, "completeness": completeness_section(inp, sh), "dq": dq_rows, "tables": tables, "flags": flag_rows(inp),
-        "methods": {
-            "mme_table": tb.as_str(),
-            "mme_sources": tb.rows().iter().map(|r| r.source.clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect::<Vec<_>>(),
-            "definitions": super::clinic::definitions(inp),
-            "min_cell": cfg.min_cell,
-            "bootstrap_reps": cfg.outcomes.bootstrap_replications,
-            "version": crate::VERSION,
-            "inputs": inp.input_hashes.iter().map(|(p, h)| json!({"path": p, "sha256": h})).collect::<Vec<_>>(),
+    let doc = StudyDoc {
+        month: month_name(cfg.report_month),
+        window: format!("{} to {}", month_name(pm.months[0]), month_name(pm.months[cur])),
+        thresholds: cfg.metrics.threshold_labels(),
+        measure_labels: core.iter().map(|m| m.short.clone()).collect(),
+        v2_labels: v2.iter().map(|m| m.short.clone()).collect(),
+        exclusion_lookback: cfg.metrics.exclusion_lookback_days,
+        new_start_lookback: cfg.metrics.new_start_lookback_days,
+        overview: overview(inp, sh),
+        arms: arm_rows(inp, ms),
+        charts,
+        heat: heat(inp, sh),
+        blocks: BLOCKS,
+        activities: Activity::ALL.map(|a| a.label()),
+        outcomes,
+        facilitation: facilitation_hours(inp, sh),
+        dose,
+        completeness: completeness_section(inp, sh),
+        dq: dq_rows,
+        tables,
+        flags: flag_rows(inp),
+        methods: Methods {
+            mme_table: tb.as_str(),
+            mme_sources: tb
+                .rows()
+                .iter()
+                .map(|r| r.source.clone())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+            definitions: super::clinic::definitions(inp),
+            min_cell: cfg.min_cell,
+            bootstrap_reps: cfg.outcomes.bootstrap_replications,
+            version: crate::VERSION,
+            inputs: inp.input_hashes.iter().map(|(p, h)| InputHash { path: p.clone(), sha256: h.clone() }).collect(),
         },
-    });
+    };
     files.push(("/data.json".into(), serde_json::to_vec(&doc).expect("json")));
     Ok((files, format!("sixbb-study-{}", cfg.report_month)))
 }
 
+/// The study report's data (`/data.json` of `study.typ`), one field per section.
+#[derive(Serialize)]
+struct StudyDoc {
+    month: String,
+    window: String,
+    thresholds: Vec<String>,
+    measure_labels: Vec<String>,
+    v2_labels: Vec<String>,
+    exclusion_lookback: u32,
+    new_start_lookback: u32,
+    overview: Vec<OverviewRow>,
+    arms: Vec<ArmRow>,
+    charts: Vec<ChartRef>,
+    heat: Vec<HeatRow>,
+    blocks: [&'static str; 6],
+    activities: [&'static str; 6],
+    outcomes: OutcomeSection,
+    facilitation: Vec<HoursRow>,
+    dose: Value,
+    completeness: Value,
+    dq: Vec<DqRow>,
+    tables: Vec<TableRow>,
+    flags: Vec<FlagRow>,
+    methods: Methods,
+}
+
+/// The methods section's facts.
+#[derive(Serialize)]
+struct Methods {
+    mme_table: &'static str,
+    mme_sources: Vec<String>,
+    definitions: String,
+    min_cell: u32,
+    bootstrap_reps: u32,
+    version: &'static str,
+    inputs: Vec<InputHash>,
+}
+
+#[derive(Serialize)]
+struct InputHash {
+    path: String,
+    sha256: String,
+}
+
+/// A clinic at the report month (the study report names clinics).
+#[derive(Serialize)]
+struct OverviewRow {
+    id: String,
+    name: String,
+    arm: &'static str,
+    phase: String,
+    ltot: u32,
+    hd: Vec<String>,
+    mme: String,
+    benzo: String,
+    milestones: String,
+    hours: String,
+}
+
+/// An arm's pooled values at the report month.
+#[derive(Serialize)]
+struct ArmRow {
+    arm: &'static str,
+    clinics: usize,
+    ltot: u32,
+    mme: String,
+    pcts: Vec<String>,
+    excluded: u32,
+    new_starts: u32,
+    at_risk: u32,
+    v2: Vec<String>,
+}
+
+/// A clinic's % of milestones done per block (`None`: the block has none).
+#[derive(Serialize)]
+struct HeatRow {
+    name: String,
+    cells: Vec<Option<u32>>,
+}
+
+/// A clinic's facilitation hours by activity in the window.
+#[derive(Serialize)]
+struct HoursRow {
+    name: String,
+    hours: Vec<String>,
+    total: String,
+}
+
+/// Rejected rows of one clinic, table and rule.
+#[derive(Serialize)]
+struct DqRow {
+    clinic: String,
+    table: &'static str,
+    rule: String,
+    n: usize,
+}
+
+/// A table's row counts.
+#[derive(Serialize)]
+struct TableRow {
+    table: &'static str,
+    read: usize,
+    used: usize,
+    rejected: usize,
+    after: usize,
+}
+
+/// A flagged clinic's counts for the facilitator meeting.
+#[derive(Serialize)]
+struct FlagRow {
+    clinic: String,
+    overdue: usize,
+    quiet: bool,
+    blocks: usize,
+}
+
 /// One row per clinic at the report month (the study report names clinics).
-fn overview(inp: &ReportInputs, sh: &Shared) -> Vec<Value> {
+fn overview(inp: &ReportInputs, sh: &Shared) -> Vec<OverviewRow> {
     let data = &inp.validated.data;
     let cfg = inp.cfg;
     let pm = inp.pm;
@@ -69,17 +201,24 @@ fn overview(inp: &ReportInputs, sh: &Shared) -> Vec<Value> {
             let cell = pm.cell(c, cur);
             let k = sh.by.counts(c as u32, None, end);
             let hd: Vec<String> = (0..nt).map(|t| f1(raw_pct(cell.high_dose[t], cell.ltot_patients))).collect();
-            json!({"id": cl.id, "name": cl.name, "arm": cl.arm.as_str(), "phase": phase(cl, cfg.report_month).as_str().replace('_', " "),
-                "ltot": cell.ltot_patients, "hd": hd, "mme": f1(cell.mean_daily_mme()),
-                "benzo": f1(raw_pct(cell.benzo_overlap, cell.ltot_patients)),
-                "milestones": if k.total > 0 { format!("{} / {}", k.done, k.total) } else { "–".into() },
-                "hours": format!("{:.1}", effort(&sh.by.facilitation[c], cfg.report_month).hours_cum)})
+            OverviewRow {
+                id: cl.id.clone(),
+                name: cl.name.clone(),
+                arm: cl.arm.as_str(),
+                phase: phase(cl, cfg.report_month).as_str().replace('_', " "),
+                ltot: cell.ltot_patients,
+                hd,
+                mme: f1(cell.mean_daily_mme()),
+                benzo: f1(raw_pct(cell.benzo_overlap, cell.ltot_patients)),
+                milestones: if k.total > 0 { format!("{} / {}", k.done, k.total) } else { "–".into() },
+                hours: format!("{:.1}", effort(&sh.by.facilitation[c], cfg.report_month).hours_cum),
+            }
         })
         .collect()
 }
 
 /// The arms compared at the report month: pooled values of every measure.
-fn arm_rows(inp: &ReportInputs, ms: &[Measure]) -> Vec<Value> {
+fn arm_rows(inp: &ReportInputs, ms: &[Measure]) -> Vec<ArmRow> {
     let data = &inp.validated.data;
     let pm = inp.pm;
     let cur = pm.months.len() - 1;
@@ -100,23 +239,29 @@ fn arm_rows(inp: &ReportInputs, ms: &[Measure]) -> Vec<Value> {
             let ltot: u32 = cells.iter().map(|c| c.ltot_patients).sum();
             let mme = (ltot > 0).then(|| cells.iter().map(|c| c.mme_sum).sum::<f64>() / ltot as f64);
             let sum = |f: fn(&Cell) -> u32| cells.iter().map(|c| f(c)).sum::<u32>();
-            json!({"arm": a.as_str(), "clinics": cells.len(), "ltot": ltot, "mme": f1(mme),
-                "pcts": core.iter().map(|m| f1(pooled(&cells, m))).collect::<Vec<_>>(),
-                "excluded": sum(|c| c.excluded_patients), "new_starts": sum(|c| c.new_starts),
-                "at_risk": sum(|c| c.at_risk_patients),
-                "v2": v2.iter().map(|m| f1(pooled(&cells, m))).collect::<Vec<_>>()})
+            ArmRow {
+                arm: a.as_str(),
+                clinics: cells.len(),
+                ltot,
+                mme: f1(mme),
+                pcts: core.iter().map(|m| f1(pooled(&cells, m))).collect(),
+                excluded: sum(|c| c.excluded_patients),
+                new_starts: sum(|c| c.new_starts),
+                at_risk: sum(|c| c.at_risk_patients),
+                v2: v2.iter().map(|m| f1(pooled(&cells, m))).collect(),
+            }
         })
         .collect()
 }
 
 /// The pooled trend charts by arm (SVG files).
-fn arm_charts(inp: &ReportInputs, ms: &[Measure], files: &mut Vec<(String, Vec<u8>)>) -> Result<Vec<Value>> {
+fn arm_charts(inp: &ReportInputs, ms: &[Measure], files: &mut Vec<(String, Vec<u8>)>) -> Result<Vec<ChartRef>> {
     let mut charts = Vec::new();
     let mut add = |name: &str, title: String, tc: TrendChart| -> Result<()> {
         let path = format!("/charts/{name}.svg");
         let svg = trend_svg(&tc).map_err(|e| Error::Report { what: "chart".into(), message: e })?;
         files.push((path.clone(), svg.into_bytes()));
-        charts.push(json!({"file": path, "title": title}));
+        charts.push(ChartRef { file: path, title });
         Ok(())
     };
     // The high-dose shares, then the benzodiazepine share (registry order).
@@ -197,7 +342,7 @@ fn pct_chart(inp: &ReportInputs, m: &Measure) -> TrendChart {
 }
 
 /// Fidelity heat map: % of each block's milestones done at the report month.
-fn heat(inp: &ReportInputs, sh: &Shared) -> Vec<Value> {
+fn heat(inp: &ReportInputs, sh: &Shared) -> Vec<HeatRow> {
     let data = &inp.validated.data;
     let end = inp.cfg.report_month.last_day();
     let order = clinic_order(data);
@@ -205,19 +350,19 @@ fn heat(inp: &ReportInputs, sh: &Shared) -> Vec<Value> {
         .iter()
         .filter(|&&c| data.clinics[c].arm == Arm::Intervention)
         .map(|&c| {
-            let cells: Vec<Value> = (1..=6u8)
+            let cells = (1..=6u8)
                 .map(|b| {
                     let k = sh.by.counts(c as u32, Some(b), end);
-                    (100 * k.done).checked_div(k.total).map_or(Value::Null, |p| json!(p))
+                    (100 * k.done).checked_div(k.total).map(|p| p as u32)
                 })
                 .collect();
-            json!({"name": data.clinics[c].name, "cells": cells})
+            HeatRow { name: data.clinics[c].name.clone(), cells }
         })
         .collect()
 }
 
 /// Facilitation hours in the window by clinic and activity.
-fn facilitation_hours(inp: &ReportInputs, sh: &Shared) -> Vec<Value> {
+fn facilitation_hours(inp: &ReportInputs, sh: &Shared) -> Vec<HoursRow> {
     let data = &inp.validated.data;
     let pm = inp.pm;
     let order = clinic_order(data);
@@ -232,36 +377,41 @@ fn facilitation_hours(inp: &ReportInputs, sh: &Shared) -> Vec<Value> {
                     *hk += v;
                 }
             }
-            json!({"name": data.clinics[c].name, "hours": h.iter().map(|x| format!("{x:.1}")).collect::<Vec<_>>(), "total": format!("{:.1}", h.iter().sum::<f64>())})
+            HoursRow {
+                name: data.clinics[c].name.clone(),
+                hours: h.iter().map(|x| format!("{x:.1}")).collect(),
+                total: format!("{:.1}", h.iter().sum::<f64>()),
+            }
         })
         .collect()
 }
 
 /// Rejected rows by clinic and rule, and the counts per table.
-fn data_quality(inp: &ReportInputs) -> (Vec<Value>, Vec<Value>) {
-    let mut dq: BTreeMap<(String, String, String), usize> = BTreeMap::new();
+fn data_quality(inp: &ReportInputs) -> (Vec<DqRow>, Vec<TableRow>) {
+    let mut dq: BTreeMap<(String, &'static str, String), usize> = BTreeMap::new();
     for i in inp.validated.issues.iter().filter(|i| i.severity == Severity::Error) {
-        *dq.entry((
-            i.clinic_id.clone().unwrap_or_else(|| "(none)".into()),
-            i.table.as_str().to_string(),
-            i.rule.to_string(),
-        ))
-        .or_default() += 1;
+        let key = (i.clinic_id.clone().unwrap_or_else(|| "(none)".into()), i.table.as_str(), i.rule.to_string());
+        *dq.entry(key).or_default() += 1;
     }
-    let dq_rows: Vec<Value> =
-        dq.iter().map(|((c, t, r), n)| json!({"clinic": c, "table": t, "rule": r, "n": n})).collect();
-    let tables: Vec<Value> = inp
+    let dq_rows = dq.into_iter().map(|((clinic, table, rule), n)| DqRow { clinic, table, rule, n }).collect();
+    let tables = inp
         .validated
         .summary
         .tables
         .iter()
-        .map(|(t, c)| json!({"table": t.as_str(), "read": c.read, "used": c.used, "rejected": c.rejected, "after": c.after_report_month}))
+        .map(|(t, c)| TableRow {
+            table: t.as_str(),
+            read: c.read,
+            used: c.used,
+            rejected: c.rejected,
+            after: c.after_report_month,
+        })
         .collect();
     (dq_rows, tables)
 }
 
 /// One line per flagged clinic with its counts; the detail is in metrics/fidelity_flags.csv.
-fn flag_rows(inp: &ReportInputs) -> Vec<Value> {
+fn flag_rows(inp: &ReportInputs) -> Vec<FlagRow> {
     let data = &inp.validated.data;
     let mut per_clinic: BTreeMap<u32, [usize; 3]> = BTreeMap::new();
     for f in inp.flags {
@@ -276,15 +426,11 @@ fn flag_rows(inp: &ReportInputs) -> Vec<Value> {
     let mut flags: Vec<(String, [usize; 3])> =
         per_clinic.into_iter().map(|(c, n)| (data.clinics[c as usize].name.clone(), n)).collect();
     flags.sort_by(|a, b| a.0.cmp(&b.0));
-    let flags: Vec<Value> = flags
-        .into_iter()
-        .map(|(name, n)| json!({"clinic": name, "overdue": n[0], "quiet": n[1] > 0, "blocks": n[2]}))
-        .collect();
-    flags
+    flags.into_iter().map(|(clinic, n)| FlagRow { clinic, overdue: n[0], quiet: n[1] > 0, blocks: n[2] }).collect()
 }
 
 /// One line of an outcome table, formatted for the reader.
-#[derive(serde::Serialize)]
+#[derive(Serialize)]
 struct OutcomeLine {
     model: &'static str,
     term: String,
@@ -297,7 +443,7 @@ struct OutcomeLine {
 }
 
 /// An outcome's lines of a table.
-#[derive(serde::Serialize)]
+#[derive(Serialize)]
 struct OutcomeGroup {
     outcome: String,
     lines: Vec<OutcomeLine>,
@@ -318,7 +464,7 @@ fn groups<'a>(rows: impl Iterator<Item = &'a OutcomeRow>, label: impl Fn(&str) -
 }
 
 /// A chart file with its title.
-#[derive(serde::Serialize)]
+#[derive(Serialize)]
 struct ChartRef {
     file: String,
     title: String,
@@ -327,7 +473,7 @@ struct ChartRef {
 /// The outcome section: the effects table (event study by year, its
 /// pre-trend test, the differences in differences), the event-study charts,
 /// and the appendix (single-arm ITS table and charts).
-#[derive(serde::Serialize)]
+#[derive(Serialize)]
 pub struct OutcomeSection {
     effects: Vec<OutcomeGroup>,
     its: Vec<OutcomeGroup>,
