@@ -12,7 +12,6 @@ use crate::metrics::prescribing::Cell;
 use crate::metrics::study::{clinic_order, quartiles, raw_pct, Measure};
 use crate::model::{Activity, Arm};
 use serde::Serialize;
-use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 /// The virtual files and PDF ident of the study report.
@@ -87,8 +86,8 @@ struct StudyDoc {
     activities: [&'static str; 6],
     outcomes: OutcomeSection,
     facilitation: Vec<HoursRow>,
-    dose: Value,
-    completeness: Value,
+    dose: Dose,
+    completeness: Completeness,
     dq: Vec<DqRow>,
     tables: Vec<TableRow>,
     flags: Vec<FlagRow>,
@@ -600,50 +599,125 @@ const HEAT_ROWS: usize = 60;
 /// Data completeness: per clinic with a flag in the window, its monthly
 /// prescription rows relative to its trailing median, its flags and its
 /// data-through date; then every flag of the report month.
-fn completeness_section(inp: &ReportInputs, sh: &Shared) -> Value {
+/// The data-completeness section: a heat map of flagged clinics' monthly
+/// prescription volume against their trailing median, and the flags.
+#[derive(Serialize)]
+struct Completeness {
+    months: Vec<String>,
+    rows: Vec<CompletenessRow>,
+    flags: Vec<ExtractFlag>,
+    clinics: usize,
+    flagged: usize,
+    shown: usize,
+    checks: crate::config::ChecksConfig,
+}
+
+#[derive(Serialize)]
+struct CompletenessRow {
+    id: String,
+    name: String,
+    through: String,
+    cells: Vec<VolumeCell>,
+}
+
+/// A month's rows as % of the trailing median, and whether it is flagged.
+#[derive(Serialize)]
+struct VolumeCell {
+    ratio: Option<i64>,
+    flag: bool,
+}
+
+#[derive(Serialize)]
+struct ExtractFlag {
+    clinic: String,
+    table: &'static str,
+    check: String,
+    rows: u32,
+    median: String,
+    rule: &'static str,
+}
+
+fn completeness_section(inp: &ReportInputs, sh: &Shared) -> Completeness {
     use crate::config::TableName;
     use crate::metrics::extract_checks::check_text;
     let data = &inp.validated.data;
     let flagged_clinics: Vec<usize> =
         clinic_order(data).into_iter().filter(|&c| sh.extracts[c].iter().any(|r| !r.checks.is_empty())).collect();
-    let rows: Vec<Value> = flagged_clinics
+    let rows = flagged_clinics
         .iter()
         .take(HEAT_ROWS)
         .map(|&c| {
             let rx: Vec<_> = sh.extracts[c].iter().filter(|r| r.table == TableName::Prescriptions).collect();
-            let cells: Vec<Value> = rx
+            let cells = rx
                 .iter()
                 .map(|r| {
                     let ratio = r.median.filter(|m| *m > 0.0).map(|m| (100.0 * r.rows as f64 / m).round() as i64);
-                    json!({"ratio": ratio, "flag": !r.checks.is_empty()})
+                    VolumeCell { ratio, flag: !r.checks.is_empty() }
                 })
                 .collect();
             let through = rx.first().and_then(|r| r.data_through).map(crate::dates::fmt_day);
-            json!({"id": data.clinics[c].id, "name": data.clinics[c].name, "through": through.unwrap_or_else(|| "–".into()), "cells": cells})
+            CompletenessRow {
+                id: data.clinics[c].id.clone(),
+                name: data.clinics[c].name.clone(),
+                through: through.unwrap_or_else(|| "–".into()),
+                cells,
+            }
         })
         .collect();
-    let flags: Vec<Value> = crate::metrics::extract_checks::flagged(inp.extracts, inp.cfg.report_month)
+    let flags = crate::metrics::extract_checks::flagged(inp.extracts, inp.cfg.report_month)
         .into_iter()
-        .map(|r| {
-            json!({"clinic": data.clinics[r.clinic].id, "table": r.table.as_str(), "check": check_text(r),
-            "rows": r.rows, "median": r.median.map(|m| format!("{m:.1}")).unwrap_or_else(|| "–".into()),
-            "rule": r.top_rule.map(crate::ingest::issues::Rule::as_str).unwrap_or("")})
+        .map(|r| ExtractFlag {
+            clinic: data.clinics[r.clinic].id.clone(),
+            table: r.table.as_str(),
+            check: check_text(r),
+            rows: r.rows,
+            median: r.median.map(|m| format!("{m:.1}")).unwrap_or_else(|| "–".into()),
+            rule: r.top_rule.map(crate::ingest::issues::Rule::as_str).unwrap_or(""),
         })
         .collect();
-    json!({"months": inp.pm.months.iter().map(|m| format!("{:02}", m.month())).collect::<Vec<_>>(),
-        "rows": rows, "flags": flags, "clinics": data.clinics.len(), "flagged": flagged_clinics.len(),
-        "shown": flagged_clinics.len().min(HEAT_ROWS), "checks": inp.cfg.checks.clone()})
+    Completeness {
+        months: inp.pm.months.iter().map(|m| format!("{:02}", m.month())).collect(),
+        rows,
+        flags,
+        clinics: data.clinics.len(),
+        flagged: flagged_clinics.len(),
+        shown: flagged_clinics.len().min(HEAT_ROWS),
+        checks: inp.cfg.checks.clone(),
+    }
 }
 
 /// Facilitation by phase and facilitator, and the descriptive dose–response
 /// of facilitation hours in program months 1–12 against each clinic's change.
-fn dose_section(inp: &ReportInputs, files: &mut Vec<(String, Vec<u8>)>) -> Result<Value> {
+/// The facilitation section: hours by phase and per facilitator, and the
+/// dose–response charts.
+#[derive(Serialize)]
+struct Dose {
+    by_phase: Vec<PhaseHours>,
+    by_facilitator: Vec<FacilitatorRow>,
+    charts: Vec<ChartRef>,
+}
+
+#[derive(Serialize)]
+struct PhaseHours {
+    name: String,
+    hours: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct FacilitatorRow {
+    id: String,
+    clinics: usize,
+    hours: String,
+    contacts: String,
+}
+
+fn dose_section(inp: &ReportInputs, files: &mut Vec<(String, Vec<u8>)>) -> Result<Dose> {
     use crate::metrics::facilitators::{portfolios, spearman};
     use crate::metrics::fidelity::Phase;
     let data = &inp.validated.data;
     let end = inp.cfg.report_month.last_day();
     let phases = [Phase::PrepareLaunch, Phase::DesignImplement, Phase::Sustain];
-    let by_phase: Vec<Value> = clinic_order(data)
+    let by_phase = clinic_order(data)
         .into_iter()
         .filter(|&c| data.clinics[c].arm == Arm::Intervention)
         .map(|c| {
@@ -654,12 +728,12 @@ fn dose_section(inp: &ReportInputs, files: &mut Vec<(String, Vec<u8>)>) -> Resul
                     h[i] += f.hours;
                 }
             }
-            json!({"name": data.clinics[c].name, "hours": h.iter().map(|x| format!("{x:.1}")).collect::<Vec<_>>()})
+            PhaseHours { name: data.clinics[c].name.clone(), hours: h.iter().map(|x| format!("{x:.1}")).collect() }
         })
         .collect();
     let months = inp.pm.months.len() as f64;
     let (first, last) = (inp.pm.months[0].first_day(), end);
-    let by_facilitator: Vec<Value> = portfolios(data)
+    let by_facilitator = portfolios(data)
         .into_iter()
         .map(|(id, clinics)| {
             let rows: Vec<_> = data
@@ -668,8 +742,12 @@ fn dose_section(inp: &ReportInputs, files: &mut Vec<(String, Vec<u8>)>) -> Resul
                 .filter(|f| clinics.contains(&(f.clinic as usize)) && f.date >= first && f.date <= last)
                 .collect();
             let hours: f64 = rows.iter().map(|f| f.hours).sum::<f64>() + 0.0;
-            json!({"id": id, "clinics": clinics.len(), "hours": format!("{hours:.1}"),
-                "contacts": format!("{:.1}", rows.len() as f64 / months)})
+            FacilitatorRow {
+                id,
+                clinics: clinics.len(),
+                hours: format!("{hours:.1}"),
+                contacts: format!("{:.1}", rows.len() as f64 / months),
+            }
         })
         .collect();
     let mut charts = Vec::new();
@@ -688,7 +766,7 @@ fn dose_section(inp: &ReportInputs, files: &mut Vec<(String, Vec<u8>)>) -> Resul
             ),
             None => format!("too few clinics for a rank correlation ({})", pts.len()),
         };
-        charts.push(json!({"file": path, "title": format!("{title}: {rho}")}));
+        charts.push(ChartRef { file: path, title: format!("{title}: {rho}") });
     }
-    Ok(json!({"by_phase": by_phase, "by_facilitator": by_facilitator, "charts": charts}))
+    Ok(Dose { by_phase, by_facilitator, charts })
 }
