@@ -15,7 +15,7 @@ use crate::metrics::prescribing::Cell;
 use crate::metrics::study::Measure;
 use crate::metrics::trends::{Signal, TrendRow};
 use crate::model::{Activity, Arm};
-use serde_json::{json, Value};
+use serde::Serialize;
 use std::collections::BTreeMap;
 
 fn chart_err(e: String) -> Error {
@@ -174,60 +174,207 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared, c: usize) -> Re
     let milestones = milestones(&cx, &mut attention);
     let facilitation = facilitation(&cx, &mut files)?;
     let month = month_name(cfg.report_month);
-    let doc = json!({
-        "clinic": {"name": clinic.name, "id": clinic.id, "arm": clinic.arm.as_str(),
-            "intervention": clinic.arm == Arm::Intervention,
-            "phase": phase(clinic, cfg.report_month).label(),
-            "program_month": program_month(clinic, cfg.report_month).filter(|k| *k >= 1),
-            "program_start": clinic.program_start.map(fmt_day)},
-        "month": month,
-        "window": format!("{} to {}", month_name(pm.months[0]), month_name(pm.months[cx.cur])),
-        "min_cell": cfg.min_cell,
-        "headline": rows,
-        "starts": starts,
-        "attention": attention,
-        "summary": summary_rows(&cx),
-        "next_steps": next_steps(&cx),
-        "targets": targets_box(inp, c),
-        "data_through": sh.extracts[c].first().and_then(|r| r.data_through).map(fmt_day),
-        "extract_notes": sh.extracts[c].iter()
+    let doc = ClinicDoc {
+        clinic: ClinicHead {
+            name: clinic.name.clone(),
+            id: clinic.id.clone(),
+            arm: clinic.arm.as_str(),
+            intervention: clinic.arm == Arm::Intervention,
+            phase: phase(clinic, cfg.report_month).label(),
+            program_month: program_month(clinic, cfg.report_month).filter(|k| *k >= 1),
+            program_start: clinic.program_start.map(fmt_day),
+        },
+        window: format!("{} to {}", month_name(pm.months[0]), month_name(pm.months[cx.cur])),
+        min_cell: cfg.min_cell,
+        headline: rows,
+        starts,
+        attention,
+        summary: summary_rows(&cx),
+        next_steps: next_steps(&cx),
+        targets: targets_box(inp, c),
+        data_through: sh.extracts[c].first().and_then(|r| r.data_through).map(fmt_day),
+        extract_notes: sh.extracts[c]
+            .iter()
             .filter(|r| r.month == cfg.report_month && !r.checks.is_empty())
             .map(|r| extract_note(r, &month))
-            .collect::<Vec<_>>(),
-        "charts": charts,
-        "suppressed_points": suppressed_any,
-        "milestones": milestones,
-        "facilitation": facilitation,
-        "data_quality": data_quality_note(&cx),
-        "definitions": definitions(inp),
-        "version": crate::VERSION,
-    });
+            .collect(),
+        month,
+        charts,
+        suppressed_points: suppressed_any,
+        milestones,
+        facilitation,
+        data_quality: data_quality_note(&cx),
+        definitions: definitions(inp),
+        version: crate::VERSION,
+    };
     files.push(("/data.json".into(), serde_json::to_vec(&doc).expect("json")));
     Ok((files, format!("sixbb-clinic-{}-{}", clinic.id, cfg.report_month)))
+}
+
+/// The clinic report's data (`/data.json` of `clinic.typ`), one field per section.
+#[derive(Serialize)]
+struct ClinicDoc {
+    clinic: ClinicHead,
+    month: String,
+    window: String,
+    min_cell: u32,
+    headline: Vec<GlanceRow>,
+    starts: Vec<GlanceRow>,
+    attention: Vec<String>,
+    summary: Vec<SummaryRow>,
+    next_steps: Vec<String>,
+    targets: Vec<TargetLine>,
+    data_through: Option<String>,
+    extract_notes: Vec<String>,
+    charts: Vec<ChartEntry>,
+    suppressed_points: bool,
+    milestones: MilestoneSection,
+    facilitation: FacilitationSection,
+    data_quality: String,
+    definitions: String,
+    version: &'static str,
+}
+
+#[derive(Serialize)]
+struct ClinicHead {
+    name: String,
+    id: String,
+    arm: &'static str,
+    intervention: bool,
+    phase: &'static str,
+    program_month: Option<i32>,
+    program_start: Option<String>,
+}
+
+/// A row of the glance tables (`count` only for measures with a numerator).
+#[derive(Serialize)]
+struct GlanceRow {
+    label: String,
+    value: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    count: Option<String>,
+    ch3: String,
+    ch12: String,
+    median: String,
+    iqr: String,
+    better: &'static str,
+    position: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unit: Option<&'static str>,
+}
+
+/// A row of page 1's "Where you stand".
+#[derive(Serialize)]
+struct SummaryRow {
+    label: String,
+    value: String,
+    three: bool,
+    better: &'static str,
+    signal: &'static str,
+    benchmark: String,
+    target: String,
+    met: &'static str,
+}
+
+#[derive(Serialize)]
+struct TargetLine {
+    measure: String,
+    target: String,
+    source: &'static str,
+}
+
+#[derive(Serialize)]
+struct ChartEntry {
+    file: String,
+    title: String,
+    wide: bool,
+}
+
+#[derive(Serialize)]
+struct BlockCounts {
+    block: u8,
+    name: &'static str,
+    total: u32,
+    done: u32,
+    due: u32,
+    overdue: u32,
+}
+
+#[derive(Serialize)]
+struct NextMilestone {
+    block: u8,
+    name: String,
+    due: String,
+    overdue: bool,
+}
+
+#[derive(Serialize)]
+struct MilestoneSection {
+    blocks: Vec<BlockCounts>,
+    next: Vec<NextMilestone>,
+    total: u32,
+    done: u32,
+    overdue: u32,
+}
+
+#[derive(Serialize)]
+struct FacilitationSection {
+    chart: String,
+    hours_month: String,
+    hours_12: String,
+    hours_cum: String,
+    contacts_month: u32,
+    last_contact: Option<String>,
 }
 
 /// "This month at a glance": LTOT patients, mean dose and every measure
 /// (the new-start ones apart), and the measures outside the middle half in
 /// the unwanted direction.
-fn glance(cx: &Ctx) -> (Vec<Value>, Vec<Value>, Vec<String>) {
+fn glance(cx: &Ctx) -> (Vec<GlanceRow>, Vec<GlanceRow>, Vec<String>) {
     let (cells, shown, cur, sup, peers) = (&cx.cells, &cx.shown, cx.cur, &cx.sup, &cx.sh.peers);
     let mut rows = Vec::new();
     let v = |k: usize| (!shown[k].ltot_hidden).then_some(cells[k].ltot_patients as f64);
     // Patient counts change by whole patients.
     let ch = |b: Option<usize>| signed(b.and_then(|b| Some(v(cur)? - v(b)?))).replace(".0", "");
-    rows.push(json!({"label": "LTOT patients (long-term opioid therapy)", "value": shown[cur].count(cells[cur].ltot_patients, sup),
-        "ch3": ch(cx.back(3)), "ch12": ch(cx.back(12)), "median": "", "iqr": "", "better": "",
-        "position": "not compared: clinic sizes differ", "unit": "patients"}));
+    rows.push(GlanceRow {
+        label: "LTOT patients (long-term opioid therapy)".into(),
+        value: shown[cur].count(cells[cur].ltot_patients, sup),
+        count: None,
+        ch3: ch(cx.back(3)),
+        ch12: ch(cx.back(12)),
+        median: String::new(),
+        iqr: String::new(),
+        better: "",
+        position: "not compared: clinic sizes differ",
+        unit: Some("patients"),
+    });
     let mv = |k: usize| if shown[k].ltot_hidden { None } else { cells[k].mean_daily_mme() };
     let ch = |b: Option<usize>| signed(b.and_then(|b| Some(mv(cur)? - mv(b)?)));
     let (med, iqr) = iqr_text(&peers.mme[cur], "");
-    rows.push(json!({"label": "Mean daily MME of LTOT patients", "value": f1(mv(cur)),
-        "ch3": ch(cx.back(3)), "ch12": ch(cx.back(12)), "median": med, "iqr": iqr, "better": "lower",
-        "position": position(mv(cur), &peers.mme[cur], Direction::Lower), "unit": "MME/day"}));
-    let mut starts = vec![
-        json!({"label": "New starts this month", "value": sup.count(cells[cur].new_starts), "count": "",
-        "ch3": "", "ch12": "", "median": "", "iqr": "", "better": "", "position": "not compared: clinic sizes differ"}),
-    ];
+    rows.push(GlanceRow {
+        label: "Mean daily MME of LTOT patients".into(),
+        value: f1(mv(cur)),
+        count: None,
+        ch3: ch(cx.back(3)),
+        ch12: ch(cx.back(12)),
+        median: med,
+        iqr,
+        better: "lower",
+        position: position(mv(cur), &peers.mme[cur], Direction::Lower),
+        unit: Some("MME/day"),
+    });
+    let mut starts = vec![GlanceRow {
+        label: "New starts this month".into(),
+        value: sup.count(cells[cur].new_starts),
+        count: Some(String::new()),
+        ch3: String::new(),
+        ch12: String::new(),
+        median: String::new(),
+        iqr: String::new(),
+        better: "",
+        position: "not compared: clinic sizes differ",
+        unit: None,
+    }];
     let mut attention = Vec::new();
     for (mi, m) in cx.ms.iter().enumerate() {
         let row = measure_row(cx, mi, &mut attention);
@@ -242,7 +389,7 @@ fn glance(cx: &Ctx) -> (Vec<Value>, Vec<Value>, Vec<String>) {
 
 /// One measure's row of the glance table; a sentence for `attention` when it
 /// is outside the middle half in the unwanted direction.
-fn measure_row(cx: &Ctx, mi: usize, attention: &mut Vec<String>) -> Value {
+fn measure_row(cx: &Ctx, mi: usize, attention: &mut Vec<String>) -> GlanceRow {
     let (m, s, cur, sup) = (&cx.ms[mi], &cx.pct_series[mi], cx.cur, &cx.sup);
     let q = &cx.sh.peers.pct[mi][cur];
     let ch = |b: Option<usize>| signed(b.and_then(|b| Some(s[cur]? - s[b]?)));
@@ -262,10 +409,18 @@ fn measure_row(cx: &Ctx, mi: usize, attention: &mut Vec<String>) -> Value {
         }
     }
     let (hn, hd) = cx.shown[cur].measure[mi];
-    json!({"label": m.label, "value": value,
-        "count": format!("{} of {}", shown_count(n, hn, sup), shown_count(d, hd, sup)),
-        "ch3": ch(cx.back(3)), "ch12": ch(cx.back(12)), "median": med, "iqr": iqr, "better": m.direction.as_str(),
-        "position": position(s[cur], q, m.direction), "unit": "pct points"})
+    GlanceRow {
+        label: m.label.clone(),
+        value,
+        count: Some(format!("{} of {}", shown_count(n, hn, sup), shown_count(d, hd, sup))),
+        ch3: ch(cx.back(3)),
+        ch12: ch(cx.back(12)),
+        median: med,
+        iqr,
+        better: m.direction.as_str(),
+        position: position(s[cur], q, m.direction),
+        unit: Some("pct points"),
+    }
 }
 
 fn band(label: &str, q: &[[Option<f64>; 3]]) -> Band {
@@ -279,7 +434,7 @@ fn band(label: &str, q: &[[Option<f64>; 3]]) -> Band {
 }
 
 /// The trend charts (SVG files) and whether a month was left out of one.
-fn trend_charts(cx: &Ctx, files: &mut Vec<(String, Vec<u8>)>) -> Result<(Vec<Value>, bool)> {
+fn trend_charts(cx: &Ctx, files: &mut Vec<(String, Vec<u8>)>) -> Result<(Vec<ChartEntry>, bool)> {
     let specs = [ltot_chart(cx), high_dose_chart(cx), mme_chart(cx), benzo_chart(cx), care_chart(cx)];
     let gaps = specs.iter().any(|(_, g)| *g);
     let mut charts = Vec::new();
@@ -304,7 +459,7 @@ struct ChartSpec {
 
 /// Draw a chart: its template entry and its SVG file. The care-process
 /// chart is wide: it takes the full text width below the two-column grid.
-fn render_chart(cx: &Ctx, spec: ChartSpec) -> Result<(Value, (String, Vec<u8>))> {
+fn render_chart(cx: &Ctx, spec: ChartSpec) -> Result<(ChartEntry, (String, Vec<u8>))> {
     let pm = cx.inp.pm;
     let start = cx.inp.validated.data.clinics[cx.c].program_start.map(|s| Month::of_day(s).minus(pm.months[0]));
     let marker =
@@ -322,7 +477,7 @@ fn render_chart(cx: &Ctx, spec: ChartSpec) -> Result<(Value, (String, Vec<u8>))>
     };
     let path = format!("/charts/{}.svg", spec.name);
     let svg = trend_svg(&tc).map_err(chart_err)?;
-    Ok((json!({"file": path, "title": spec.title, "wide": wide}), (path, svg.into_bytes())))
+    Ok((ChartEntry { file: path.clone(), title: spec.title, wide }, (path, svg.into_bytes())))
 }
 
 /// Whether a series hides a value whose denominator is not 0 (suppressed).
@@ -444,20 +599,21 @@ fn mme_message(slope: Option<f64>) -> &'static str {
 
 /// Milestones by block and coming due; overdue milestones and missing
 /// facilitation contact go to `attention`.
-fn milestones(cx: &Ctx, attention: &mut Vec<String>) -> Value {
+fn milestones(cx: &Ctx, attention: &mut Vec<String>) -> MilestoneSection {
     let (by, c, end) = (&cx.sh.by, cx.c, cx.inp.cfg.report_month.last_day());
-    let blocks: Vec<Value> = (1..=6u8)
+    let blocks = (1..=6u8)
         .map(|b| {
             let k: MilestoneCounts = by.counts(c as u32, Some(b), end);
-            json!({"block": b, "name": BLOCKS[b as usize - 1], "total": k.total, "done": k.done, "due": k.due, "overdue": k.overdue})
+            let name = BLOCKS[b as usize - 1];
+            BlockCounts { block: b, name, total: k.total, done: k.done, due: k.due, overdue: k.overdue }
         })
         .collect();
     let mut open: Vec<_> = by.milestones[c].iter().filter(|m| m.completed.is_none_or(|d| d > end)).collect();
     open.sort_by_key(|m| (m.due, m.block));
-    let next: Vec<Value> = open
+    let next = open
         .iter()
         .take(6)
-        .map(|m| json!({"block": m.block, "name": m.name, "due": fmt_day(m.due), "overdue": m.due < end}))
+        .map(|m| NextMilestone { block: m.block, name: m.name.clone(), due: fmt_day(m.due), overdue: m.due < end })
         .collect();
     let total = by.counts(c as u32, None, end);
     if total.overdue > 0 {
@@ -476,11 +632,11 @@ fn milestones(cx: &Ctx, attention: &mut Vec<String>) -> Value {
     {
         attention.push(format!("No practice-facilitation contact in the last 60 days ({}).", f.detail));
     }
-    json!({"blocks": blocks, "next": next, "total": total.total, "done": total.done, "overdue": total.overdue})
+    MilestoneSection { blocks, next, total: total.total, done: total.done, overdue: total.overdue }
 }
 
 /// Facilitation effort: each month's once, then sliced by activity.
-fn facilitation(cx: &Ctx, files: &mut Vec<(String, Vec<u8>)>) -> Result<Value> {
+fn facilitation(cx: &Ctx, files: &mut Vec<(String, Vec<u8>)>) -> Result<FacilitationSection> {
     let (pm, rows) = (cx.inp.pm, &cx.sh.by.facilitation[cx.c]);
     let efforts: Vec<_> = pm.months.iter().map(|&m| effort(rows, m)).collect();
     let stacks: Vec<(String, Vec<f64>)> = Activity::ALL
@@ -498,9 +654,14 @@ fn facilitation(cx: &Ctx, files: &mut Vec<(String, Vec<u8>)>) -> Result<Value> {
     ));
     let end = cx.inp.cfg.report_month.last_day();
     let last_contact = rows.iter().filter(|f| f.date <= end).map(|f| f.date).max();
-    Ok(json!({"chart": chart, "hours_month": format!("{:.1}", e_now.hours), "hours_12": format!("{last12:.1}"),
-        "hours_cum": format!("{:.1}", e_now.hours_cum), "contacts_month": e_now.contacts,
-        "last_contact": last_contact.map(fmt_day)}))
+    Ok(FacilitationSection {
+        chart,
+        hours_month: format!("{:.1}", e_now.hours),
+        hours_12: format!("{last12:.1}"),
+        hours_cum: format!("{:.1}", e_now.hours_cum),
+        contacts_month: e_now.contacts,
+        last_contact: last_contact.map(fmt_day),
+    })
 }
 
 /// The data-quality sentence for this clinic (row counts suppressed like
@@ -598,13 +759,19 @@ fn headline_value(r: &TrendRow, shown_pct: Option<f64>, sup: &Suppress) -> (Stri
 }
 
 /// Page 1's summary rows.
-fn summary_rows(cx: &Ctx) -> Vec<Value> {
+fn summary_rows(cx: &Ctx) -> Vec<SummaryRow> {
     let (ms, shown, sup) = (cx.ms, &cx.shown[cx.cur], &cx.sup);
     let ltot = cx.cells[cx.cur].ltot_patients;
-    let mut rows = vec![
-        json!({"label": "Patients on long-term opioid therapy", "value": shown_count(ltot, shown.ltot_hidden, sup),
-        "three": false, "better": "fewer", "signal": "–", "benchmark": "not compared", "target": "–", "met": ""}),
-    ];
+    let mut rows = vec![SummaryRow {
+        label: "Patients on long-term opioid therapy".into(),
+        value: shown_count(ltot, shown.ltot_hidden, sup),
+        three: false,
+        better: "fewer",
+        signal: "–",
+        benchmark: "not compared".into(),
+        target: "–".into(),
+        met: "",
+    }];
     for stem in HEADLINE {
         let Some(mi) = ms.iter().position(|m| m.stem == stem) else { continue };
         let Some(r) = cx.trend(&format!("{stem}_pct")) else { continue };
@@ -615,11 +782,16 @@ fn summary_rows(cx: &Ctx) -> Vec<Value> {
             (true, Some(false)) => "not met",
             _ => "",
         };
-        rows.push(json!({"label": ms[mi].label, "value": value, "three": three,
-            "better": if ms[mi].direction == Direction::Lower { "lower" } else { "higher" },
-            "signal": signal_words(r.signal),
-            "benchmark": r.benchmark.map(|b| format!("{b:.1}%")).unwrap_or_else(|| "too few clinics to compare".into()),
-            "target": r.target.map(|t| format!("{t:.1}%")).unwrap_or_else(|| "–".into()), "met": met}));
+        rows.push(SummaryRow {
+            label: ms[mi].label.clone(),
+            value,
+            three,
+            better: if ms[mi].direction == Direction::Lower { "lower" } else { "higher" },
+            signal: signal_words(r.signal),
+            benchmark: r.benchmark.map(|b| format!("{b:.1}%")).unwrap_or_else(|| "too few clinics to compare".into()),
+            target: r.target.map(|t| format!("{t:.1}%")).unwrap_or_else(|| "–".into()),
+            met,
+        });
     }
     rows
 }
@@ -727,7 +899,7 @@ fn goals(r: Option<&TrendRow>) -> Vec<Goal> {
 }
 
 /// The targets in force for clinic `c` and where they come from.
-fn targets_box(inp: &ReportInputs, c: usize) -> Vec<Value> {
+fn targets_box(inp: &ReportInputs, c: usize) -> Vec<TargetLine> {
     let defs = crate::measures::registry(&inp.cfg.metrics.threshold_labels());
     let label = |m: &str| crate::measures::label_of(&defs, m);
     let mut names: Vec<String> = inp.cfg.targets.iter().map(|(m, _)| m.clone()).collect();
@@ -740,8 +912,11 @@ fn targets_box(inp: &ReportInputs, c: usize) -> Vec<Value> {
             let own = inp.validated.data.targets.iter().any(|t| t.clinic as usize == c && &t.measure == m);
             let v = crate::metrics::trends::target_of(&inp.validated.data, inp.cfg, c, m)?;
             let unit = if m.ends_with("_pct") { "%" } else { " MME/day" };
-            Some(json!({"measure": label(m), "target": format!("{v:.1}{unit}"),
-                "source": if own { "your clinic's own target" } else { "the study's target for every clinic" }}))
+            Some(TargetLine {
+                measure: label(m),
+                target: format!("{v:.1}{unit}"),
+                source: if own { "your clinic's own target" } else { "the study's target for every clinic" },
+            })
         })
         .collect()
 }
