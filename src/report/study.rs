@@ -352,7 +352,7 @@ fn heat(inp: &ReportInputs, sh: &Shared) -> Vec<HeatRow> {
             let cells = (1..=6u8)
                 .map(|b| {
                     let k = sh.by.counts(c as u32, Some(b), end);
-                    (100 * k.done).checked_div(k.total).map(|p| p as u32)
+                    (100 * k.done).checked_div(k.total)
                 })
                 .collect();
             HeatRow { name: data.clinics[c].name.clone(), cells }
