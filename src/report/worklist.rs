@@ -41,10 +41,19 @@ struct Row {
     active: String,
     high: String,
     benzo: u32,
-    last: Vec<String>,
+    last: LastEvents,
     gaps: String,
     prescribers: u32,
     clinics: u32,
+}
+
+/// The last date of each care event the worklist shows ("none" when never).
+#[derive(Serialize)]
+struct LastEvents {
+    agreement: String,
+    udt: String,
+    pdmp: String,
+    function: String,
 }
 
 /// One prescriber (or the pooled small ones) with the share at each threshold.
@@ -119,7 +128,16 @@ fn row(e: &Entry, labels: &[String]) -> Row {
             .next_back()
             .unwrap_or_default(),
         benzo: e.benzo_days,
-        last: e.last_event.iter().map(|d| d.map(fmt_day).unwrap_or_else(|| "none".into())).collect(),
+        last: {
+            use crate::model::EventType as E;
+            let at = |t: E| e.last_event[t.index()].map(fmt_day).unwrap_or_else(|| "none".into());
+            LastEvents {
+                agreement: at(E::PatientAgreement),
+                udt: at(E::UrineDrugTest),
+                pdmp: at(E::PdmpCheck),
+                function: at(E::FunctionalAssessment),
+            }
+        },
         gaps: e.gaps.iter().map(|g| g.label()).collect::<Vec<_>>().join(", "),
         prescribers: e.prescribers_90d,
         clinics: e.clinics_90d,
