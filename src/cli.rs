@@ -29,6 +29,19 @@ pub enum Command {
     Merge(MergeArgs),
 }
 
+impl Command {
+    /// The subcommand's name, for error context.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Run(_) => "run",
+            Command::Validate(_) => "validate",
+            Command::Synth(_) => "synth",
+            Command::Mme(_) => "mme",
+            Command::Merge(_) => "merge",
+        }
+    }
+}
+
 /// `sixbb merge`.
 #[derive(Debug, Args)]
 pub struct MergeArgs {

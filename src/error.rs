@@ -24,8 +24,9 @@ pub enum Error {
     #[error("report {what}: {message}")]
     Report { what: String, message: String },
 
-    /// A file-system operation failed.
-    #[error("{action} {path}: {source}")]
+    /// A file-system operation failed. The OS message is the source: the
+    /// binary prints the chain once (`{:#}`), so it is not repeated here.
+    #[error("{action} {path}")]
     Io {
         action: &'static str,
         path: PathBuf,

@@ -9,13 +9,15 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    use anyhow::Context;
     let cli = sixbb::cli::Cli::parse();
-    match sixbb::commands::dispatch(cli.command) {
+    let name = cli.command.name();
+    match sixbb::commands::dispatch(cli.command).with_context(|| format!("sixbb {name}")) {
         Ok(code) => std::process::ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
-            // Every error's message already holds its cause (an I/O error ends
-            // with the OS message): print it once (`{}`), not as a chain (`{:#}`).
-            eprintln!("error: {}", anyhow::Error::from(e));
+            // The chain once: the command, the library's message, and for an
+            // I/O error the OS message (its source, not repeated in its text).
+            eprintln!("error: {e:#}");
             std::process::ExitCode::from(2)
         }
     }

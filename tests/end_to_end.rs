@@ -417,3 +417,14 @@ fn months_and_mme_tables_are_checked_by_the_command_line() {
     let o = sixbb().args(["synth", "--end", "2024-13", "--out", "x"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn an_io_error_prints_its_os_message_once_with_the_command_as_context() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("no-such-shard");
+    let o = sixbb().arg("merge").arg(&missing).arg("--out").arg(tmp.path().join("m")).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.starts_with("error: sixbb merge: cannot read "), "{err}");
+    assert_eq!(err.matches("os error 2").count(), 1, "{err}");
+}
