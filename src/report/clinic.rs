@@ -231,7 +231,7 @@ struct ClinicDoc {
     milestones: MilestoneSection,
     facilitation: FacilitationSection,
     data_quality: String,
-    definitions: String,
+    definitions: Definitions,
     version: &'static str,
 }
 
@@ -707,20 +707,34 @@ fn data_quality_note(cx: &Ctx) -> String {
 }
 
 /// A short statement of the definitions used, for report footers.
-pub fn definitions(inp: &ReportInputs) -> String {
+/// The parameters the definitions paragraph quotes (the prose is
+/// `definitions()` in `common.typ`, shared by the clinic and study reports).
+#[derive(Serialize)]
+pub struct Definitions {
+    ltot_min_days: u32,
+    ltot_window_days: u32,
+    mme_table: &'static str,
+    thresholds: String,
+    exclusion_lookback_days: u32,
+    new_start_lookback_days: u32,
+    attribution_days: u32,
+    small_max: u32,
+    min_cell: u32,
+}
+
+pub fn definitions(inp: &ReportInputs) -> Definitions {
     let m = &inp.cfg.metrics;
-    format!(
-        "Long-term opioid therapy (LTOT): at least {} of the {} days ending at month end covered by an opioid prescription (buprenorphine excluded), with at least one covered day in the month. Dose in morphine milligram equivalents (MME) per day using the {} conversion table; high dose at {} MME/day or more. Patients in cancer treatment, hospice or palliative care, or with sickle-cell disease (an exclusion record in the {} days ending at month end) are left out of every measure, as in the CDC guideline's and CMS's quality measures: their pain care follows other rules. A new start is an opioid prescription with no opioid coverage in the {} days before it; extended-release or long-acting (ER/LA) includes methadone and fentanyl patches. Patients at risk (offered naloxone under the 2022 guideline): LTOT patients at 50 MME/day or more or with a benzodiazepine; other sedatives are gabapentinoids, Z-drugs, carisoprodol and barbiturates. Patients are counted at every clinic that wrote them a prescription in the {} days ending at month end. Counts from 1 to {} are shown as <{} and their percentages hidden; a count from which such a small count could be worked out by one subtraction is shown as suppressed.",
-        m.ltot_min_days,
-        m.ltot_window_days,
-        m.mme_table.as_str(),
-        m.threshold_labels().join(" or "),
-        m.exclusion_lookback_days,
-        m.new_start_lookback_days,
-        m.attribution_days,
-        inp.cfg.min_cell.saturating_sub(1),
-        inp.cfg.min_cell
-    )
+    Definitions {
+        ltot_min_days: m.ltot_min_days,
+        ltot_window_days: m.ltot_window_days,
+        mme_table: m.mme_table.as_str(),
+        thresholds: m.threshold_labels().join(" or "),
+        exclusion_lookback_days: m.exclusion_lookback_days,
+        new_start_lookback_days: m.new_start_lookback_days,
+        attribution_days: m.attribution_days,
+        small_max: inp.cfg.min_cell.saturating_sub(1),
+        min_cell: inp.cfg.min_cell,
+    }
 }
 
 /// The six headline measures of page 1 (issue 12): the LTOT count, then

@@ -99,7 +99,7 @@ struct StudyDoc {
 struct Methods {
     mme_table: &'static str,
     mme_sources: Vec<String>,
-    definitions: String,
+    definitions: super::clinic::Definitions,
     min_cell: u32,
     bootstrap_reps: u32,
     version: &'static str,
