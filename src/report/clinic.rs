@@ -191,6 +191,7 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared, c: usize) -> Re
         attention,
         summary: summary_rows(&cx),
         next_steps: next_steps(&cx),
+        top_threshold: inp.cfg.metrics.threshold_labels().last().cloned().unwrap_or_default(),
         targets: targets_box(inp, c),
         data_through: sh.extracts[c].first().and_then(|r| r.data_through).map(fmt_day),
         extract_notes: sh.extracts[c]
@@ -222,7 +223,9 @@ struct ClinicDoc {
     starts: Vec<GlanceRow>,
     attention: Vec<String>,
     summary: Vec<SummaryRow>,
-    next_steps: Vec<String>,
+    next_steps: Vec<NextStep>,
+    /// The highest high-dose threshold (the high-dose next step names it).
+    top_threshold: String,
     targets: Vec<TargetLine>,
     data_through: Option<String>,
     extract_notes: Vec<String>,
@@ -812,71 +815,77 @@ fn summary_rows(cx: &Ctx) -> Vec<SummaryRow> {
 
 /// "What to do next": open care gaps as sentences pointing at the worklist,
 /// most important first, at most five; then what meets its goal.
-fn next_steps(cx: &Ctx) -> Vec<String> {
-    let (inp, ms, shown, sup) = (cx.inp, cx.ms, &cx.shown[cx.cur], &cx.sup);
+/// A "What to do next" line: a care gap's count (`n`, already suppressed
+/// text) and which gap (`kind`, a key of `steps` in `clinic.typ`, which holds
+/// the sentences), or a measure that meets its goal (`kind` "target" or
+/// "benchmark", with `label`, `value` and `goal`).
+#[derive(Serialize)]
+struct NextStep {
+    kind: &'static str,
+    n: String,
+    label: String,
+    value: String,
+    goal: String,
+}
+
+impl NextStep {
+    fn gap(kind: &'static str, n: String) -> NextStep {
+        NextStep { kind, n, label: String::new(), value: String::new(), goal: String::new() }
+    }
+}
+
+fn next_steps(cx: &Ctx) -> Vec<NextStep> {
+    let (ms, shown, sup) = (cx.ms, &cx.shown[cx.cur], &cx.sup);
     let cell = cx.cells[cx.cur];
     let idx = |k: MeasureKey| ms.iter().position(|m| m.key == k);
-    let gap = |mi: usize| -> Option<String> {
-        let g = (ms[mi].den)(cell).saturating_sub((ms[mi].num)(cell));
-        match g {
-            0 => None,
-            g if sup.small(g) => Some(format!("Fewer than {}", sup.min_cell)),
-            _ if shown.gap_hidden[mi] => Some("Some".into()),
-            g => Some(g.to_string()),
-        }
-    };
-    let count = |mi: usize| -> Option<String> {
-        let n = (ms[mi].num)(cell);
+    // A gap (denominator − numerator) or a count (numerator) as printable text.
+    let printable = |mi: usize, is_gap: bool| -> Option<String> {
+        let (n, hidden) = if is_gap {
+            ((ms[mi].den)(cell).saturating_sub((ms[mi].num)(cell)), shown.gap_hidden[mi])
+        } else {
+            ((ms[mi].num)(cell), shown.measure[mi].0)
+        };
         match n {
             0 => None,
             n if sup.small(n) => Some(format!("Fewer than {}", sup.min_cell)),
-            _ if shown.measure[mi].0 => Some("Some".into()),
+            _ if hidden => Some("Some".into()),
             n => Some(n.to_string()),
         }
     };
-    let hd90 = ms.iter().rposition(|m| matches!(m.key, MeasureKey::HighDose(_)));
-    let top = inp.cfg.metrics.threshold_labels().last().cloned().unwrap_or_default();
-    let hd_text = format!(
-        "patients on long-term opioids are at {top} MME/day or more: discuss tapering with them (worklist, column ≥ {top})."
-    );
-    let steps: Vec<(Option<usize>, bool, &str)> = vec![
-        (idx(MeasureKey::BenzoOverlap), false, "patients on long-term opioids also had a benzodiazepine this month: review co-prescribing (worklist, gap Benzo overlap)."),
-        (idx(MeasureKey::NaloxoneAtRisk), true, "patients at risk (50 MME/day or more, or with a benzodiazepine) have no naloxone on record in 12 months: offer naloxone (worklist, gap No naloxone (at risk))."),
-        (hd90, false, &hd_text),
-        (idx(MeasureKey::Udt), true, "patients on long-term opioids have had no urine drug test in 12 months (worklist, gap UDT)."),
-        (idx(MeasureKey::Agreement), true, "patients on long-term opioids have no patient agreement in 12 months (worklist, gap Agreement)."),
-        (idx(MeasureKey::Pdmp), true, "patients on long-term opioids have had no PDMP check in 90 days (worklist, gap PDMP)."),
-        (idx(MeasureKey::Functional), true, "patients on long-term opioids have had no functional assessment in 90 days (worklist, gap Function)."),
-        (idx(MeasureKey::SedativeOverlap), false, "patients on long-term opioids also had another sedative this month (worklist, gap Sedative overlap)."),
+    let hd_top = ms.iter().rposition(|m| matches!(m.key, MeasureKey::HighDose(_)));
+    let steps: [(Option<usize>, bool, &'static str); 8] = [
+        (idx(MeasureKey::BenzoOverlap), false, "benzo_overlap"),
+        (idx(MeasureKey::NaloxoneAtRisk), true, "naloxone_at_risk"),
+        (hd_top, false, "high_dose"),
+        (idx(MeasureKey::Udt), true, "udt"),
+        (idx(MeasureKey::Agreement), true, "agreement"),
+        (idx(MeasureKey::Pdmp), true, "pdmp"),
+        (idx(MeasureKey::Functional), true, "functional"),
+        (idx(MeasureKey::SedativeOverlap), false, "sedative_overlap"),
     ];
-    let mut out: Vec<String> = steps
+    let mut out: Vec<NextStep> = steps
         .into_iter()
-        .filter_map(|(mi, is_gap, text)| {
-            let mi = mi?;
-            let n = if is_gap { gap(mi) } else { count(mi) }?;
-            Some(if n == "1" {
-                format!(
-                    "1 {}",
-                    text.replacen("patients", "patient", 1).replacen(" have ", " has ", 1).replacen(" are ", " is ", 1)
-                )
-            } else {
-                format!("{n} {text}")
-            })
-        })
+        .filter_map(|(mi, is_gap, kind)| Some(NextStep::gap(kind, printable(mi?, is_gap)?)))
         .take(5)
         .collect();
+    out.extend(keep_doing(cx));
+    out
+}
+
+/// The headline measures that meet their target or the benchmark.
+fn keep_doing(cx: &Ctx) -> Vec<NextStep> {
+    let (ms, shown) = (cx.ms, &cx.shown[cx.cur]);
+    let mut out = Vec::new();
     for stem in HEADLINE {
         let Some(mi) = ms.iter().position(|m| m.stem == stem) else { continue };
         let (Some(r), Some(v)) = (cx.trend(&format!("{stem}_pct")), shown.pct[mi]) else { continue };
         let label = ms[mi].label.split(" (").next().unwrap_or(&ms[mi].label).to_string();
-        if let (Some(true), Some(t)) = (r.meets_target, r.target) {
-            out.push(format!("{label}: {}% meets your target of {t:.1}%: keep doing what works.", f1(Some(v))));
-        } else if let (Some(true), Some(b)) = (r.meets_benchmark, r.benchmark) {
-            out.push(format!(
-                "{label}: {}% is as good as the top clinics ({b:.1}%): keep doing what works.",
-                f1(Some(v))
-            ));
-        }
+        let (kind, goal) = match (r.meets_target, r.target, r.meets_benchmark, r.benchmark) {
+            (Some(true), Some(t), _, _) => ("target", t),
+            (_, _, Some(true), Some(b)) => ("benchmark", b),
+            _ => continue,
+        };
+        out.push(NextStep { kind, n: String::new(), label, value: f1(Some(v)), goal: format!("{goal:.1}") });
     }
     out
 }
