@@ -289,7 +289,7 @@ pub fn validate(cfg: &Config) -> Result<Validated> {
     // (nothing is written before validation has finished).
     let all = usize::MAX >> 1;
     let clinics = loader.load(TableName::Clinics, read::CLINICS)?.expect("required").batch(0, all)?;
-    let clinic_ids = validate_clinics(&clinics, &mut data, &mut col);
+    let clinic_ids = validate_clinics(&clinics, &mut data, &mut col)?;
     drop(clinics);
     let rx = loader.load(TableName::Prescriptions, read::PRESCRIPTIONS)?.expect("required");
     let mut rx_ids = RxIds::default();
@@ -389,31 +389,10 @@ fn clinic_ref<'a>(r: &mut Row<'a>, v: Option<&'a str>, ids: &FxHashMap<String, u
     }
 }
 
-fn validate_clinics(t: &RawTable, data: &mut Dataset, col: &mut Collector) -> FxHashMap<String, u32> {
-    let mut counts = col.summary.tables.remove(&TableName::Clinics).unwrap_or_default();
-    counts.read += t.height();
-    let mut ids = FxHashMap::default();
+fn validate_clinics(t: &RawTable, data: &mut Dataset, col: &mut Collector) -> Result<FxHashMap<String, u32>> {
     let mut seen = HashSet::new();
-    let mut it = (
-        t.iter("clinic_id"),
-        t.iter("clinic_name"),
-        t.iter("organization"),
-        t.iter("arm"),
-        t.iter("rurality"),
-        t.iter("facilitator_id"),
-        t.iter("program_start"),
-    );
-    for i in 0..t.height() {
-        let (id, name, org, arm, rur, fac, start) = (
-            it.0.next().flatten(),
-            it.1.next().flatten(),
-            it.2.next().flatten(),
-            it.3.next().flatten(),
-            it.4.next().flatten(),
-            it.5.next().flatten(),
-            it.6.next().flatten(),
-        );
-        let mut r = Row::new(TableName::Clinics, t.offset + i + 1);
+    let columns = ["clinic_id", "clinic_name", "organization", "arm", "rurality", "facilitator_id", "program_start"];
+    let rows = each_row(t, TableName::Clinics, columns, col, true, |r, [id, name, org, arm, rur, fac, start]| {
         let id = r.required("clinic_id", id);
         r.clinic_id = id;
         if let Some(id) = id {
@@ -422,18 +401,10 @@ fn validate_clinics(t: &RawTable, data: &mut Dataset, col: &mut Collector) -> Fx
             }
         }
         let name = r.required("clinic_name", name);
-        let arm_v = r.required("arm", arm).and_then(|a| {
-            let p = Arm::parse(a);
-            if p.is_none() {
-                r.error("arm", Some(a), UNKNOWN_ARM);
-            }
-            p
-        });
+        let arm_v = r.choice("arm", arm, Arm::parse, UNKNOWN_ARM);
         let rurality = non_empty(rur).map(|s| s.to_ascii_lowercase());
-        if let Some(ru) = &rurality {
-            if ru != "rural" && ru != "urban" {
-                r.error("rurality", rur, UNKNOWN_RURALITY);
-            }
+        if rurality.as_ref().is_some_and(|ru| ru != "rural" && ru != "urban") {
+            r.error("rurality", rur, UNKNOWN_RURALITY);
         }
         let start_v = r.optional_date("program_start", start);
         let mut program_start = start_v.ok().flatten();
@@ -445,23 +416,22 @@ fn validate_clinics(t: &RawTable, data: &mut Dataset, col: &mut Collector) -> Fx
             }
             _ => {}
         }
-        let ok = !r.has_error();
-        if col.finish(r, &mut counts, true) && ok {
-            let id = id.unwrap().to_string();
-            ids.insert(id.clone(), data.clinics.len() as u32);
-            data.clinics.push(Clinic {
-                id,
-                name: name.unwrap().to_string(),
-                organization: non_empty(org).map(str::to_string),
-                arm: arm_v.unwrap(),
-                rurality,
-                facilitator_id: non_empty(fac).map(str::to_string),
-                program_start,
-            });
-        }
+        Ok((!r.has_error()).then(|| Clinic {
+            id: id.unwrap().to_string(),
+            name: name.unwrap().to_string(),
+            organization: non_empty(org).map(str::to_string),
+            arm: arm_v.unwrap(),
+            rurality,
+            facilitator_id: non_empty(fac).map(str::to_string),
+            program_start,
+        }))
+    })?;
+    let mut ids = FxHashMap::default();
+    for c in rows {
+        ids.insert(c.id.clone(), data.clinics.len() as u32);
+        data.clinics.push(c);
     }
-    col.summary.tables.insert(TableName::Clinics, counts);
-    ids
+    Ok(ids)
 }
 
 /// Fatal when a pseudonymous id looks like a real identifier.
