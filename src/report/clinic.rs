@@ -221,7 +221,7 @@ struct ClinicDoc {
     min_cell: u32,
     headline: Vec<GlanceRow>,
     starts: Vec<GlanceRow>,
-    attention: Vec<String>,
+    attention: Vec<Attention>,
     summary: Vec<SummaryRow>,
     next_steps: Vec<NextStep>,
     /// The highest high-dose threshold (the high-dose next step names it).
@@ -264,6 +264,25 @@ struct GlanceRow {
     position: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     unit: Option<&'static str>,
+}
+
+/// Something that needs attention, for a sentence in `clinic.typ`: a
+/// measure outside the middle half in the unwanted direction (`higher`,
+/// `lower`: `name`, `value` in %), overdue milestones (`overdue`: `value` the
+/// count, `name` and `detail` the oldest and its due date), or no
+/// facilitation contact in 60 days (`no_contact`: `detail`).
+#[derive(Serialize)]
+struct Attention {
+    kind: &'static str,
+    name: String,
+    value: String,
+    detail: String,
+}
+
+impl Attention {
+    fn new(kind: &'static str, name: String, value: String) -> Attention {
+        Attention { kind, name, value, detail: String::new() }
+    }
 }
 
 /// A row of page 1's "Where you stand".
@@ -333,7 +352,7 @@ struct FacilitationSection {
 /// "This month at a glance": LTOT patients, mean dose and every measure
 /// (the new-start ones apart), and the measures outside the middle half in
 /// the unwanted direction.
-fn glance(cx: &Ctx) -> (Vec<GlanceRow>, Vec<GlanceRow>, Vec<String>) {
+fn glance(cx: &Ctx) -> (Vec<GlanceRow>, Vec<GlanceRow>, Vec<Attention>) {
     let (cells, shown, cur, sup, peers) = (&cx.cells, &cx.shown, cx.cur, &cx.sup, &cx.sh.peers);
     let mut rows = Vec::new();
     let v = |k: usize| (!shown[k].ltot_hidden).then_some(cells[k].ltot_patients as f64);
@@ -392,7 +411,7 @@ fn glance(cx: &Ctx) -> (Vec<GlanceRow>, Vec<GlanceRow>, Vec<String>) {
 
 /// One measure's row of the glance table; a sentence for `attention` when it
 /// is outside the middle half in the unwanted direction.
-fn measure_row(cx: &Ctx, mi: usize, attention: &mut Vec<String>) -> GlanceRow {
+fn measure_row(cx: &Ctx, mi: usize, attention: &mut Vec<Attention>) -> GlanceRow {
     let (m, s, cur, sup) = (&cx.ms[mi], &cx.pct_series[mi], cx.cur, &cx.sup);
     let q = &cx.sh.peers.pct[mi][cur];
     let ch = |b: Option<usize>| signed(b.and_then(|b| Some(s[cur]? - s[b]?)));
@@ -406,9 +425,9 @@ fn measure_row(cx: &Ctx, mi: usize, attention: &mut Vec<String>) -> GlanceRow {
     if let (Some(v), [Some(q1), _, Some(q3)]) = (s[cur], q) {
         let name = capitalize(&m.label.split(" (").next().unwrap_or(&m.label).to_lowercase());
         if m.direction == Direction::Lower && v > *q3 {
-            attention.push(format!("{name} ({}%) is higher than at most clinics; lower is better.", f1(Some(v))));
+            attention.push(Attention::new("higher", name, f1(Some(v))));
         } else if m.direction == Direction::Higher && v < *q1 {
-            attention.push(format!("{name} ({}%) is lower than at most clinics; higher is better.", f1(Some(v))));
+            attention.push(Attention::new("lower", name, f1(Some(v))));
         }
     }
     let (hn, hd) = cx.shown[cur].measure[mi];
@@ -602,7 +621,7 @@ fn mme_message(slope: Option<f64>) -> &'static str {
 
 /// Milestones by block and coming due; overdue milestones and missing
 /// facilitation contact go to `attention`.
-fn milestones(cx: &Ctx, attention: &mut Vec<String>) -> MilestoneSection {
+fn milestones(cx: &Ctx, attention: &mut Vec<Attention>) -> MilestoneSection {
     let (by, c, end) = (&cx.sh.by, cx.c, cx.inp.cfg.report_month.last_day());
     let blocks = (1..=6u8)
         .map(|b| {
@@ -620,12 +639,13 @@ fn milestones(cx: &Ctx, attention: &mut Vec<String>) -> MilestoneSection {
         .collect();
     let total = by.counts(c as u32, None, end);
     if total.overdue > 0 {
-        let oldest = open
-            .iter()
-            .find(|m| m.due < end)
-            .map(|m| format!(" (the oldest: \"{}\", due {})", m.name, fmt_day(m.due)))
-            .unwrap_or_default();
-        attention.push(format!("{} implementation milestones are past their due date{oldest}.", total.overdue));
+        let oldest = open.iter().find(|m| m.due < end);
+        attention.push(Attention {
+            kind: "overdue",
+            name: oldest.map(|m| m.name.clone()).unwrap_or_default(),
+            value: total.overdue.to_string(),
+            detail: oldest.map(|m| fmt_day(m.due)).unwrap_or_default(),
+        });
     }
     for f in cx
         .inp
@@ -633,7 +653,12 @@ fn milestones(cx: &Ctx, attention: &mut Vec<String>) -> MilestoneSection {
         .iter()
         .filter(|f| f.clinic == c as u32 && f.flag == crate::metrics::fidelity::FlagKind::NoContact60d)
     {
-        attention.push(format!("No practice-facilitation contact in the last 60 days ({}).", f.detail));
+        attention.push(Attention {
+            kind: "no_contact",
+            name: String::new(),
+            value: String::new(),
+            detail: f.detail.clone(),
+        });
     }
     MilestoneSection { blocks, next, total: total.total, done: total.done, overdue: total.overdue }
 }
