@@ -308,7 +308,7 @@ struct TargetLine {
 #[derive(Serialize)]
 struct ChartEntry {
     file: String,
-    title: String,
+    title: ChartTitle,
     wide: bool,
 }
 
@@ -471,7 +471,7 @@ fn trend_charts(cx: &Ctx, files: &mut Vec<(String, Vec<u8>)>) -> Result<(Vec<Cha
 /// One clinic chart before drawing.
 struct ChartSpec {
     name: &'static str,
-    title: String,
+    title: ChartTitle,
     series: Vec<Series>,
     bands: Vec<Band>,
     y: &'static str,
@@ -521,7 +521,7 @@ fn ltot_chart(cx: &Ctx) -> (ChartSpec, bool) {
     let gap = hides(cx, &ltot, &|c| c.ltot_patients);
     let spec = ChartSpec {
         name: "ltot",
-        title: "Patients on long-term opioid therapy".into(),
+        title: ChartTitle::fixed("Patients on long-term opioid therapy"),
         series: this_clinic(ltot, 0),
         bands: vec![],
         y: "LTOT patients",
@@ -557,7 +557,7 @@ fn mme_chart(cx: &Ctx) -> (ChartSpec, bool) {
         (0..cells.len()).map(|k| if shown[k].ltot_hidden { None } else { cells[k].mean_daily_mme() }).collect();
     let spec = ChartSpec {
         name: "mme",
-        title: mme_message(cx.trend(crate::measures::MEAN_DAILY_MME).and_then(|r| r.slope_12mo)).into(),
+        title: mme_message(cx.trend(crate::measures::MEAN_DAILY_MME).and_then(|r| r.slope_12mo)),
         series: this_clinic(mme, 0),
         bands: vec![band("Study median and IQR", &cx.sh.peers.mme)],
         y: "MME/day (lower is better)",
@@ -599,7 +599,7 @@ fn care_chart(cx: &Ctx) -> (ChartSpec, bool) {
         .collect();
     let spec = ChartSpec {
         name: "care",
-        title: "Care processes for LTOT patients".into(),
+        title: ChartTitle::fixed("Care processes for LTOT patients"),
         series,
         bands: vec![],
         y: "% of patients (higher is better)",
@@ -610,12 +610,30 @@ fn care_chart(cx: &Ctx) -> (ChartSpec, bool) {
 }
 
 /// The mean-dose chart's title from its 12-month slope.
-fn mme_message(slope: Option<f64>) -> &'static str {
-    match slope {
-        Some(s) if s <= -0.5 => "Mean daily dose falling over the last 12 months",
-        Some(s) if s >= 0.5 => "Mean daily dose rising over the last 12 months",
-        Some(_) => "Mean daily dose steady over the last 12 months",
-        None => "Mean daily dose of LTOT patients",
+fn mme_message(slope: Option<f64>) -> ChartTitle {
+    let message = match slope {
+        Some(s) if s <= -0.5 => "dose_falling",
+        Some(s) if s >= 0.5 => "dose_rising",
+        Some(_) => "dose_steady",
+        None => return ChartTitle::fixed("Mean daily dose of LTOT patients"),
+    };
+    ChartTitle { message, what: String::new(), fallback: String::new() }
+}
+
+/// A chart's title as a message for `chart-title` in `clinic.typ` (which
+/// holds the sentences): `fixed` (the `fallback` text), `fewer`, `more`,
+/// `no_change`, `too_few` (patients `what`), `dose_falling`, `dose_rising`,
+/// `dose_steady`.
+#[derive(Serialize)]
+struct ChartTitle {
+    message: &'static str,
+    what: String,
+    fallback: String,
+}
+
+impl ChartTitle {
+    fn fixed(text: &str) -> ChartTitle {
+        ChartTitle { message: "fixed", what: String::new(), fallback: text.into() }
     }
 }
 
@@ -917,20 +935,18 @@ fn keep_doing(cx: &Ctx) -> Vec<NextStep> {
 
 /// A trend chart's title: its message, from the signal of the last 3 months
 /// against a year before.
-fn chart_message(r: Option<&TrendRow>, what: &str, fallback: &str) -> String {
-    let Some(r) = r else { return fallback.into() };
-    match r.signal {
-        Some(Signal::Improved) if r.direction == Some(Direction::Lower) => {
-            format!("Fewer patients {what} than a year ago")
-        }
-        Some(Signal::Improved) => format!("More patients {what} than a year ago"),
-        Some(Signal::Worsened) if r.direction == Some(Direction::Lower) => {
-            format!("More patients {what} than a year ago")
-        }
-        Some(Signal::Worsened) => format!("Fewer patients {what} than a year ago"),
-        Some(Signal::Stable) => format!("No clear change in patients {what} over the year"),
-        _ => format!("{fallback}: too few patients to tell a trend"),
-    }
+fn chart_message(r: Option<&TrendRow>, what: &str, fallback: &str) -> ChartTitle {
+    let Some(r) = r else { return ChartTitle::fixed(fallback) };
+    let lower = r.direction == Some(Direction::Lower);
+    let message = match r.signal {
+        Some(Signal::Improved) if lower => "fewer",
+        Some(Signal::Improved) => "more",
+        Some(Signal::Worsened) if lower => "more",
+        Some(Signal::Worsened) => "fewer",
+        Some(Signal::Stable) => "no_change",
+        _ => "too_few",
+    };
+    ChartTitle { message, what: what.into(), fallback: fallback.into() }
 }
 
 /// The target (dashed) and benchmark (dotted) lines of a measure's chart.
