@@ -26,7 +26,7 @@ struct ClinicLine {
     next_due: String,
     worsened: Vec<String>,
     miss_target: Vec<String>,
-    points: Vec<String>,
+    points: Vec<Point>,
 }
 
 /// The report's data (`/data.json`).
@@ -62,8 +62,8 @@ fn line(inp: &ReportInputs, sh: &Shared, c: usize) -> ClinicLine {
     let mut points = Vec::new();
     if without_contact_60d(&inp.validated.data, &sh.by, c, report) {
         points.push(match last {
-            Some(d) => format!("No contact for {} days: schedule a visit.", end - d),
-            None => "No facilitation contact recorded since the start: schedule a visit.".into(),
+            Some(d) => Point { kind: "no_contact", n: (end - d).to_string(), ..Point::default() },
+            None => Point { kind: "never_contacted", ..Point::default() },
         });
     }
     // Measures first (they are the clinic team's), then milestones, then what went well.
@@ -86,6 +86,26 @@ fn line(inp: &ReportInputs, sh: &Shared, c: usize) -> ClinicLine {
         miss_target: signals.missed.iter().map(|r| label_of(&defs, &r.measure)).collect(),
         points: points.into_iter().take(7).collect(),
     }
+}
+
+/// A talking point for `facilitator.typ` (which holds the sentences):
+/// `no_contact` (`n` days), `never_contacted`, `worsened` (`measure`,
+/// `value`, `before`), `missed_target` (`measure`, `value`, `target`),
+/// `block_overdue` (`block`, `block_name`, `n`, the first milestone `name`
+/// and its `due` date), `other_blocks` (`blocks`), `improved` (`measure`, `value`).
+#[derive(Serialize, Default)]
+struct Point {
+    kind: &'static str,
+    measure: String,
+    value: String,
+    before: String,
+    target: String,
+    block: u8,
+    block_name: String,
+    n: String,
+    name: String,
+    due: String,
+    blocks: Vec<String>,
 }
 
 /// A clinic's trend rows that worsened, miss their target, or improved.
@@ -111,39 +131,36 @@ impl<'a> Signals<'a> {
         }
     }
     /// Points for worsened measures, then missed targets not already worsened.
-    fn concerns(&self, defs: &[crate::measures::MeasureDef]) -> Vec<String> {
-        let mut points: Vec<String> = self
+    fn concerns(&self, defs: &[crate::measures::MeasureDef]) -> Vec<Point> {
+        let mut points: Vec<Point> = self
             .worsened
             .iter()
-            .map(|r| {
-                format!(
-                    "{} worsened to {} over the last three months (from {} a year before): go through the care-gap worklist with the team.",
-                    label_of(defs, &r.measure),
-                    value_text(r.value_3mo, r),
-                    value_text(r.value_3mo_prior_year, r)
-                )
+            .map(|r| Point {
+                kind: "worsened",
+                measure: label_of(defs, &r.measure),
+                value: value_text(r.value_3mo, r),
+                before: value_text(r.value_3mo_prior_year, r),
+                ..Point::default()
             })
             .collect();
-        points.extend(self.missed.iter().filter(|r| r.signal != Some(Signal::Worsened)).map(|r| {
-            format!(
-                "{} is {} this month, target {}: agree on one change to try before next month.",
-                label_of(defs, &r.measure),
-                value_text(r.value, r),
-                value_text(r.target, r)
-            )
+        points.extend(self.missed.iter().filter(|r| r.signal != Some(Signal::Worsened)).map(|r| Point {
+            kind: "missed_target",
+            measure: label_of(defs, &r.measure),
+            value: value_text(r.value, r),
+            target: value_text(r.target, r),
+            ..Point::default()
         }));
         points
     }
     /// Points for improved measures.
-    fn successes(&self, defs: &[crate::measures::MeasureDef]) -> Vec<String> {
+    fn successes(&self, defs: &[crate::measures::MeasureDef]) -> Vec<Point> {
         self.improved
             .iter()
-            .map(|r| {
-                format!(
-                    "{} improved to {} over the last three months: share what worked on the next shared-learning call.",
-                    label_of(defs, &r.measure),
-                    value_text(r.value_3mo, r)
-                )
+            .map(|r| Point {
+                kind: "improved",
+                measure: label_of(defs, &r.measure),
+                value: value_text(r.value_3mo, r),
+                ..Point::default()
             })
             .collect()
     }
@@ -151,24 +168,24 @@ impl<'a> Signals<'a> {
 
 /// Up to three blocks with overdue milestones (their first one named), then
 /// the other blocks in one line.
-fn milestone_points(overdue: &[&Milestone]) -> Vec<String> {
+fn milestone_points(overdue: &[&Milestone]) -> Vec<Point> {
     let blocks: Vec<u8> = (1..=6u8).filter(|b| overdue.iter().any(|m| m.block == *b)).collect();
     let mut points = Vec::new();
     for &b in blocks.iter().take(3) {
         let ob: Vec<_> = overdue.iter().filter(|m| m.block == b).collect();
-        points.push(format!(
-            "Block {b} ({}) has {} overdue milestone{}: \"{}\" (due {}) is not yet done.",
-            BLOCKS[b as usize - 1].to_lowercase(),
-            ob.len(),
-            if ob.len() == 1 { "" } else { "s" },
-            ob[0].name,
-            fmt_day(ob[0].due)
-        ));
+        points.push(Point {
+            kind: "block_overdue",
+            block: b,
+            block_name: BLOCKS[b as usize - 1].to_lowercase(),
+            n: ob.len().to_string(),
+            name: ob[0].name.clone(),
+            due: fmt_day(ob[0].due),
+            ..Point::default()
+        });
     }
     if blocks.len() > 3 {
-        let rest: Vec<String> = blocks[3..].iter().map(|b| b.to_string()).collect();
-        let (noun, verb) = if rest.len() == 1 { ("Block", "has") } else { ("Blocks", "have") };
-        points.push(format!("{noun} {} also {verb} overdue milestones.", rest.join(", ")));
+        let blocks = blocks[3..].iter().map(|b| b.to_string()).collect();
+        points.push(Point { kind: "other_blocks", blocks, ..Point::default() });
     }
     points
 }
