@@ -233,7 +233,7 @@ struct ClinicDoc {
     suppressed_points: bool,
     milestones: MilestoneSection,
     facilitation: FacilitationSection,
-    data_quality: String,
+    data_quality: DataQualityNote,
     definitions: Definitions,
     version: &'static str,
 }
@@ -712,7 +712,27 @@ fn facilitation(cx: &Ctx, files: &mut Vec<(String, Vec<u8>)>) -> Result<Facilita
 
 /// The data-quality sentence for this clinic (row counts suppressed like
 /// patient counts: a handful of rows can point to a patient).
-fn data_quality_note(cx: &Ctx) -> String {
+/// The data-quality note's facts (the sentences are in `clinic.typ`):
+/// counts already suppressed as text.
+#[derive(Serialize)]
+struct DataQualityNote {
+    rx: String,
+    ev: String,
+    milestones: usize,
+    facilitation: usize,
+    rejected: Vec<RejectedRows>,
+    /// Rows dated after the report month, when any.
+    after: Option<String>,
+}
+
+#[derive(Serialize)]
+struct RejectedRows {
+    n: String,
+    table: String,
+    rule: String,
+}
+
+fn data_quality_note(cx: &Ctx) -> DataQualityNote {
     let (sh, c, sup) = (cx.sh, cx.c, &cx.sup);
     let clinic = &cx.inp.validated.data.clinics[c];
     let mut rejected: BTreeMap<(String, String), usize> = BTreeMap::new();
@@ -725,31 +745,17 @@ fn data_quality_note(cx: &Ctx) -> String {
         }
     }
     let rc = |n: usize| sup.count(n as u32);
-    let mut dq = format!(
-        "This report uses {} prescription rows and {} care-event rows from this clinic's extract, plus {} milestones and {} facilitation log entries.",
-        rc(sh.used_rx[c]),
-        rc(sh.used_ev[c]),
-        sh.by.milestones[c].len(),
-        sh.by.facilitation[c].len()
-    );
-    if rejected.is_empty() {
-        dq.push_str(" No rows from this clinic were rejected.");
-    } else {
-        let parts: Vec<String> =
-            rejected.iter().map(|((t, r), n)| format!("{} {t} rows ({})", rc(*n), r.replace('_', " "))).collect();
-        dq.push_str(&format!(
-            " Rows left out because of data problems: {}; the study team has the row-level list.",
-            parts.join(", ")
-        ));
+    DataQualityNote {
+        rx: rc(sh.used_rx[c]),
+        ev: rc(sh.used_ev[c]),
+        milestones: sh.by.milestones[c].len(),
+        facilitation: sh.by.facilitation[c].len(),
+        rejected: rejected
+            .into_iter()
+            .map(|((table, rule), n)| RejectedRows { n: rc(n), table, rule: rule.replace('_', " ") })
+            .collect(),
+        after: (after > 0).then(|| rc(after)),
     }
-    if after > 0 {
-        dq.push_str(&format!(
-            " {} rows dated after {} wait for next month's report.",
-            rc(after),
-            month_name(cx.inp.cfg.report_month)
-        ));
-    }
-    dq
 }
 
 /// A short statement of the definitions used, for report footers.
