@@ -197,7 +197,7 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared, c: usize) -> Re
         extract_notes: sh.extracts[c]
             .iter()
             .filter(|r| r.month == cfg.report_month && !r.checks.is_empty())
-            .map(|r| extract_note(r, &month))
+            .map(|r| extract_note(r))
             .collect(),
         month,
         charts,
@@ -228,7 +228,7 @@ struct ClinicDoc {
     top_threshold: String,
     targets: Vec<TargetLine>,
     data_through: Option<String>,
-    extract_notes: Vec<String>,
+    extract_notes: Vec<ExtractNote>,
     charts: Vec<ChartEntry>,
     suppressed_points: bool,
     milestones: MilestoneSection,
@@ -992,39 +992,48 @@ fn targets_box(inp: &ReportInputs, c: usize) -> Vec<TargetLine> {
 }
 
 /// A sentence per flag of a clinic's report month, for people.
-fn extract_note(r: &ExtractRow, month_name: &str) -> String {
+/// One flagged extract of the report month, for the "Data check." sentence
+/// in `clinic.typ`: the table's rows in words and each check that fired
+/// (`no_rows`, `drop`, `spike`, `rejected_share`, `late`) with its numbers.
+#[derive(Serialize)]
+struct ExtractNote {
+    what: &'static str,
+    checks: Vec<ExtractCheck>,
+}
+
+#[derive(Serialize)]
+struct ExtractCheck {
+    check: &'static str,
+    /// The month's rows as a share of the usual volume (drop, spike).
+    share: String,
+    /// The most frequent rejection rule, in words (rejected_share).
+    rule: String,
+    /// The latest prescription's date (late).
+    through: String,
+}
+
+fn extract_note(r: &ExtractRow) -> ExtractNote {
     let what = match r.table {
         TableName::Prescriptions => "prescriptions",
         TableName::CareEvents => "care events",
         _ => "facilitation log entries",
     };
-    let share = |m: f64| format!("{:.0}%", 100.0 * r.rows as f64 / m);
-    let parts: Vec<String> = r
+    let share = format!("{:.0}%", 100.0 * r.rows as f64 / r.median.unwrap_or(1.0));
+    let checks = r
         .checks
         .iter()
-        .map(|c| match c {
-            Check::NoRows => {
-                format!("{month_name}'s {what} are missing: no rows, after rows in each month before")
-            }
-            Check::Drop => format!(
-                "{month_name}'s {what} look incomplete ({} of the usual volume)",
-                share(r.median.unwrap_or(1.0))
-            ),
-            Check::Spike => format!(
-                "{month_name}'s {what} are unusually many ({} of the usual volume)",
-                share(r.median.unwrap_or(1.0))
-            ),
-            Check::RejectedShare => {
-                format!(
-                    "many of {month_name}'s {what} were rejected ({})",
-                    r.top_rule.map(Rule::as_str).unwrap_or("").replace('_', " ")
-                )
-            }
-            Check::Late => format!(
-                "the latest prescription is from {}",
-                r.data_through.map(crate::dates::fmt_day).unwrap_or_else(|| "no date (none at all)".into())
-            ),
+        .map(|c| ExtractCheck {
+            check: match c {
+                Check::NoRows => "no_rows",
+                Check::Drop => "drop",
+                Check::Spike => "spike",
+                Check::RejectedShare => "rejected_share",
+                Check::Late => "late",
+            },
+            share: share.clone(),
+            rule: r.top_rule.map(Rule::as_str).unwrap_or("").replace('_', " "),
+            through: r.data_through.map(crate::dates::fmt_day).unwrap_or_else(|| "no date (none at all)".into()),
         })
         .collect();
-    format!("{}; these numbers may change.", capitalize(&parts.join("; ")))
+    ExtractNote { what, checks }
 }
