@@ -1,9 +1,12 @@
-//! Regression for the outcome models: weighted least squares with classical
-//! and clinic-clustered (CR1) standard errors, t-based confidence intervals.
-//! Linear algebra by nalgebra, the t distribution by statrs.
+//! Statistics for the outcome models: t-based coefficient summaries here,
+//! the stacked regressions and the wild cluster bootstrap in [`wild`]. The
+//! plain weighted least squares with classical and CR1 errors (`wls`) is
+//! kept for the tests only: an independent reference that `wild::Block` and
+//! its bootstrap replicates are checked against.
 
 pub mod wild;
 
+#[cfg(test)]
 use nalgebra::{DMatrix, DVector};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
@@ -18,6 +21,7 @@ pub struct Coef {
 }
 
 /// A fitted model.
+#[cfg(test)]
 #[derive(Clone, Debug)]
 pub struct Fit {
     pub coefs: Vec<Coef>,
@@ -28,6 +32,7 @@ pub struct Fit {
 }
 
 /// How standard errors are computed.
+#[cfg(test)]
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum SeKind {
     /// Classical (homoskedastic) OLS/WLS errors; df = n − k.
@@ -37,6 +42,7 @@ pub enum SeKind {
 }
 
 /// Why a model could not be estimated.
+#[cfg(test)]
 #[derive(Clone, Debug, PartialEq)]
 pub struct NotEstimable(pub String);
 
@@ -56,6 +62,7 @@ pub fn coef(estimate: f64, se: f64, df: f64) -> Coef {
 
 /// Weighted least squares of `y` on the rows of `x` (each row a vector of
 /// regressors, intercept included by the caller), weights `w`, clusters `g`.
+#[cfg(test)]
 pub fn wls(x: &[Vec<f64>], y: &[f64], w: &[f64], g: &[usize], kind: SeKind) -> Result<Fit, NotEstimable> {
     let n = y.len();
     let k = x.first().map(|r| r.len()).unwrap_or(0);
