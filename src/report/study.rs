@@ -218,23 +218,13 @@ fn overview(inp: &ReportInputs, sh: &Shared) -> Vec<OverviewRow> {
 
 /// The arms compared at the report month: pooled values of every measure.
 fn arm_rows(inp: &ReportInputs, ms: &[Measure]) -> Vec<ArmRow> {
-    let data = &inp.validated.data;
-    let pm = inp.pm;
-    let cur = pm.months.len() - 1;
-    let arms: Vec<Arm> =
-        [Arm::Intervention, Arm::Comparison].into_iter().filter(|a| data.clinics.iter().any(|c| c.arm == *a)).collect();
-    let arm_cells = |a: Arm, k: usize| -> Vec<&Cell> {
-        (0..data.clinics.len()).filter(|&c| data.clinics[c].arm == a).map(|c| pm.cell(c, k)).collect()
-    };
-    let pooled = |cells: &[&Cell], m: &Measure| {
-        let (n, d): (u32, u32) = cells.iter().fold((0, 0), |(n, d), c| (n + (m.num)(c), d + (m.den)(c)));
-        raw_pct(n, d)
-    };
+    let cur = inp.pm.months.len() - 1;
     let core: Vec<&Measure> = ms.iter().filter(|m| m.section == Section::Core).collect();
     let v2: Vec<&Measure> = ms.iter().filter(|m| m.section == Section::V2).collect();
-    arms.iter()
-        .map(|&a| {
-            let cells = arm_cells(a, cur);
+    arms_of(&inp.validated.data)
+        .into_iter()
+        .map(|a| {
+            let cells = arm_cells(inp, a, cur);
             let ltot: u32 = cells.iter().map(|c| c.ltot_patients).sum();
             let mme = (ltot > 0).then(|| cells.iter().map(|c| c.mme_sum).sum::<f64>() / ltot as f64);
             let sum = |f: fn(&Cell) -> u32| cells.iter().map(|c| f(c)).sum::<u32>();
@@ -243,11 +233,11 @@ fn arm_rows(inp: &ReportInputs, ms: &[Measure]) -> Vec<ArmRow> {
                 clinics: cells.len(),
                 ltot,
                 mme: f1(mme),
-                pcts: core.iter().map(|m| f1(pooled(&cells, m))).collect(),
+                pcts: core.iter().map(|m| f1(pooled_pct(&cells, m))).collect(),
                 excluded: sum(|c| c.excluded_patients),
                 new_starts: sum(|c| c.new_starts),
                 at_risk: sum(|c| c.at_risk_patients),
-                v2: v2.iter().map(|m| f1(pooled(&cells, m))).collect(),
+                v2: v2.iter().map(|m| f1(pooled_pct(&cells, m))).collect(),
             }
         })
         .collect()
@@ -278,6 +268,12 @@ fn arm_charts(inp: &ReportInputs, ms: &[Measure], files: &mut Vec<(String, Vec<u
     let ltot_chart = arm_chart(inp, arm_series(inp, "", &ltot), "LTOT patients", false);
     add("ltot", "Patients on long-term opioid therapy (sum over clinics)".into(), ltot_chart)?;
     Ok(charts)
+}
+
+/// A measure pooled over cells: 100 × Σ numerators ÷ Σ denominators.
+fn pooled_pct(cells: &[&Cell], m: &Measure) -> Option<f64> {
+    let (n, d): (u32, u32) = cells.iter().fold((0, 0), |(n, d), c| (n + (m.num)(c), d + (m.den)(c)));
+    raw_pct(n, d)
 }
 
 /// The cells of an arm's clinics in month `k`.
@@ -319,10 +315,7 @@ fn arm_chart(inp: &ReportInputs, series: Vec<Series>, y_label: &str, percent: bo
 /// A percentage measure per arm: the pooled share and the clinics' IQR band.
 fn pct_chart(inp: &ReportInputs, m: &Measure) -> TrendChart {
     let w = inp.pm.months.len();
-    let pooled = |cells: &[&Cell]| {
-        let (n, d): (u32, u32) = cells.iter().fold((0, 0), |(n, d), c| (n + (m.num)(c), d + (m.den)(c)));
-        raw_pct(n, d)
-    };
+    let pooled = |cells: &[&Cell]| pooled_pct(cells, m);
     let bands = arms_of(&inp.validated.data)
         .into_iter()
         .enumerate()
