@@ -69,11 +69,9 @@ fn demean(
     (x, y, w, g, means)
 }
 
-/// Why the model cannot be fitted, when it cannot.
-fn not_estimable(obs: &[(usize, i32, f64, f64)]) -> Option<String> {
-    let mut months: Vec<i32> = obs.iter().map(|o| o.1).collect();
-    months.sort_unstable();
-    months.dedup();
+/// Why the model cannot be fitted, when it cannot (`months`: the distinct
+/// event months with data, ascending).
+fn not_estimable(months: &[i32]) -> Option<String> {
     let pre = months.iter().filter(|e| **e < 0).count();
     let post = months.len() - pre;
     (pre < MIN_MONTHS || post < MIN_MONTHS)
@@ -110,7 +108,7 @@ pub fn rows(outcome: &str, panel: &Panel, d: &Design) -> (Vec<OutcomeRow>, Optio
             r
         })
         .collect();
-    if let Some(why) = not_estimable(&obs) {
+    if let Some(why) = not_estimable(&months) {
         rows.iter_mut().for_each(|r| r.note = why.clone());
         return (rows, None);
     }
