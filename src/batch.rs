@@ -307,7 +307,7 @@ impl Drop for TempOut {
 }
 
 /// The tables the extract checks look at: those that were read.
-pub fn checked_tables(v: &Validated) -> Vec<crate::config::TableName> {
+fn checked_tables(v: &Validated) -> Vec<crate::config::TableName> {
     extract_checks::TABLES.into_iter().filter(|t| v.inputs.iter().any(|f| f.table == *t)).collect()
 }
 
@@ -359,7 +359,9 @@ pub fn run_batch(cfg: &Config, opts: &RunOptions) -> Result<Outcome> {
     let out_dir = check_out_dir(&cfg.out_dir, opts.force, &protected_paths(cfg)?)?;
     let mut timings = Vec::new();
     let v = stage(&mut timings, "validate", || validate_stage(cfg, opts))?;
-    let (extracts, flagged) = extract_stage(cfg, opts, &v)?;
+    let extracts = extracts_of(cfg, &v)?;
+    let flagged = extract_checks::flagged(&extracts, cfg.report_month);
+    strict_extracts(cfg, opts, &v, &flagged)?;
     let tmp = TempOut::new(&out_dir)?;
     let dir = tmp.tmp.clone();
     write_data_quality(&dir, &v, &extracts)?;
@@ -375,7 +377,7 @@ pub fn run_batch(cfg: &Config, opts: &RunOptions) -> Result<Outcome> {
     check_out_dir(&cfg.out_dir, opts.force, &protected_paths(cfg)?)?;
     tmp.commit(&out_dir, opts.force)?;
     if opts.verbosity >= 1 {
-        print_summary(cfg, &v, &manifest, stats.pdfs, &flagged.iter().collect::<Vec<_>>());
+        print_summary(cfg, &v, &manifest, stats.pdfs, &flagged);
     }
     Ok(Outcome { out_dir: cfg.out_dir.clone(), rejected_rows: v.summary.rejected(), manifest })
 }
@@ -402,26 +404,28 @@ fn validate_stage(cfg: &Config, opts: &RunOptions) -> Result<Validated> {
     Ok(v)
 }
 
-/// The extract checks, and the rows that flag the report month (with
-/// `--strict-extracts` a flag stops the run before anything is written).
-fn extract_stage(
+/// The extract checks of every table read, over the reporting window
+/// (`run` and `validate`).
+pub fn extracts_of(cfg: &Config, v: &Validated) -> Result<Vec<extract_checks::ExtractRow>> {
+    extract_checks::compute(&v.data, &v.rejected_by_month, &checked_tables(v), &cfg.window(), &cfg.checks)
+}
+
+/// With `--strict-extracts`, a flag on the report month stops the run
+/// before anything is written.
+fn strict_extracts(
     cfg: &Config,
     opts: &RunOptions,
     v: &Validated,
-) -> Result<(Vec<extract_checks::ExtractRow>, Vec<extract_checks::ExtractRow>)> {
-    let extracts =
-        extract_checks::compute(&v.data, &v.rejected_by_month, &checked_tables(v), &cfg.window(), &cfg.checks)?;
-    let flagged: Vec<extract_checks::ExtractRow> =
-        extract_checks::flagged(&extracts, cfg.report_month).into_iter().cloned().collect();
+    flagged: &[&extract_checks::ExtractRow],
+) -> Result<()> {
     if opts.strict_extracts && !flagged.is_empty() {
-        let refs: Vec<&extract_checks::ExtractRow> = flagged.iter().collect();
         return Err(Error::Usage(format!(
             "--strict-extracts: the extract checks flag {}:\n{}",
             cfg.report_month,
-            flag_lines(&v.data, &refs)
+            flag_lines(&v.data, flagged)
         )));
     }
-    Ok((extracts, flagged))
+    Ok(())
 }
 
 /// `data_quality/issues.csv` and `extract_checks.csv`.

@@ -11,10 +11,7 @@ pub fn run(a: ValidateArgs) -> Result<i32> {
     let v = validate(&cfg)?;
     println!("sixbb {} — validation of {} for {}", crate::VERSION, cfg.pipeline.display(), cfg.report_month);
     print!("{}", v.summary.render());
-    let window = cfg.window();
-    let tables = crate::batch::checked_tables(&v);
-    let extracts =
-        crate::metrics::extract_checks::compute(&v.data, &v.rejected_by_month, &tables, &window, &cfg.checks)?;
+    let extracts = crate::batch::extracts_of(&cfg, &v)?;
     let flagged = crate::metrics::extract_checks::flagged(&extracts, cfg.report_month);
     if flagged.is_empty() {
         println!("extract checks: nothing flagged for {}", cfg.report_month);
