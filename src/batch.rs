@@ -6,7 +6,8 @@ use crate::dates::Month;
 use crate::error::{Error, Result};
 use crate::ingest::{issues::issues_csv, validate, Validated};
 use crate::metrics::{
-    extract_checks, facilitators, fidelity, outcomes, patient_month, prescribing, study, table, trends, worklist,
+    clinic_month, extract_checks, facilitators, fidelity, outcomes, patient_month, prescribing, study, table, trends,
+    worklist,
 };
 use crate::report::{self, ReportInputs};
 use serde::Serialize;
@@ -585,7 +586,7 @@ fn print_summary(
 /// What the metrics stage hands to the reports.
 struct MetricsOut {
     /// The reporting window's cells.
-    pm: prescribing::PrescribingMetrics,
+    pm: clinic_month::PrescribingMetrics,
     flags: Vec<fidelity::Flag>,
     outcomes: outcomes::OutcomeResults,
     trends: Vec<trends::TrendRow>,
@@ -632,11 +633,19 @@ fn write_metrics(
     let (data, months) = (&v.data, cfg.window());
     let span = span(cfg, data);
     let t = Instant::now();
-    let mut pm_all = prescribing::compute_with(patients, &cfg.report_month.window(span), &cfg.metrics, months.len());
-    log(opts, 2, format!("  interval engine, {span} months: {:.2} s", t.elapsed().as_secs_f64()));
+    let all_months = cfg.report_month.window(span);
+    let facts = clinic_month::facts(patients, &all_months, &cfg.metrics)?;
+    log(
+        opts,
+        2,
+        format!("  interval engine, {span} months, {} rows: {:.2} s", facts.height(), t.elapsed().as_secs_f64()),
+    );
     let t = Instant::now();
-    let mut pmf = patient_month::frame(data, &mut pm_all.rows, &months, &cfg.metrics)?;
-    pm_all.rows = Vec::new();
+    let pm_all = clinic_month::from_facts(data, &facts, &all_months, &cfg.metrics)?;
+    log(opts, 2, format!("  clinic_month query: {:.2} s", t.elapsed().as_secs_f64()));
+    let t = Instant::now();
+    let mut pmf = patient_month::frame(data, &facts, all_months.len(), &months, &cfg.metrics)?;
+    drop(facts);
     log(opts, 2, format!("  patient_month frame, {} rows: {:.2} s", pmf.height(), t.elapsed().as_secs_f64()));
     let t = Instant::now();
     patient_month::write(&mut pmf, &dir.join("metrics/patient_month.parquet"))?;
@@ -644,10 +653,12 @@ fn write_metrics(
     log(opts, 2, format!("  patient_month.parquet: {:.2} s", t.elapsed().as_secs_f64()));
     let t = Instant::now();
     let pm = pm_all.tail(months.len());
-    let cm = study::clinic_month_table(data, &pm, &cfg.metrics);
-    cm.write_csv(&dir.join("metrics/clinic_month.csv"))?;
-    cm.write_parquet(&dir.join("metrics/clinic_month.parquet"))?;
-    let mut sm = study::study_month(study::clinic_month_frame(data, &pm, cm)?, &cfg.metrics)?;
+    let mut cm = clinic_month::table(data, &pm_all, months.len(), &cfg.metrics)?;
+    let mut sm = study::study_month(cm.clone(), &cfg.metrics)?;
+    let _ = cm.drop_in_place("arm");
+    let _ = cm.drop_in_place("mme_sum");
+    table::write_frame_csv(&mut cm, &dir.join("metrics/clinic_month.csv"))?;
+    table::write_frame_parquet(&mut cm, &dir.join("metrics/clinic_month.parquet"))?;
     table::write_frame_csv(&mut sm, &dir.join("metrics/study_month.csv"))?;
     let trend_rows = trends::clinic_trends(data, &pm_all, cfg);
     trends::trends_table(data, &trend_rows).write_csv(&dir.join("metrics/clinic_trends.csv"))?;
@@ -677,7 +688,7 @@ fn write_metrics(
 /// highest threshold when 90 is not one) and in the urine-drug-test share.
 fn dose_response(
     data: &crate::model::Dataset,
-    pm_all: &prescribing::PrescribingMetrics,
+    pm_all: &clinic_month::PrescribingMetrics,
     cfg: &Config,
 ) -> (Vec<facilitators::DosePoint>, Vec<String>) {
     use crate::measures::MeasureKey;

@@ -1,7 +1,7 @@
 //! The measure registry: every `_n`/`_pct` measure of `clinic_month` described
 //! once (key, column stem, labels, direction of good, denominator, where it
 //! sits among the columns). Tables, trends, benchmarks, targets and reports
-//! iterate it; the counts themselves live in `metrics::prescribing::Cell`.
+//! iterate it; the counts themselves live in `metrics::clinic_month::Cell`.
 
 use serde::Serialize;
 

@@ -192,7 +192,7 @@ pub struct DosePoint {
 /// months lie inside `pm`, for each (numerator, denominator) of `measures`.
 pub fn dose_response(
     data: &Dataset,
-    pm: &super::prescribing::PrescribingMetrics,
+    pm: &super::clinic_month::PrescribingMetrics,
     measures: &[&super::study::Measure],
 ) -> Vec<DosePoint> {
     let by = ByClinic::new(data);

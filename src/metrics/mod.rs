@@ -1,5 +1,6 @@
 //! Metrics: the prescribing measures (SPEC §3) and program fidelity.
 
+pub mod clinic_month;
 pub mod extract_checks;
 pub mod facilitators;
 pub mod fidelity;

@@ -10,12 +10,10 @@
 use super::intervals::{covered, covered_by_both, merge, overlap, Span};
 use crate::config::MetricsConfig;
 use crate::dates::{window_start, Day, Month};
-use crate::measures::{Denominator, MeasureKey};
 use crate::mme::round6;
 use crate::model::{CareEvent, Dataset, EventType, Exclusion, Prescription};
 use crate::reference::DrugClass;
 use rayon::prelude::*;
-use std::collections::HashMap;
 
 /// One patient's measures in one month: the patient's facts, whatever the
 /// exclusions say (the clinic sums filter on `excluded`).
@@ -230,194 +228,42 @@ pub fn attributed_clinics(rx: &[&Prescription], month_end: Day, attribution_days
     c
 }
 
-/// Sums for one clinic and month.
+/// One patient's facts at one clinic in one month: a row of the long
+/// patient × clinic × month frame the clinic_month query sums
+/// ([`super::clinic_month`]). There is a row where the patient is attributed
+/// to the clinic and has an opioid- or buprenorphine-covered day or is
+/// excluded (the rows of `metrics/patient_month.parquet`, SPEC §6.4), and
+/// where the patient had a new start at the clinic this month or three
+/// months before (attributed or not).
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Cell {
-    pub opioid_patients: u32,
-    pub ltot_patients: u32,
-    /// Sum of LTOT patients' values (for the mean).
-    pub mme_sum: f64,
-    pub high_dose: Vec<u32>,
-    pub benzo_overlap: u32,
-    pub agreement: u32,
-    pub udt: u32,
-    pub pdmp: u32,
-    pub functional: u32,
-    pub naloxone: u32,
-    pub bup_patients: u32,
-    pub excluded_patients: u32,
-    pub sedative_overlap: u32,
-    pub at_risk_patients: u32,
-    pub naloxone_at_risk: u32,
-    pub new_starts: u32,
-    pub new_start_short: u32,
-    pub new_start_long: u32,
-    pub new_start_er_la: u32,
-    pub new_start_high_dose: u32,
-    pub new_starts_3mo_ago: u32,
-    pub ltot_transition: u32,
-}
-
-impl Cell {
-    fn new(n_thresholds: usize) -> Self {
-        Cell { high_dose: vec![0; n_thresholds], ..Default::default() }
-    }
-    fn add_patient(&mut self, pm: &PatientMonth, cfg: &MetricsConfig, i50: usize) {
-        if pm.bup {
-            self.bup_patients += 1;
-        }
-        if pm.excluded {
-            self.excluded_patients += pm.opioid as u32;
-            return;
-        }
-        if !pm.opioid {
-            return;
-        }
-        self.opioid_patients += 1;
-        if !pm.ltot {
-            return;
-        }
-        self.ltot_patients += 1;
-        self.mme_sum += pm.value;
-        for (k, h) in pm.high_dose.iter().enumerate() {
-            self.high_dose[k] += *h as u32;
-        }
-        self.benzo_overlap += pm.benzo_overlap(cfg) as u32;
-        self.agreement += pm.has(EventType::PatientAgreement) as u32;
-        self.udt += pm.has(EventType::UrineDrugTest) as u32;
-        self.pdmp += pm.has(EventType::PdmpCheck) as u32;
-        self.functional += pm.has(EventType::FunctionalAssessment) as u32;
-        let naloxone = pm.has(EventType::Naloxone);
-        self.naloxone += (pm.high_dose[i50] && naloxone) as u32;
-        self.sedative_overlap += pm.sedative_overlap(cfg) as u32;
-        let at_risk = pm.at_risk(cfg, i50);
-        self.at_risk_patients += at_risk as u32;
-        self.naloxone_at_risk += (at_risk && naloxone) as u32;
-    }
-    fn add_new_start(&mut self, ns: &NewStart) {
-        self.new_starts += 1;
-        self.new_start_short += ns.short as u32;
-        self.new_start_long += ns.long as u32;
-        self.new_start_er_la += ns.er_la as u32;
-        self.new_start_high_dose += ns.high_dose as u32;
-    }
-    fn absorb(&mut self, o: &Cell) {
-        self.opioid_patients += o.opioid_patients;
-        self.ltot_patients += o.ltot_patients;
-        self.mme_sum += o.mme_sum;
-        for (a, b) in self.high_dose.iter_mut().zip(&o.high_dose) {
-            *a += b;
-        }
-        for (a, b) in self.counts_mut().into_iter().zip(o.counts()) {
-            *a += b;
-        }
-    }
-    /// The plain counters (everything but the thresholds and the MME sum).
-    fn counts(&self) -> [u32; 18] {
-        [
-            self.benzo_overlap,
-            self.agreement,
-            self.udt,
-            self.pdmp,
-            self.functional,
-            self.naloxone,
-            self.bup_patients,
-            self.excluded_patients,
-            self.sedative_overlap,
-            self.at_risk_patients,
-            self.naloxone_at_risk,
-            self.new_starts,
-            self.new_start_short,
-            self.new_start_long,
-            self.new_start_er_la,
-            self.new_start_high_dose,
-            self.new_starts_3mo_ago,
-            self.ltot_transition,
-        ]
-    }
-    fn counts_mut(&mut self) -> [&mut u32; 18] {
-        [
-            &mut self.benzo_overlap,
-            &mut self.agreement,
-            &mut self.udt,
-            &mut self.pdmp,
-            &mut self.functional,
-            &mut self.naloxone,
-            &mut self.bup_patients,
-            &mut self.excluded_patients,
-            &mut self.sedative_overlap,
-            &mut self.at_risk_patients,
-            &mut self.naloxone_at_risk,
-            &mut self.new_starts,
-            &mut self.new_start_short,
-            &mut self.new_start_long,
-            &mut self.new_start_er_la,
-            &mut self.new_start_high_dose,
-            &mut self.new_starts_3mo_ago,
-            &mut self.ltot_transition,
-        ]
-    }
-    /// Mean daily MME of LTOT patients (unrounded), `None` without LTOT patients.
-    pub fn mean_daily_mme(&self) -> Option<f64> {
-        (self.ltot_patients > 0).then(|| self.mme_sum / self.ltot_patients as f64)
-    }
-    /// A measure's numerator.
-    pub fn num(&self, key: MeasureKey) -> u32 {
-        use MeasureKey::*;
-        match key {
-            HighDose(k) => self.high_dose[k],
-            BenzoOverlap => self.benzo_overlap,
-            Agreement => self.agreement,
-            Udt => self.udt,
-            Pdmp => self.pdmp,
-            Functional => self.functional,
-            Naloxone => self.naloxone,
-            SedativeOverlap => self.sedative_overlap,
-            NaloxoneAtRisk => self.naloxone_at_risk,
-            NewStartShort => self.new_start_short,
-            NewStartLong => self.new_start_long,
-            NewStartErLa => self.new_start_er_la,
-            NewStartHighDose => self.new_start_high_dose,
-            LtotTransition => self.ltot_transition,
-        }
-    }
-    /// A denominator (`i50`: the index of threshold 50).
-    pub fn den(&self, d: Denominator, i50: usize) -> u32 {
-        match d {
-            Denominator::LtotPatients => self.ltot_patients,
-            Denominator::HighDose50 => self.high_dose[i50],
-            Denominator::AtRiskPatients => self.at_risk_patients,
-            Denominator::NewStarts => self.new_starts,
-            Denominator::NewStarts3moAgo => self.new_starts_3mo_ago,
-        }
-    }
-}
-
-/// One row of `metrics/patient_month.parquet` (SPEC §6.4).
-#[derive(Clone, Debug, PartialEq)]
 pub struct PatientMonthRow {
     pub patient: u32,
     pub clinic: u32,
-    /// Index into the months of the window.
+    /// Index into the computed months.
     pub month: u16,
+    /// The patient is attributed to the clinic in the month.
+    pub attributed: bool,
     pub opioid: bool,
     pub ltot: bool,
     pub excluded: bool,
     pub bup: bool,
     pub ltot_days: u16,
-    /// `None` without opioid days.
-    pub daily_mme: Option<f64>,
+    /// Section 3's value, unrounded; 0 without opioid days.
+    pub daily_mme: f64,
     /// Bit k: high dose at threshold k.
     pub high_dose: u32,
     pub benzo_days: u8,
     pub sedative_days: u8,
     /// Bit k: event [`EventType::ALL`]`[k]` in its lookback.
     pub events: u8,
-    pub new_start: bool,
+    /// The patient's new start at this clinic this month, if any.
+    pub new_start: Option<NewStart>,
+    /// The patient had a new start at this clinic three months before.
+    pub new_start_3mo_ago: bool,
 }
 
 impl PatientMonthRow {
-    fn new(patient: u32, clinic: u32, month: u16, pm: &PatientMonth, new_start: bool) -> Self {
+    fn new(patient: u32, clinic: u32, month: u16, pm: &PatientMonth) -> Self {
         PatientMonthRow {
             patient,
             clinic,
@@ -427,45 +273,13 @@ impl PatientMonthRow {
             excluded: pm.excluded,
             bup: pm.bup,
             ltot_days: pm.ltot_days as u16,
-            daily_mme: pm.opioid.then_some(pm.value),
+            daily_mme: if pm.opioid { pm.value } else { 0.0 },
             high_dose: pm.high_dose.iter().enumerate().map(|(k, h)| (*h as u32) << k).sum(),
             benzo_days: pm.benzo_days as u8,
             sedative_days: pm.sedative_days as u8,
             events: pm.events.iter().enumerate().map(|(k, e)| (*e as u8) << k).sum(),
-            new_start,
+            ..Default::default()
         }
-    }
-}
-
-/// Per clinic × month sums for the computed months.
-pub struct PrescribingMetrics {
-    pub months: Vec<Month>,
-    /// `cells[clinic * months.len() + k]`.
-    pub cells: Vec<Cell>,
-    /// Index of threshold 50 in the threshold list.
-    pub i50: usize,
-    /// Patient-month rows of the last `rows_months` months (month indices
-    /// relative to the first of them), in patient order.
-    pub rows: Vec<PatientMonthRow>,
-}
-
-impl PrescribingMetrics {
-    pub fn cell(&self, clinic: usize, k: usize) -> &Cell {
-        &self.cells[clinic * self.months.len() + k]
-    }
-
-    /// The last `w` months only (each cell depends on its own month alone,
-    /// so a longer computation restricted to the window is the window's).
-    /// Patient-month rows are not carried over.
-    pub fn tail(&self, w: usize) -> PrescribingMetrics {
-        let n = self.months.len();
-        let w = w.min(n);
-        let clinics = self.cells.len().checked_div(n).unwrap_or(0);
-        let mut cells = Vec::with_capacity(clinics * w);
-        for c in 0..clinics {
-            cells.extend_from_slice(&self.cells[c * n + (n - w)..(c + 1) * n]);
-        }
-        PrescribingMetrics { months: self.months[n - w..].to_vec(), cells, i50: self.i50, rows: Vec::new() }
     }
 }
 
@@ -534,74 +348,37 @@ impl<'a> PatientIndex<'a> {
     }
 }
 
-/// Patients per parallel chunk (fixed, so sums do not depend on threads).
+/// Patients per parallel chunk (fixed, so the row order, and with it every
+/// floating-point sum over the rows, does not depend on the thread count).
 const CHUNK: usize = 2048;
 
-/// Compute every clinic × month cell of the window.
-pub fn compute(data: &Dataset, months: &[Month], cfg: &MetricsConfig) -> PrescribingMetrics {
-    compute_with(&PatientIndex::new(data), months, cfg, 0)
-}
-
-/// What one chunk of patients adds: cells by (clinic, month) and patient-month rows.
-type Partial = (HashMap<(u32, usize), Cell>, Vec<PatientMonthRow>);
-
-/// [`compute`] over an existing patient index, keeping the patient-month
-/// rows of the last `rows_months` months.
-pub fn compute_with(
+/// The interval engine: every patient's [`PatientMonthRow`]s over `months`,
+/// one batch of rows per chunk of patients, in patient order.
+pub fn patient_month_rows<T: Send>(
     index: &PatientIndex,
     months: &[Month],
     cfg: &MetricsConfig,
-    rows_months: usize,
-) -> PrescribingMetrics {
-    let data = index.data();
-    let nt = cfg.high_dose_thresholds.len();
-    let i50 = cfg.high_dose_thresholds.iter().position(|t| *t == 50.0).expect("50 is always a threshold");
-    let w = months.len();
-    let rows_from = w - rows_months.min(w);
+    batch: impl Fn(Vec<PatientMonthRow>) -> T + Sync,
+) -> Vec<T> {
     let patients: Vec<usize> = (0..index.len()).collect();
-    let partials: Vec<Partial> = patients
+    patients
         .par_chunks(CHUNK)
         .map(|chunk| {
-            let mut acc: Partial = Default::default();
+            let mut rows = Vec::new();
             for &p in chunk {
-                let rows = index.rows(p);
-                if !rows.rx.is_empty() {
-                    patient_months(p as u32, &rows, months, cfg, i50, rows_from, &mut acc);
+                let rx = index.rows(p);
+                if !rx.rx.is_empty() {
+                    patient_months(p as u32, &rx, months, cfg, &mut rows);
                 }
             }
-            acc
+            batch(rows)
         })
-        .collect();
-    let mut cells = vec![Cell::new(nt); data.clinics.len() * w];
-    // One allocation for every row (growing by doubling copied ~200 MB at 1,000 clinics).
-    let mut rows = Vec::with_capacity(partials.iter().map(|p| p.1.len()).sum());
-    for (part, r) in partials {
-        // Each key is summed in chunk order: deterministic regardless of threads.
-        for (&(c, k), cell) in &part {
-            cells[c as usize * w + k].absorb(cell);
-        }
-        rows.extend(r);
-    }
-    PrescribingMetrics { months: months.to_vec(), cells, i50, rows }
+        .collect()
 }
 
-/// The cell of clinic `c` in month `k`, made when new.
-fn cell_at(cells: &mut HashMap<(u32, usize), Cell>, c: u32, k: usize, nt: usize) -> &mut Cell {
-    cells.entry((c, k)).or_insert_with(|| Cell::new(nt))
-}
-
-/// One patient's contribution to every month: the attributed clinics' sums,
-/// the new starts of the month and those of three months before.
-fn patient_months(
-    p: u32,
-    rows: &PatientRows,
-    months: &[Month],
-    cfg: &MetricsConfig,
-    i50: usize,
-    rows_from: usize,
-    acc: &mut Partial,
-) {
-    let nt = cfg.high_dose_thresholds.len();
+/// One patient's rows for every month: the attributed clinics' facts, the
+/// new starts of the month and those of three months before.
+fn patient_months(p: u32, rows: &PatientRows, months: &[Month], cfg: &MetricsConfig, out: &mut Vec<PatientMonthRow>) {
     let cov = Coverage::new(rows, cfg);
     // starts[j] are the new starts of months[0] + (j − 3).
     let starts: Vec<Vec<NewStart>> =
@@ -613,26 +390,16 @@ fn patient_months(
             continue;
         }
         let pm = cov.month(*m, cfg);
-        let cells = &mut acc.0;
-        for ns in now {
-            cell_at(cells, ns.clinic, k, nt).add_new_start(ns);
-        }
-        if !pm.excluded {
-            for ns in before {
-                let c = cell_at(cells, ns.clinic, k, nt);
-                c.new_starts_3mo_ago += 1;
-                c.ltot_transition += pm.ltot as u32;
-            }
-        }
-        if !pm.opioid && !pm.bup && !pm.excluded {
-            continue;
-        }
-        for c in clinics {
-            cell_at(&mut acc.0, c, k, nt).add_patient(&pm, cfg, i50);
-            if k >= rows_from {
-                let ns = now.iter().any(|n| n.clinic == c);
-                acc.1.push(PatientMonthRow::new(p, c, (k - rows_from) as u16, &pm, ns));
-            }
+        let mut keys: Vec<u32> = if pm.opioid || pm.bup || pm.excluded { clinics.clone() } else { Vec::new() };
+        keys.extend(now.iter().chain(before).map(|n| n.clinic));
+        keys.sort_unstable();
+        keys.dedup();
+        for c in keys {
+            let mut r = PatientMonthRow::new(p, c, k as u16, &pm);
+            r.attributed = clinics.binary_search(&c).is_ok();
+            r.new_start = now.iter().find(|n| n.clinic == c).copied();
+            r.new_start_3mo_ago = before.iter().any(|n| n.clinic == c);
+            out.push(r);
         }
     }
 }
@@ -642,6 +409,7 @@ fn patient_months(
 mod tests {
     use super::*;
     use crate::dates::parse_date;
+    use crate::metrics::clinic_month::compute;
     use crate::model::Clinic;
 
     fn d(s: &str) -> Day {

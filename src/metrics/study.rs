@@ -2,12 +2,10 @@
 //! clinic × month) and `study_month` (per arm and month, pooled, with the
 //! quartiles of clinic percentages).
 
-use super::prescribing::{Cell, PrescribingMetrics};
-use super::table::{pct, Col, Table};
+use super::clinic_month::{layout, pct_expr, round1_columns, Cell, Layout};
 use crate::config::MetricsConfig;
 use crate::error::{Error, Result};
 use crate::measures::{registry, Denominator, Direction, MeasureKey, Section};
-use crate::mme::round1;
 use crate::model::{Arm, Dataset};
 use polars::prelude::*;
 
@@ -54,49 +52,6 @@ pub fn measures(cfg: &MetricsConfig, i50: usize) -> Vec<Measure> {
     all_measures(cfg, i50).into_iter().filter(|m| m.section == Section::Core).collect()
 }
 
-/// A column group of the section 6.2 tail: a plain count or a measure.
-enum Item {
-    Count(&'static str, fn(&Cell) -> u32),
-    Measure(MeasureKey),
-}
-
-/// The columns section 6.2 appends after `bup_patients`, in order.
-fn v2_layout() -> Vec<Item> {
-    use MeasureKey::*;
-    vec![
-        Item::Count("excluded_patients", |c| c.excluded_patients),
-        Item::Measure(SedativeOverlap),
-        Item::Count("at_risk_patients", |c| c.at_risk_patients),
-        Item::Measure(NaloxoneAtRisk),
-        Item::Count("new_starts", |c| c.new_starts),
-        Item::Measure(NewStartShort),
-        Item::Measure(NewStartLong),
-        Item::Measure(NewStartErLa),
-        Item::Measure(NewStartHighDose),
-        Item::Count("new_starts_3mo_ago", |c| c.new_starts_3mo_ago),
-        Item::Measure(LtotTransition),
-    ]
-}
-
-/// Every column group after `mean_daily_mme`, in output order: the section 3
-/// measures, `bup_patients`, then the section 6.2 tail.
-fn layout(all: &[Measure]) -> Vec<Layout<'_>> {
-    let mut v: Vec<Layout> = all.iter().filter(|m| m.section == Section::Core).map(Layout::Measure).collect();
-    v.push(Layout::Count("bup_patients", |c| c.bup_patients));
-    for it in v2_layout() {
-        v.push(match it {
-            Item::Count(n, f) => Layout::Count(n, f),
-            Item::Measure(k) => Layout::Measure(all.iter().find(|m| m.key == k).expect("registered")),
-        });
-    }
-    v
-}
-
-enum Layout<'a> {
-    Count(&'static str, fn(&Cell) -> u32),
-    Measure(&'a Measure),
-}
-
 /// Clinic ids in output order (sorted), with their index into the dataset.
 pub fn clinic_order(data: &Dataset) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..data.clinics.len()).collect();
@@ -104,82 +59,12 @@ pub fn clinic_order(data: &Dataset) -> Vec<usize> {
     idx
 }
 
-/// `metrics/clinic_month`: SPEC §4 columns in order.
-pub fn clinic_month_table(data: &Dataset, pm: &PrescribingMetrics, cfg: &MetricsConfig) -> Table {
-    let ms = all_measures(cfg, pm.i50);
-    let order = clinic_order(data);
-    let mut rows: Vec<(usize, usize)> = Vec::new();
-    for &c in &order {
-        for k in 0..pm.months.len() {
-            rows.push((c, k));
-        }
-    }
-    let cells: Vec<&Cell> = rows.iter().map(|&(c, k)| pm.cell(c, k)).collect();
-    let int = |f: &dyn Fn(&Cell) -> u32| Col::Int(cells.iter().map(|c| Some(f(c) as i64)).collect());
-    let mut t = Table::default();
-    t.push("clinic_id", Col::Str(rows.iter().map(|&(c, _)| data.clinics[c].id.clone()).collect()));
-    t.push("month", Col::Str(rows.iter().map(|&(_, k)| pm.months[k].to_string()).collect()));
-    t.push("opioid_patients", int(&|c| c.opioid_patients));
-    t.push("ltot_patients", int(&|c| c.ltot_patients));
-    t.push("mean_daily_mme", Col::Float(cells.iter().map(|c| c.mean_daily_mme().map(round1)).collect()));
-    for item in layout(&ms) {
-        match item {
-            Layout::Count(name, f) => t.push(name, int(&f)),
-            Layout::Measure(m) => {
-                t.push(format!("{}_n", m.stem), int(&*m.num));
-                t.push(
-                    format!("{}_pct", m.stem),
-                    Col::Float(cells.iter().map(|c| pct((m.num)(c).into(), (m.den)(c).into())).collect()),
-                );
-            }
-        }
-    }
-    t
-}
-
-/// The clinic × month frame the study-wide query reads: the clinic_month
-/// table `t` (of [`clinic_month_table`]) with the clinic's arm and the
-/// unrounded MME sum of its LTOT patients.
-pub fn clinic_month_frame(data: &Dataset, pm: &PrescribingMetrics, mut t: Table) -> Result<DataFrame> {
-    let order = clinic_order(data);
-    let w = pm.months.len();
-    let rows = || order.iter().flat_map(|&c| (0..w).map(move |k| (c, k)));
-    t.push("arm", Col::Str(rows().map(|(c, _)| data.clinics[c].arm.as_str().to_string()).collect()));
-    t.push("mme_sum", Col::Float(rows().map(|(c, k)| Some(pm.cell(c, k).mme_sum)).collect()));
-    t.to_frame()
-}
-
-/// `100 × n ÷ d` rounded half away from zero to 1 decimal, exactly, as a
-/// polars expression on integer columns; null when `d` is 0. The tenths are
-/// ⌊(2000 n + d) ÷ 2d⌋: the float quotient truncated (polars' integer
-/// `floor_div` needs a feature this build leaves out). It is exact while
-/// counts stay below 2^24: a quotient that is not an integer is at least
-/// 1 ÷ 2d away from one, far more than a double's rounding error.
-fn pct_expr(n: Expr, d: Expr) -> Expr {
-    let num = (lit(2000i64) * n + d.clone()).cast(DataType::Float64);
-    let tenths = (num / (lit(2i64) * d.clone()).cast(DataType::Float64)).cast(DataType::Int64);
-    when(d.gt(lit(0i64))).then(tenths.cast(DataType::Float64) / lit(10.0)).otherwise(lit(NULL).cast(DataType::Float64))
-}
-
-/// Round every float column to 1 decimal, half away from zero, after the
-/// query (polars' `round` is half to even, and it turns `÷ 10` into `× 0.1`,
-/// which is not exact: 428 × 0.1 = 42.800000000000004).
-fn round1_columns(df: &mut DataFrame) -> PolarsResult<()> {
-    let names: Vec<PlSmallStr> =
-        df.columns().iter().filter(|c| c.dtype() == &DataType::Float64).map(|c| c.name().clone()).collect();
-    for n in names {
-        let v: Vec<Option<f64>> = df.column(n.as_str())?.f64()?.iter().map(|x| x.map(round1)).collect();
-        df.with_column(Column::new(n, v))?;
-    }
-    Ok(())
-}
-
 /// `metrics/study_month` as a polars lazy query over the clinic × month
 /// frame: per arm (intervention first) and month, the clinics, pooled sums,
 /// exact pooled `_pct`, LTOT-weighted mean MME, and the type-7 quartiles of
 /// the clinics' unrounded percentages over clinics with a denominator.
 pub fn study_month(cm: DataFrame, cfg: &MetricsConfig) -> Result<DataFrame> {
-    let ms = all_measures(cfg, 0);
+    let defs = registry(&cfg.threshold_labels());
     let sum = |c: &str| col(c).sum();
     let mut aggs = vec![len().cast(DataType::Int64).alias("clinics"), sum("opioid_patients"), sum("ltot_patients")];
     let ltot = col("ltot_patients").sum();
@@ -197,16 +82,16 @@ pub fn study_month(cm: DataFrame, cfg: &MetricsConfig) -> Result<DataFrame> {
         "ltot_patients".into(),
         "mean_daily_mme".into(),
     ];
-    for item in layout(&ms) {
+    for item in layout(&defs) {
         let m = match item {
-            Layout::Count(name, _) => {
+            Layout::Count(name) => {
                 aggs.push(sum(name));
                 names.push(name.into());
                 continue;
             }
             Layout::Measure(m) => m,
         };
-        let (n, d) = (format!("{}_n", m.stem), m.denominator.column());
+        let (n, d) = (format!("{}_n", m.stem), m.den.column());
         aggs.push(sum(&n));
         aggs.push(pct_expr(col(n.as_str()).sum(), col(d).sum()).alias(format!("{}_pct", m.stem)));
         names.push(n.clone());

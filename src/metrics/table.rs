@@ -101,6 +101,15 @@ pub fn write_frame_csv(df: &mut DataFrame, path: &Path) -> Result<()> {
     CsvWriter::new(std::io::BufWriter::new(f)).include_header(true).finish(df).map_err(fail)
 }
 
+/// Write a polars frame as Parquet.
+pub fn write_frame_parquet(df: &mut DataFrame, path: &Path) -> Result<()> {
+    let f = std::fs::File::create(path).map_err(|e| Error::io("cannot create", path, e))?;
+    ParquetWriter::new(f)
+        .finish(df)
+        .map(|_| ())
+        .map_err(|e| Error::Report { what: path.display().to_string(), message: e.to_string() })
+}
+
 /// `100 × n ÷ d` rounded to 1 decimal half away from zero, exactly (integer
 /// arithmetic); `None` when `d` is 0.
 pub fn pct(n: u64, d: u64) -> Option<f64> {

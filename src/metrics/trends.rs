@@ -6,7 +6,7 @@
 //! values, and rounded once on output. Percentages and their differences are
 //! rounded exactly in integer arithmetic.
 
-use super::prescribing::{Cell, PrescribingMetrics};
+use super::clinic_month::{Cell, PrescribingMetrics};
 use super::study::{all_measures, clinic_order, Measure};
 use super::table::{pct, Col, Table};
 use crate::config::Config;

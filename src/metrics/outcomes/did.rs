@@ -11,7 +11,7 @@
 
 use super::{two_group, Design, Model, Outcome, OutcomeRow, Planned, Term};
 use crate::dates::Month;
-use crate::metrics::prescribing::{Cell, PrescribingMetrics};
+use crate::metrics::clinic_month::{Cell, PrescribingMetrics};
 use crate::stats::wild::Hyp;
 
 /// One difference in differences: the model and the first months of the

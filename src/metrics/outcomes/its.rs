@@ -9,7 +9,7 @@
 //! control arm: secular trends load on the slope change.
 
 use super::{Design, Model, Outcome, OutcomeRow, Panel, Planned, Term};
-use crate::metrics::prescribing::{Cell, PrescribingMetrics};
+use crate::metrics::clinic_month::{Cell, PrescribingMetrics};
 use crate::stats::wild::{Block, Hyp};
 use std::collections::BTreeMap;
 

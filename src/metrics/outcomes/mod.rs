@@ -23,7 +23,7 @@ pub mod did;
 pub mod event_study;
 pub mod its;
 
-use super::prescribing::{Cell, PrescribingMetrics};
+use super::clinic_month::{Cell, PrescribingMetrics};
 use super::table::{Col, Table};
 use crate::config::{MetricsConfig, OutcomesConfig};
 use crate::dates::Month;
@@ -538,7 +538,7 @@ mod tests {
                 cells.push(Cell { ltot_patients: 100, high_dose: vec![30 + wobble - drop, 10], ..Default::default() });
             }
         }
-        (data, PrescribingMetrics { months, cells, i50: 0, rows: Vec::new() })
+        (data, PrescribingMetrics { months, cells, i50: 0, counts: polars::prelude::DataFrame::empty() })
     }
 
     fn inference(r: &OutcomeResults, model: Model, term: Term) -> Inference {
@@ -628,7 +628,7 @@ mod tests {
                 cells.push(Cell { ltot_patients: 100, high_dose: vec![share, 10], ..Default::default() });
             }
         }
-        let pm = PrescribingMetrics { months, cells, i50: 0, rows: Vec::new() };
+        let pm = PrescribingMetrics { months, cells, i50: 0, counts: polars::prelude::DataFrame::empty() };
         let r = compute(&data, &pm, &MetricsConfig::default(), &OutcomesConfig::default());
         let est = |model: Model| {
             let row =
@@ -648,7 +648,7 @@ mod tests {
         let months = m("2021-06").window(6); // 2021-01 … 2021-06
         let cells: Vec<Cell> =
             [0, 5, 10, 11, 3, 20].iter().map(|n| Cell { ltot_patients: *n, ..Default::default() }).collect();
-        let pm = PrescribingMetrics { months, cells, i50: 0, rows: Vec::new() };
+        let pm = PrescribingMetrics { months, cells, i50: 0, counts: polars::prelude::DataFrame::empty() };
         let mut cfg = OutcomesConfig { warmup_months: 1, ..Default::default() };
         assert_eq!(analysis_start(&cfg, 11, m("2021-01"), &pm), m("2021-04"), "11 exactly meets min_cell");
         assert_eq!(analysis_start(&cfg, 12, m("2021-01"), &pm), m("2021-06"));
