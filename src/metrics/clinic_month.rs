@@ -129,8 +129,9 @@ pub struct PrescribingMetrics {
     pub cells: Vec<Cell>,
     /// Index of threshold 50 in the threshold list.
     pub i50: usize,
-    /// The counts frame: `clinic` (dataset index), `month` (index into
-    /// `months`), and clinic_month's count columns, every clinic × month.
+    /// The counts frame: `clinic` (dataset index), `clinic_id`, `arm`,
+    /// `month` (index into `months`), clinic_month's count columns and
+    /// `mme_sum`, every clinic × month in clinic_id and month order.
     pub counts: DataFrame,
 }
 
@@ -316,13 +317,15 @@ fn count_names(cfg: &MetricsConfig) -> Vec<String> {
     v
 }
 
-/// The grid of every clinic (in clinic-id order) × month index.
+/// The grid of every clinic (in clinic-id order, with its id and arm) ×
+/// month index.
 fn grid(data: &Dataset, w: usize) -> DataFrame {
     let order = super::study::clinic_order(data);
     let clinic: Vec<u32> = order.iter().flat_map(|&c| std::iter::repeat_n(c as u32, w)).collect();
     let month: Vec<u32> = order.iter().flat_map(|_| 0..w as u32).collect();
-    DataFrame::new_infer_height(vec![Column::new("clinic".into(), clinic), Column::new("month".into(), month)])
-        .expect("equal lengths")
+    let ids: Vec<&str> = clinic.iter().map(|&c| data.clinics[c as usize].id.as_str()).collect();
+    let arms: Vec<&str> = clinic.iter().map(|&c| data.clinics[c as usize].arm.as_str()).collect();
+    df!("clinic" => &clinic, "clinic_id" => ids, "arm" => arms, "month" => month).expect("equal lengths")
 }
 
 /// Compute the counts of every clinic × month of `months` from the facts.
@@ -392,9 +395,13 @@ pub fn pct_expr(n: Expr, d: Expr) -> Expr {
 /// Round every float column to 1 decimal, half away from zero, after the
 /// query (polars' `round` is half to even, and it turns `÷ 10` into `× 0.1`,
 /// which is not exact: 428 × 0.1 = 42.800000000000004).
-pub fn round1_columns(df: &mut DataFrame) -> PolarsResult<()> {
-    let names: Vec<PlSmallStr> =
-        df.columns().iter().filter(|c| c.dtype() == &DataType::Float64).map(|c| c.name().clone()).collect();
+pub fn round1_columns(df: &mut DataFrame, except: &[&str]) -> PolarsResult<()> {
+    let names: Vec<PlSmallStr> = df
+        .columns()
+        .iter()
+        .filter(|c| c.dtype() == &DataType::Float64 && !except.contains(&c.name().as_str()))
+        .map(|c| c.name().clone())
+        .collect();
     for n in names {
         let v: Vec<Option<f64>> = df.column(n.as_str())?.f64()?.iter().map(|x| x.map(crate::mme::round1)).collect();
         df.with_column(Column::new(n, v))?;
@@ -434,11 +441,11 @@ pub fn layout(defs: &[MeasureDef]) -> Vec<Layout<'_>> {
 /// `metrics/clinic_month` for the last `w` computed months: SPEC §4 and
 /// §6.2 columns in order, then (for the study-wide query) `arm` and the
 /// unrounded `mme_sum`. Percentages and means are rounded after the query.
-pub fn table(data: &Dataset, pm: &PrescribingMetrics, w: usize, cfg: &MetricsConfig) -> Result<DataFrame> {
+pub fn table(pm: &PrescribingMetrics, w: usize, cfg: &MetricsConfig) -> Result<DataFrame> {
     let from = pm.months.len().saturating_sub(w) as u32;
     let ltot = col("ltot_patients");
     let mut sel = vec![
-        col("clinic"),
+        col("clinic_id"),
         col("month"),
         col("opioid_patients"),
         ltot.clone(),
@@ -457,6 +464,7 @@ pub fn table(data: &Dataset, pm: &PrescribingMetrics, w: usize, cfg: &MetricsCon
             }
         }
     }
+    sel.extend([col("arm"), col("mme_sum")]);
     let mut df = pm
         .counts
         .clone()
@@ -465,25 +473,14 @@ pub fn table(data: &Dataset, pm: &PrescribingMetrics, w: usize, cfg: &MetricsCon
         .select(sel)
         .collect()
         .map_err(fail("clinic_month"))?;
-    round1_columns(&mut df).map_err(fail("clinic_month"))?;
-    let mme_sum = pm.counts.clone().lazy().filter(col("month").gt_eq(lit(from))).select([col("mme_sum")]).collect();
-    name_rows(&mut df, data, &pm.months).map_err(fail("clinic_month"))?;
-    df.with_column(mme_sum.map_err(fail("clinic_month"))?.column("mme_sum").map_err(fail("clinic_month"))?.clone())
-        .map_err(fail("clinic_month"))?;
+    round1_columns(&mut df, &["mme_sum"]).map_err(fail("clinic_month"))?;
+    let month: Vec<String> = df
+        .column("month")
+        .and_then(|c| c.u32().cloned())
+        .map_err(fail("clinic_month"))?
+        .into_no_null_iter()
+        .map(|k| pm.months[k as usize].to_string())
+        .collect();
+    df.replace("month", Column::new("month".into(), month)).map_err(fail("clinic_month"))?;
     Ok(df)
-}
-
-/// Replace the `clinic` and `month` indices by `clinic_id` and the month's
-/// text, and append the clinic's `arm`.
-fn name_rows(df: &mut DataFrame, data: &Dataset, months: &[Month]) -> PolarsResult<()> {
-    let clinics: Vec<usize> = df.column("clinic")?.u32()?.into_no_null_iter().map(|c| c as usize).collect();
-    let month: Vec<String> =
-        df.column("month")?.u32()?.into_no_null_iter().map(|k| months[k as usize].to_string()).collect();
-    let ids: Vec<&str> = clinics.iter().map(|&c| data.clinics[c].id.as_str()).collect();
-    let arms: Vec<&str> = clinics.iter().map(|&c| data.clinics[c].arm.as_str()).collect();
-    df.replace("clinic", Column::new("clinic".into(), ids))?;
-    df.rename("clinic", "clinic_id".into())?;
-    df.replace("month", Column::new("month".into(), month))?;
-    df.with_column(Column::new("arm".into(), arms))?;
-    Ok(())
 }

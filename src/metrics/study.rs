@@ -114,7 +114,7 @@ pub fn study_month(cm: DataFrame, cfg: &MetricsConfig) -> Result<DataFrame> {
         .sort(["arm_order", "month"], SortMultipleOptions::default().with_maintain_order(true))
         .select(names.iter().map(|n| col(n.as_str())).collect::<Vec<_>>())
         .collect()
-        .and_then(|mut df| round1_columns(&mut df).map(|_| df))
+        .and_then(|mut df| round1_columns(&mut df, &[]).map(|_| df))
         .map_err(fail)
 }
 

@@ -1,34 +1,20 @@
 //! Trends, achievable benchmarks and targets (SPEC §6.3):
 //! `metrics/clinic_trends.csv` and `metrics/benchmarks.csv`.
 //!
-//! Everything is computed from the clinic × month cells of every computed
-//! month (the reporting window and the months before it), from unrounded
-//! values, and rounded once on output. Percentages and their differences are
-//! rounded exactly in integer arithmetic.
+//! Both are polars lazy queries over the clinic_month counts of every
+//! computed month (the reporting window and the months before it), turned
+//! into one long clinic × measure × month frame ([`measure_months`]).
+//! Everything is computed from unrounded values and rounded once on output;
+//! percentages and their differences are exact (integer expressions).
 
-use super::clinic_month::{Cell, PrescribingMetrics};
-use super::study::{all_measures, clinic_order, Measure};
-use super::table::{pct, Col, Table};
+use super::clinic_month::{pct_expr, round1_columns, PrescribingMetrics};
+use super::table::{Col, Table};
 use crate::config::Config;
 use crate::dates::Month;
-use crate::measures::{Direction, MEAN_DAILY_MME};
+use crate::error::{Error, Result};
+use crate::measures::{registry, Direction, MeasureDef, MEAN_DAILY_MME};
 use crate::model::{Arm, Dataset};
-
-/// `round(num / den)` to an integer, half away from zero, exactly; `den > 0`.
-fn div_round(num: i128, den: i128) -> i128 {
-    let q = (2 * num.abs() + den) / (2 * den);
-    if num < 0 {
-        -q
-    } else {
-        q
-    }
-}
-
-/// `100 n1 ÷ d1 − 100 n2 ÷ d2` rounded to 1 decimal, exactly.
-pub fn pct_diff(a: (u64, u64), b: (u64, u64)) -> Option<f64> {
-    let ((n1, d1), (n2, d2)) = ((a.0 as i128, a.1 as i128), (b.0 as i128, b.1 as i128));
-    (d1 > 0 && d2 > 0).then(|| div_round(1000 * (n1 * d2 - n2 * d1), d1 * d2) as f64 / 10.0)
-}
+use polars::prelude::*;
 
 /// Round half away from zero to `places` decimals (unrounded float inputs).
 pub fn round_to(x: f64, places: i32) -> f64 {
@@ -97,124 +83,132 @@ impl Signal {
     }
 }
 
-/// OLS slope of `(x, y)` points; `None` with fewer than 6.
-pub fn slope(points: &[(f64, f64)]) -> Option<f64> {
-    if points.len() < 6 {
-        return None;
-    }
-    let n = points.len() as f64;
-    let mx = points.iter().map(|p| p.0).sum::<f64>() / n;
-    let my = points.iter().map(|p| p.1).sum::<f64>() / n;
-    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
-    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
-    Some(sxy / sxx)
+/// A measure of the trend rows: `mean_daily_mme` (index 0) or a registry
+/// measure (index 1 + its place in the registry).
+struct TrendMeasure {
+    name: String,
+    direction: Direction,
 }
 
-/// One clinic's cells over every computed month.
-struct Series<'a> {
-    pm: &'a PrescribingMetrics,
-    clinic: usize,
+fn trend_measures(defs: &[MeasureDef]) -> Vec<TrendMeasure> {
+    let mut v = vec![TrendMeasure { name: MEAN_DAILY_MME.into(), direction: Direction::Lower }];
+    v.extend(defs.iter().map(|d| TrendMeasure { name: d.pct_column(), direction: d.direction }));
+    v
 }
 
-impl<'a> Series<'a> {
-    /// The cell of month `m`, `None` outside the computed months.
-    fn at(&self, m: Month) -> Option<&'a Cell> {
-        let k = m.minus(self.pm.months[0]);
-        (k >= 0 && (k as usize) < self.pm.months.len()).then(|| self.pm.cell(self.clinic, k as usize))
-    }
-    /// Σn, Σd of a measure over `count` months ending at `last`.
-    fn pooled(&self, m: &Measure, last: Month, count: i32) -> (u64, u64) {
-        (0..count)
-            .filter_map(|i| self.at(last.plus(-i)))
-            .fold((0, 0), |(n, d), c| (n + (m.num)(c) as u64, d + (m.den)(c) as u64))
-    }
-    /// Σ MME sum and Σ LTOT patients over `count` months ending at `last`.
-    fn pooled_mme(&self, last: Month, count: i32) -> (f64, u64) {
-        (0..count)
-            .filter_map(|i| self.at(last.plus(-i)))
-            .fold((0.0, 0), |(s, d), c| (s + c.mme_sum, d + c.ltot_patients as u64))
-    }
+fn fail(what: &str) -> impl Fn(PolarsError) -> Error + '_ {
+    move |e| Error::Report { what: what.into(), message: e.to_string() }
 }
 
-/// The achievable benchmark of care (Kiefe et al. 2001) of one measure in
-/// one month: (benchmark, clinics taken, their Σd). `cells` are the
-/// clinics' (id, n, d).
-pub fn benchmark(cells: &[(&str, u64, u64)], dir: Direction, min_d: u64, min_peers: usize) -> (Option<f64>, u64, u64) {
-    let mut ranked: Vec<(&str, u64, u64, u64)> = cells
-        .iter()
-        .filter(|c| c.2 >= min_d)
-        .map(|&(id, n, d)| (id, n, d, if dir == Direction::Higher { n } else { d - n }))
-        .collect();
-    if ranked.is_empty() || ranked.len() < min_peers {
-        return (None, 0, 0);
+/// The long frame the trend and benchmark queries read: one row per clinic ×
+/// measure × computed month of the clinic_month counts, with `measure` (the
+/// index of [`trend_measures`]), `higher` (its direction), `n` (null for
+/// mean_daily_mme), `num` (n, or the LTOT patients' MME sum) and `d`.
+pub fn measure_months(counts: LazyFrame, defs: &[MeasureDef]) -> Result<LazyFrame> {
+    let keys = || [col("clinic"), col("clinic_id"), col("month")];
+    let part = |j: u32, higher: bool, n: Expr, num: Expr, d: Expr| {
+        let mut sel = keys().to_vec();
+        sel.extend([
+            lit(j).alias("measure"),
+            lit(higher).alias("higher"),
+            n.alias("n"),
+            num.alias("num"),
+            d.alias("d"),
+        ]);
+        counts.clone().select(sel)
+    };
+    let mut parts = vec![part(0, false, lit(NULL).cast(DataType::Int64), col("mme_sum"), col("ltot_patients"))];
+    for (j, d) in defs.iter().enumerate() {
+        let n = format!("{}_n", d.stem);
+        let higher = d.direction == Direction::Higher;
+        parts.push(part(
+            j as u32 + 1,
+            higher,
+            col(n.as_str()),
+            col(n.as_str()).cast(DataType::Float64),
+            col(d.den.column()),
+        ));
     }
-    // Best first by (good + 1) ÷ (d + 2), compared exactly; ties by larger d, then id.
-    ranked.sort_by(|a, b| {
-        let (x, y) = ((b.3 as u128 + 1) * (a.2 as u128 + 2), (a.3 as u128 + 1) * (b.2 as u128 + 2));
-        x.cmp(&y).then(b.2.cmp(&a.2)).then(a.0.cmp(b.0))
-    });
-    let total: u64 = ranked.iter().map(|c| c.2).sum();
-    let (mut n, mut d, mut k) = (0u64, 0u64, 0u64);
-    for c in &ranked {
-        n += c.1;
-        d += c.2;
-        k += 1;
-        if 10 * d >= total {
-            break;
-        }
-    }
-    (pct(n, d), k, d)
+    concat(parts, UnionArgs::default()).map_err(fail("trends"))
 }
 
-/// The benchmark of every `_pct` measure in month index `k` of `pm`.
-fn month_benchmarks(
-    data: &Dataset,
-    pm: &PrescribingMetrics,
-    ms: &[Measure],
-    k: usize,
-    cfg: &Config,
-) -> Vec<(Option<f64>, u64, u64)> {
-    let min_d = cfg.min_cell.max(1) as u64;
-    ms.iter()
-        .map(|m| {
-            let cells: Vec<(&str, u64, u64)> = (0..data.clinics.len())
-                .map(|c| {
-                    let cell = pm.cell(c, k);
-                    (data.clinics[c].id.as_str(), (m.num)(cell) as u64, (m.den)(cell) as u64)
-                })
-                .collect();
-            benchmark(&cells, m.direction, min_d, cfg.min_peer_clinics as usize)
-        })
+/// The achievable benchmark of care (Kiefe et al. 2001) of every `_pct`
+/// measure in every month from month index `from`, as a lazy query over
+/// [`measure_months`]: clinics with d ≥ `min_d` are ranked by their adjusted
+/// performance fraction (good + 1) ÷ (d + 2), best first (good = n, or
+/// d − n for a lower-is-better measure; ties by larger d, then clinic_id);
+/// clinics are taken while the d summed before them is below a tenth of
+/// the ranked clinics' Σd; the benchmark is 100 × Σn ÷ Σd of those taken,
+/// exact, with at least `min_peers` ranked clinics. Columns: month, measure,
+/// benchmark, clinics, d (empty, 0, 0 without a benchmark); only (month,
+/// measure) pairs with a ranked clinic appear.
+///
+/// The fraction is compared as a double: two different fractions with
+/// denominators below 2^26 differ by more than 2^−52, and equal fractions
+/// round to the same double, so the order is the exact one.
+pub fn benchmarks(mm: LazyFrame, from: u32, min_d: i64, min_peers: u32) -> PolarsResult<LazyFrame> {
+    let by = [col("month"), col("measure")];
+    let good = when(col("higher")).then(col("n")).otherwise(col("d") - col("n"));
+    let apf = (good + lit(1i64)).cast(DataType::Float64) / (col("d") + lit(2i64)).cast(DataType::Float64);
+    let order = SortMultipleOptions::default()
+        .with_order_descending_multi([false, false, true, true, false])
+        .with_maintain_order(true);
+    let has = col("ranked").gt_eq(lit(min_peers));
+    Ok(mm
+        .filter(col("measure").gt(lit(0u32)).and(col("month").gt_eq(lit(from))).and(col("d").gt_eq(lit(min_d))))
+        .with_column(apf.alias("apf"))
+        .sort_by_exprs([col("month"), col("measure"), col("apf"), col("d"), col("clinic_id")], order)
+        .with_columns([
+            col("d").cum_sum(false).over(by.clone())?.alias("cum"),
+            col("d").sum().over(by.clone())?.alias("total"),
+            len().over(by.clone())?.alias("ranked"),
+        ])
+        .filter((lit(10i64) * (col("cum") - col("d"))).lt(col("total")))
+        .group_by(by)
+        .agg([col("n").sum(), col("d").sum(), len().cast(DataType::Int64).alias("clinics"), col("ranked").first()])
+        .select([
+            col("month"),
+            col("measure"),
+            when(has.clone())
+                .then(pct_expr(col("n"), col("d")))
+                .otherwise(lit(NULL).cast(DataType::Float64))
+                .alias("benchmark"),
+            when(has.clone()).then(col("clinics")).otherwise(lit(0i64)).alias("clinics"),
+            when(has).then(col("d")).otherwise(lit(0i64)).alias("d"),
+        ]))
+}
+
+/// `metrics/benchmarks.csv`: one row per month of the last `w` computed
+/// months and `_pct` measure, ordered by month then measure.
+pub fn benchmarks_table(pm: &PrescribingMetrics, w: usize, cfg: &Config) -> Result<DataFrame> {
+    let defs = registry(&cfg.metrics.threshold_labels());
+    let from = pm.months.len().saturating_sub(w) as u32;
+    let mm = measure_months(pm.counts.clone().lazy(), &defs)?;
+    let b = benchmarks(mm, from, cfg.min_cell.max(1) as i64, cfg.min_peer_clinics).map_err(fail("benchmarks"))?;
+    let (months, measures): (Vec<u32>, Vec<u32>) =
+        (from..pm.months.len() as u32).flat_map(|k| (1..=defs.len() as u32).map(move |j| (k, j))).unzip();
+    let grid = df!("month" => months, "measure" => measures).map_err(fail("benchmarks"))?;
+    let args = JoinArgs { maintain_order: MaintainOrderJoin::Left, ..JoinArgs::new(JoinType::Left) };
+    let by = [col("month"), col("measure")];
+    let mut out = grid
+        .lazy()
+        .join(b, by.clone(), by, args)
+        .with_columns([col("clinics").fill_null(lit(0i64)), col("d").fill_null(lit(0i64))])
         .collect()
+        .map_err(fail("benchmarks"))?;
+    round1_columns(&mut out, &[]).map_err(fail("benchmarks"))?;
+    let names = trend_measures(&defs);
+    let text = |c: &str, f: &dyn Fn(u32) -> String| -> PolarsResult<Column> {
+        Ok(Column::new(c.into(), out.column(c)?.u32()?.into_no_null_iter().map(f).collect::<Vec<String>>()))
+    };
+    let month = text("month", &|k| pm.months[k as usize].to_string()).map_err(fail("benchmarks"))?;
+    let measure = text("measure", &|j| names[j as usize].name.clone()).map_err(fail("benchmarks"))?;
+    out.replace("month", month).map_err(fail("benchmarks"))?;
+    out.replace("measure", measure).map_err(fail("benchmarks"))?;
+    Ok(out)
 }
 
-/// `metrics/benchmarks.csv`: one row per month of the window and measure.
-pub fn benchmarks_table(data: &Dataset, pm: &PrescribingMetrics, window: &[Month], cfg: &Config) -> Table {
-    let ms = all_measures(&cfg.metrics, pm.i50);
-    let (mut month, mut measure, mut bench, mut clinics, mut dsum) = (vec![], vec![], vec![], vec![], vec![]);
-    for w in window {
-        let k = w.minus(pm.months[0]);
-        if k < 0 || k as usize >= pm.months.len() {
-            continue;
-        }
-        for (m, (b, n, d)) in ms.iter().zip(month_benchmarks(data, pm, &ms, k as usize, cfg)) {
-            month.push(w.to_string());
-            measure.push(format!("{}_pct", m.stem));
-            bench.push(b);
-            clinics.push(Some(n as i64));
-            dsum.push(Some(d as i64));
-        }
-    }
-    let mut t = Table::default();
-    t.push("month", Col::Str(month));
-    t.push("measure", Col::Str(measure));
-    t.push("benchmark", Col::Float(bench));
-    t.push("clinics", Col::Int(clinics));
-    t.push("d", Col::Int(dsum));
-    t
-}
-
-/// One row of `clinic_trends.csv`.
+/// One row of `clinic_trends.csv`, read from the [`clinic_trends`] query.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TrendRow {
     pub clinic: usize,
@@ -238,6 +232,124 @@ pub struct TrendRow {
     pub meets_benchmark: Option<bool>,
 }
 
+/// `100 n1 ÷ d1 − 100 n2 ÷ d2` rounded half away from zero to 1 decimal,
+/// exactly, as an expression on integer columns; null when a d is 0. The
+/// tenths are `1000 (n1 d2 − n2 d1) ÷ d1 d2` rounded as in
+/// [`super::clinic_month::pct_expr`] (exact below 2^53); the ÷ 10 is left
+/// to [`round1_columns`].
+pub fn pct_diff_expr(n1: Expr, d1: Expr, n2: Expr, d2: Expr) -> Expr {
+    let num = lit(1000i64) * (n1 * d2.clone() - n2 * d1.clone());
+    let den = d1.clone() * d2.clone();
+    let q = ((lit(2i64) * num.clone().abs() + den.clone()).cast(DataType::Float64)
+        / (lit(2i64) * den).cast(DataType::Float64))
+    .cast(DataType::Int64);
+    let signed = when(num.lt(lit(0i64))).then(-q.clone()).otherwise(q);
+    when(d1.gt(lit(0i64)).and(d2.gt(lit(0i64))))
+        .then(signed.cast(DataType::Float64) / lit(10.0))
+        .otherwise(lit(NULL).cast(DataType::Float64))
+}
+
+/// Rows with `rel` (months after the report month) in `lo..=hi`.
+fn months_in(lo: Expr, hi: Expr) -> Expr {
+    col("rel").gt_eq(lo).and(col("rel").lt_eq(hi))
+}
+
+/// The pooled sums of `n`, `num`, `d` over the rows where `w` holds, named
+/// with `suffix`.
+fn pooled(w: Expr, suffix: &str) -> [Expr; 3] {
+    ["n", "num", "d"].map(|c| col(c).filter(w.clone()).sum().alias(format!("{c}{suffix}")))
+}
+
+/// The OLS slope of the monthly values over the 12 months ending at the
+/// report month (months with a value; null with fewer than 6), x the month.
+fn slope_agg() -> Expr {
+    let pt = months_in(lit(-11i64), lit(0i64)).and(col("d").gt(lit(0i64)));
+    let y = when(col("measure").eq(lit(0u32)))
+        .then(col("num") / col("d").cast(DataType::Float64))
+        .otherwise(lit(100.0) * col("num") / col("d").cast(DataType::Float64));
+    let x = col("rel").cast(DataType::Float64).filter(pt.clone());
+    let y = y.filter(pt.clone());
+    let dx = x.clone() - x.mean();
+    let dy = y.clone() - y.mean();
+    when(pt.cast(DataType::Int64).sum().gt_eq(lit(6i64)))
+        .then((dx.clone() * dy).sum() / (dx.clone() * dx).sum())
+        .otherwise(lit(NULL).cast(DataType::Float64))
+        .alias("slope_12mo")
+}
+
+/// A pooled value: the mean MME (measure 0) or the exact percentage.
+fn value_of(suffix: &str) -> Expr {
+    let (n, num, d) = (col(format!("n{suffix}")), col(format!("num{suffix}")), col(format!("d{suffix}")));
+    when(col("measure").eq(lit(0u32)))
+        .then(
+            when(d.clone().gt(lit(0i64)))
+                .then(num / d.clone().cast(DataType::Float64))
+                .otherwise(lit(NULL).cast(DataType::Float64)),
+        )
+        .otherwise(pct_expr(n, d))
+}
+
+/// The difference of two pooled values: exact for percentages.
+fn change_of(a: &str, b: &str) -> Expr {
+    let c = |x: &str, s: &str| col(format!("{x}{s}"));
+    when(col("measure").eq(lit(0u32))).then(value_of(a) - value_of(b)).otherwise(pct_diff_expr(
+        c("n", a),
+        c("d", a),
+        c("n", b),
+        c("d", b),
+    ))
+}
+
+/// `clinic_trends` as a lazy query over [`measure_months`] (`report`: the
+/// report month's index; `clinics`: `clinic` and `base_rel`, the last
+/// baseline month relative to the report month, null for comparison
+/// clinics): per clinic × measure, this month, the last 3 months, the same
+/// 3 months a year before, the 12-month slope and the 12 months of
+/// baseline, as pooled sums and unrounded or exact values.
+pub fn clinic_trends(mm: LazyFrame, clinics: LazyFrame, report: u32) -> LazyFrame {
+    let args = JoinArgs::new(JoinType::Left);
+    let base = months_in(col("base_rel") - lit(11i64), col("base_rel"));
+    let mut aggs: Vec<Expr> = vec![col("clinic_id").first(), col("higher").first(), col("base_rel").first()];
+    aggs.extend(pooled(col("rel").eq(lit(0i64)), ""));
+    aggs.extend(pooled(months_in(lit(-2i64), lit(0i64)), "_3mo"));
+    aggs.extend(pooled(months_in(lit(-14i64), lit(-12i64)), "_prior"));
+    aggs.extend(pooled(base, "_base"));
+    aggs.push(slope_agg());
+    let has_base = col("base_rel").is_not_null().and(col("d_base").gt(lit(0i64)));
+    let null = || lit(NULL).cast(DataType::Float64);
+    let mme = col("measure").eq(lit(0u32));
+    mm.join(clinics, [col("clinic")], [col("clinic")], args)
+        .with_column((col("month").cast(DataType::Int64) - lit(report as i64)).alias("rel"))
+        .group_by([col("clinic"), col("measure")])
+        .agg(aggs)
+        .with_columns([
+            value_of("").alias("value"),
+            value_of("_3mo").alias("value_3mo"),
+            value_of("_prior").alias("value_3mo_prior_year"),
+            change_of("_3mo", "_prior").alias("change_12mo"),
+            when(has_base.clone()).then(value_of("_base")).otherwise(null()).alias("baseline"),
+            when(has_base).then(change_of("_3mo", "_base")).otherwise(null()).alias("change_since_baseline"),
+            when(mme.clone()).then(lit(NULL).cast(DataType::Int64)).otherwise(col("n")).alias("n"),
+            when(mme).then(lit(NULL).cast(DataType::Int64)).otherwise(col("n_3mo")).alias("n_3mo"),
+        ])
+        .sort_by_exprs([col("clinic_id"), col("measure")], SortMultipleOptions::default())
+}
+
+/// The clinics frame of [`clinic_trends`]: every clinic's last baseline
+/// month (the month before the one containing program_start, intervention
+/// clinics only) relative to the report month.
+fn baselines(data: &Dataset, report: Month) -> PolarsResult<DataFrame> {
+    let base: Vec<Option<i64>> = data
+        .clinics
+        .iter()
+        .map(|c| {
+            let start = c.program_start.filter(|_| c.arm == Arm::Intervention)?;
+            Some(Month::of_day(start).plus(-1).minus(report) as i64)
+        })
+        .collect();
+    df!("clinic" => (0..data.clinics.len() as u32).collect::<Vec<u32>>(), "base_rel" => base)
+}
+
 /// The goal of `measure` for clinic `c`: the targets table's row, else the pipeline's.
 pub fn target_of(data: &Dataset, cfg: &Config, c: usize, measure: &str) -> Option<f64> {
     data.targets
@@ -247,108 +359,78 @@ pub fn target_of(data: &Dataset, cfg: &Config, c: usize, measure: &str) -> Optio
         .or_else(|| cfg.targets.iter().find(|(m, _)| m == measure).map(|(_, v)| *v))
 }
 
-/// The 12 months before the month of program start (intervention clinics).
-fn baseline_end(data: &Dataset, c: usize) -> Option<Month> {
-    let clinic = &data.clinics[c];
-    (clinic.arm == Arm::Intervention).then_some(())?;
-    clinic.program_start.map(|d| Month::of_day(d).plus(-1))
-}
-
-/// The trend rows of one `_pct` measure for clinic `c` at `report`.
-fn pct_row(s: &Series, m: &Measure, report: Month, cfg: &Config, base_end: Option<Month>) -> TrendRow {
-    let now = s.pooled(m, report, 1);
-    let recent = s.pooled(m, report, 3);
-    let prior = s.pooled(m, report.plus(-12), 3);
-    let points: Vec<(f64, f64)> = (0..12)
-        .rev()
-        .filter_map(|i| {
-            let mm = report.plus(-i);
-            let (n, d) = s.pooled(m, mm, 1);
-            (d > 0).then(|| (mm.minus(report) as f64, 100.0 * n as f64 / d as f64))
-        })
-        .collect();
-    let base = base_end.map(|e| s.pooled(m, e, 12)).filter(|b| b.1 > 0);
-    TrendRow {
-        measure: format!("{}_pct", m.stem),
-        direction: Some(m.direction),
-        n: Some(now.0),
-        d: now.1,
-        value: pct(now.0, now.1),
-        n_3mo: Some(recent.0),
-        d_3mo: recent.1,
-        value_3mo: pct(recent.0, recent.1),
-        value_3mo_prior_year: pct(prior.0, prior.1),
-        change_12mo: pct_diff(recent, prior),
-        signal: Some(Signal::of(recent, prior, cfg.min_cell.max(1) as u64, m.direction)),
-        slope_12mo: slope(&points).map(|x| round_to(x, 2)),
-        baseline: base.and_then(|b| pct(b.0, b.1)),
-        change_since_baseline: base.and_then(|b| pct_diff(recent, b)),
-        ..Default::default()
-    }
-}
-
-/// The trend row of mean daily MME for clinic `c` at `report`.
-fn mme_row(s: &Series, report: Month, base_end: Option<Month>) -> TrendRow {
-    let mean = |(sum, d): (f64, u64)| (d > 0).then(|| sum / d as f64);
-    let now = s.pooled_mme(report, 1);
-    let recent = s.pooled_mme(report, 3);
-    let prior = s.pooled_mme(report.plus(-12), 3);
-    let points: Vec<(f64, f64)> = (0..12)
-        .rev()
-        .filter_map(|i| {
-            let mm = report.plus(-i);
-            mean(s.pooled_mme(mm, 1)).map(|v| (mm.minus(report) as f64, v))
-        })
-        .collect();
-    let base = base_end.and_then(|e| mean(s.pooled_mme(e, 12)));
-    let (v3, vp) = (mean(recent), mean(prior));
-    TrendRow {
-        measure: MEAN_DAILY_MME.to_string(),
-        direction: Some(Direction::Lower),
-        d: now.1,
-        value: mean(now).map(|v| round_to(v, 1)),
-        d_3mo: recent.1,
-        value_3mo: v3.map(|v| round_to(v, 1)),
-        value_3mo_prior_year: vp.map(|v| round_to(v, 1)),
-        change_12mo: v3.zip(vp).map(|(a, b)| round_to(a - b, 1)),
-        slope_12mo: slope(&points).map(|x| round_to(x, 2)),
-        baseline: base.map(|v| round_to(v, 1)),
-        change_since_baseline: v3.zip(base).map(|(a, b)| round_to(a - b, 1)),
-        ..Default::default()
-    }
-}
-
 /// Every clinic × measure trend row at the report month (clinics in
-/// output order, measures in clinic_month column order).
-pub fn clinic_trends(data: &Dataset, pm: &PrescribingMetrics, cfg: &Config) -> Vec<TrendRow> {
-    let ms = all_measures(&cfg.metrics, pm.i50);
-    let report = cfg.report_month;
-    let k = report.minus(pm.months[0]) as usize;
-    let benches = month_benchmarks(data, pm, &ms, k, cfg);
-    let mut out = Vec::new();
-    for c in clinic_order(data) {
-        let s = Series { pm, clinic: c };
-        let base_end = baseline_end(data, c);
-        let mut rows = vec![mme_row(&s, report, base_end)];
-        for (m, b) in ms.iter().zip(&benches) {
-            let mut r = pct_row(&s, m, report, cfg, base_end);
-            r.benchmark = b.0;
-            rows.push(r);
-        }
-        for mut r in rows {
-            r.clinic = c;
-            r.target = target_of(data, cfg, c, &r.measure);
-            let dir = r.direction.expect("every trend row has a direction");
-            r.meets_target = r.value.zip(r.target).map(|(v, t)| dir.meets(round_to(v, 1), t));
-            r.meets_benchmark = r.value.zip(r.benchmark).map(|(v, b)| dir.meets(round_to(v, 1), b));
-            out.push(r);
-        }
+/// output order, measures `mean_daily_mme` first, then in clinic_month
+/// column order), and `metrics/clinic_trends.csv`'s frame.
+pub fn trends(data: &Dataset, pm: &PrescribingMetrics, cfg: &Config) -> Result<(Vec<TrendRow>, DataFrame)> {
+    let defs = registry(&cfg.metrics.threshold_labels());
+    let report = cfg.report_month.minus(pm.months[0]) as u32;
+    let mm = measure_months(pm.counts.clone().lazy(), &defs)?;
+    let clinics = baselines(data, cfg.report_month).map_err(fail("clinic_trends"))?;
+    let bench = benchmarks(mm.clone(), report, cfg.min_cell.max(1) as i64, cfg.min_peer_clinics)
+        .map_err(fail("clinic_trends"))?
+        .filter(col("month").eq(lit(report)))
+        .select([col("measure"), col("benchmark")]);
+    let args = JoinArgs { maintain_order: MaintainOrderJoin::Left, ..JoinArgs::new(JoinType::Left) };
+    let df = clinic_trends(mm, clinics.lazy(), report)
+        .join(bench, [col("measure")], [col("measure")], args)
+        .collect()
+        .map_err(fail("clinic_trends"))?;
+    let rows = finish(&df, data, cfg, &trend_measures(&defs)).map_err(fail("clinic_trends"))?;
+    let table = trends_table(data, &rows).to_frame()?;
+    Ok((rows, table))
+}
+
+/// The query's rows with the output rounding (values, changes and baselines
+/// to 1 decimal, the slope to 2, half away from zero), the signal, the
+/// target and the meets columns.
+fn finish(df: &DataFrame, data: &Dataset, cfg: &Config, ms: &[TrendMeasure]) -> PolarsResult<Vec<TrendRow>> {
+    let u = |c: &str| -> PolarsResult<Vec<Option<u64>>> {
+        Ok(df.column(c)?.cast(&DataType::Int64)?.i64()?.iter().map(|v| v.map(|x| x as u64)).collect())
+    };
+    let f = |c: &str, places: i32| -> PolarsResult<Vec<Option<f64>>> {
+        Ok(df.column(c)?.f64()?.iter().map(|v| v.map(|x| round_to(x, places))).collect())
+    };
+    let (clinic, measure) = (u("clinic")?, u("measure")?);
+    let (n, d, n3, d3, np, dp) = (u("n")?, u("d")?, u("n_3mo")?, u("d_3mo")?, u("n_prior")?, u("d_prior")?);
+    let (value, v3, vp, ch) = (f("value", 1)?, f("value_3mo", 1)?, f("value_3mo_prior_year", 1)?, f("change_12mo", 1)?);
+    let (slope, base, chb, bench) =
+        (f("slope_12mo", 2)?, f("baseline", 1)?, f("change_since_baseline", 1)?, f("benchmark", 1)?);
+    let min = cfg.min_cell.max(1) as u64;
+    let mut rows = Vec::with_capacity(df.height());
+    for i in 0..df.height() {
+        let (c, m) = (clinic[i].unwrap_or(0) as usize, &ms[measure[i].unwrap_or(0) as usize]);
+        let pct = measure[i] != Some(0);
+        let (a, b) = ((n3[i].unwrap_or(0), d3[i].unwrap_or(0)), (np[i].unwrap_or(0), dp[i].unwrap_or(0)));
+        let target = target_of(data, cfg, c, &m.name);
+        let benchmark = bench[i].filter(|_| pct);
+        rows.push(TrendRow {
+            clinic: c,
+            measure: m.name.clone(),
+            direction: Some(m.direction),
+            n: n[i],
+            d: d[i].unwrap_or(0),
+            value: value[i],
+            n_3mo: n3[i],
+            d_3mo: d3[i].unwrap_or(0),
+            value_3mo: v3[i],
+            value_3mo_prior_year: vp[i],
+            change_12mo: ch[i],
+            signal: pct.then(|| Signal::of(a, b, min, m.direction)),
+            slope_12mo: slope[i],
+            baseline: base[i],
+            change_since_baseline: chb[i],
+            benchmark,
+            target,
+            meets_target: value[i].zip(target).map(|(v, t)| m.direction.meets(v, t)),
+            meets_benchmark: value[i].zip(benchmark).map(|(v, b)| m.direction.meets(v, b)),
+        });
     }
-    out
+    Ok(rows)
 }
 
 /// `metrics/clinic_trends.csv`.
-pub fn trends_table(data: &Dataset, rows: &[TrendRow]) -> Table {
+fn trends_table(data: &Dataset, rows: &[TrendRow]) -> Table {
     let s = |f: &dyn Fn(&TrendRow) -> String| Col::Str(rows.iter().map(f).collect());
     let i = |f: &dyn Fn(&TrendRow) -> Option<u64>| Col::Int(rows.iter().map(|r| f(r).map(|x| x as i64)).collect());
     let x = |f: &dyn Fn(&TrendRow) -> Option<f64>| Col::Float(rows.iter().map(f).collect());
@@ -380,16 +462,25 @@ pub fn trends_table(data: &Dataset, rows: &[TrendRow]) -> Table {
 mod tests {
     use super::*;
 
+    fn f64s(df: &DataFrame, c: &str) -> Vec<Option<f64>> {
+        df.column(c).unwrap().f64().unwrap().iter().map(|v| v.map(|x| round_to(x, 2))).collect()
+    }
+    fn i64s(df: &DataFrame, c: &str) -> Vec<Option<i64>> {
+        df.column(c).unwrap().cast(&DataType::Int64).unwrap().i64().unwrap().iter().collect()
+    }
+
     #[test]
-    fn exact_percentages_and_differences_round_half_away_from_zero() {
-        assert_eq!(pct(1, 8), Some(12.5));
-        assert_eq!(pct(1, 16), Some(6.3)); // 6.25
-        assert_eq!(pct(0, 0), None);
-        // 1/16 − 1/8 = −6.25 points → −6.3 (away from zero)
-        assert_eq!(pct_diff((1, 16), (1, 8)), Some(-6.3));
-        assert_eq!(pct_diff((1, 8), (1, 16)), Some(6.3));
-        assert_eq!(pct_diff((1, 3), (1, 3)), Some(0.0));
-        assert_eq!(pct_diff((1, 3), (0, 0)), None);
+    fn exact_percentage_differences_round_half_away_from_zero() {
+        // 1/16 − 1/8 = −6.25 points → −6.3 (away from zero); 1/8 − 1/16 → 6.3;
+        // 1/3 − 1/3 = 0; a zero denominator gives null.
+        let df =
+            df!("n1" => [1i64, 1, 1, 1], "d1" => [16i64, 8, 3, 3], "n2" => [1i64, 1, 1, 0], "d2" => [8i64, 16, 3, 0])
+                .unwrap()
+                .lazy()
+                .select([pct_diff_expr(col("n1"), col("d1"), col("n2"), col("d2")).alias("x")])
+                .collect()
+                .unwrap();
+        assert_eq!(f64s(&df, "x"), [Some(-6.3), Some(6.3), Some(0.0), None]);
         assert_eq!(round_to(-0.125, 2), -0.13);
         assert!(round_to(-0.004, 2).is_sign_positive(), "no −0.0");
     }
@@ -427,37 +518,114 @@ mod tests {
         assert_eq!(Signal::of((5, 11), (50, 100), 11, Direction::Higher), Signal::Stable);
     }
 
-    #[test]
-    fn slope_needs_six_months() {
-        let pts: Vec<(f64, f64)> = (0..6).map(|i| (i as f64, 10.0 + 2.0 * i as f64)).collect();
-        assert_eq!(slope(&pts), Some(2.0));
-        assert_eq!(slope(&pts[..5]), None);
-        // A missing month is left out, not closed up: x keeps the calendar month.
-        let gap = [(0.0, 0.0), (1.0, 1.0), (2.0, 2.0), (4.0, 4.0), (5.0, 5.0), (6.0, 6.0)];
-        assert_eq!(slope(&gap), Some(1.0));
+    /// A [`measure_months`] frame of one month and measure 1 for clinics `(id, n, d)`.
+    fn one_month(cells: &[(&str, i64, i64)], higher: bool) -> LazyFrame {
+        let ids: Vec<&str> = cells.iter().map(|c| c.0).collect();
+        let k = cells.len();
+        df!(
+            "clinic" => (0..k as u32).collect::<Vec<u32>>(),
+            "clinic_id" => ids,
+            "month" => vec![0u32; k],
+            "measure" => vec![1u32; k],
+            "higher" => vec![higher; k],
+            "n" => cells.iter().map(|c| c.1).collect::<Vec<i64>>(),
+            "num" => cells.iter().map(|c| c.1 as f64).collect::<Vec<f64>>(),
+            "d" => cells.iter().map(|c| c.2).collect::<Vec<i64>>(),
+        )
+        .unwrap()
+        .lazy()
+    }
+
+    /// (benchmark, clinics, d) of [`benchmarks`] on one month; `None` without a row.
+    fn bench(cells: &[(&str, i64, i64)], higher: bool, min_d: i64, peers: u32) -> (Option<f64>, i64, i64) {
+        let df = benchmarks(one_month(cells, higher), 0, min_d, peers).unwrap().collect().unwrap();
+        let b = f64s(&df, "benchmark").first().copied().flatten().map(|x| round_to(x, 1));
+        (b, i64s(&df, "clinics")[0].unwrap(), i64s(&df, "d")[0].unwrap())
     }
 
     #[test]
     fn benchmark_takes_the_best_clinics_up_to_a_tenth_of_patients() {
-        // APF: A 10/10 → 11/12 = .917; B 45/50 → 46/52 = .885; C 30/100; D 20/100; E 10/40.
+        // APF (n + 1) ÷ (d + 2): A 10/10 → 11/12 = .917; B 45/50 → 46/52 = .885;
+        // C 30/100 → .304; D 20/100 → .206; E 10/40 → .262.
         let cells = [("A", 10, 10), ("B", 45, 50), ("C", 30, 100), ("D", 20, 100), ("E", 10, 40)];
-        // Σd = 300; 10% = 30: A (10) then B (60 ≥ 30): 55/60 = 91.7.
-        assert_eq!(benchmark(&cells, Direction::Higher, 1, 5), (Some(91.7), 2, 60));
-        assert_eq!(benchmark(&cells, Direction::Higher, 1, 6), (None, 0, 0));
-        // Below min_cell a clinic is not ranked: A (d 10) drops out at 11; Σd 290, 29: B alone (50).
-        assert_eq!(benchmark(&cells, Direction::Higher, 11, 4), (Some(90.0), 1, 50));
-        // Lower is better: rank on d − n: D (80/100 → 81/102 = .794) first, then C (.696):
-        // D alone has 100 ≥ 29: benchmark 20/100 = 20.0.
-        assert_eq!(benchmark(&cells, Direction::Lower, 11, 4), (Some(20.0), 1, 100));
+        // Σd = 300; a tenth is 30: A (Σd before it 0) then B (10 < 30), not C (60):
+        // 55/60 = 91.67 → 91.7.
+        assert_eq!(bench(&cells, true, 1, 5), (Some(91.7), 2, 60));
+        // Six peers are needed and there are five: no benchmark, 0, 0.
+        assert_eq!(bench(&cells, true, 1, 6), (None, 0, 0));
+        // Below min_cell a clinic is not ranked: A (d 10) drops out at 11; Σd 290,
+        // a tenth 29: B alone (50).
+        assert_eq!(bench(&cells, true, 11, 4), (Some(90.0), 1, 50));
+        // Lower is better: rank on d − n: D (80 of 100 → 81/102 = .794) first, then
+        // C (70 → 71/102 = .696); D alone has 100 ≥ 29: the benchmark is D's own
+        // 20/100 = 20.0 (100 × Σn ÷ Σd of the clinics taken, SPEC §6.7 item 10).
+        assert_eq!(bench(&cells, false, 11, 4), (Some(20.0), 1, 100));
     }
 
     #[test]
     fn benchmark_ties_go_to_the_larger_clinic_then_the_id() {
-        // Equal APF 1/2: B (d 8) before A (d 8)? ids break the tie; C has 4/8 too but larger d 18 → 10/20.
+        // APF: B 4/10, A 4/10, C 10/20 = .5 → C first: its d 18 reaches a tenth of 34: 9/18 = 50.0.
         let cells = [("B", 3, 8), ("A", 3, 8), ("C", 9, 18)];
-        // APF: B 4/10, A 4/10, C 10/20 = .5 → C first: d 18 ≥ 3.4: 9/18 = 50.0.
-        assert_eq!(benchmark(&cells, Direction::Higher, 1, 1), (Some(50.0), 1, 18));
-        let tie = [("B", 4, 8), ("A", 4, 8)];
-        assert_eq!(benchmark(&tie, Direction::Higher, 1, 1), (Some(50.0), 1, 8));
+        assert_eq!(bench(&cells, true, 1, 1), (Some(50.0), 1, 18));
+        // With equal APF and d the two clinics have equal n, so the id (the last
+        // key) cannot change the benchmark; the order by APF can:
+        // B 5/10 = .5 against A 6/10 = .6: A first, 5/8 = 62.5.
+        let tie = [("B", 4, 8), ("A", 5, 8)];
+        assert_eq!(bench(&tie, true, 1, 1), (Some(62.5), 1, 8));
+    }
+
+    /// One clinic's measure-1 series: months 0..=14 with (n, d) per month,
+    /// report month 14, the baseline ending at `base_rel`.
+    fn series(nd: &[(i64, i64)], base_rel: Option<i64>) -> DataFrame {
+        let k = nd.len();
+        let mm = df!(
+            "clinic" => vec![0u32; k],
+            "clinic_id" => vec!["A"; k],
+            "month" => (0..k as u32).collect::<Vec<u32>>(),
+            "measure" => vec![1u32; k],
+            "higher" => vec![true; k],
+            "n" => nd.iter().map(|c| c.0).collect::<Vec<i64>>(),
+            "num" => nd.iter().map(|c| c.0 as f64).collect::<Vec<f64>>(),
+            "d" => nd.iter().map(|c| c.1).collect::<Vec<i64>>(),
+        )
+        .unwrap();
+        let clinics = df!("clinic" => [0u32], "base_rel" => [base_rel]).unwrap();
+        clinic_trends(mm.lazy(), clinics.lazy(), k as u32 - 1).collect().unwrap()
+    }
+
+    #[test]
+    fn three_month_values_a_year_before_and_the_baseline_are_pooled() {
+        // 15 months, report month 14. Months 0–2 (a year before months 12–14):
+        // 1/10 each; months 3–11: 5/10; months 12–14: 2/10, 3/10, 4/10.
+        let mut nd = vec![(1, 10); 3];
+        nd.extend(vec![(5, 10); 9]);
+        nd.extend([(2, 10), (3, 10), (4, 10)]);
+        // Baseline: the 12 months ending at month 11 (rel −3): months 0–11, 3 + 45 of 120.
+        let df = series(&nd, Some(-3));
+        assert_eq!((i64s(&df, "n")[0], i64s(&df, "d")[0]), (Some(4), Some(10)));
+        assert_eq!((i64s(&df, "n_3mo")[0], i64s(&df, "d_3mo")[0]), (Some(9), Some(30)));
+        assert_eq!(f64s(&df, "value_3mo"), [Some(30.0)]);
+        assert_eq!(f64s(&df, "value_3mo_prior_year"), [Some(10.0)], "3/30");
+        assert_eq!(f64s(&df, "change_12mo"), [Some(20.0)]);
+        assert_eq!(f64s(&df, "baseline"), [Some(40.0)], "48/120");
+        assert_eq!(f64s(&df, "change_since_baseline"), [Some(-10.0)]);
+        // No baseline for a comparison clinic.
+        assert_eq!(f64s(&series(&nd, None), "baseline"), [None]);
+    }
+
+    #[test]
+    fn slope_needs_six_months_with_a_value_and_keeps_the_calendar_month() {
+        // Months 9–14 (rel −5…0) at 10, 12, 14, 16, 18, 20 %: slope 2 points a month.
+        let mut nd = vec![(0, 0); 9];
+        nd.extend([(1, 10), (6, 50), (7, 50), (8, 50), (9, 50), (2, 10)]);
+        assert_eq!(f64s(&series(&nd, None), "slope_12mo"), [Some(2.0)]);
+        // Five months with a value: no slope.
+        nd[9] = (0, 0);
+        assert_eq!(f64s(&series(&nd, None), "slope_12mo"), [None]);
+        // A month without a value is left out, not closed up: values 0, 1, 2, _, 4, 5, 6
+        // at rel −6…0 lie on a line of slope 1.
+        let mut nd = vec![(0, 0); 8];
+        nd.extend([(0, 100), (1, 100), (2, 100), (0, 0), (4, 100), (5, 100), (6, 100)]);
+        assert_eq!(f64s(&series(&nd, None), "slope_12mo"), [Some(1.0)]);
     }
 }
