@@ -669,9 +669,12 @@ fn write_metrics(
     let (dose, dose_labels) = dose_response(data, &pm_all, cfg);
     let mut fm = facilitators::facilitator_month(data, &months)?;
     table::write_frame_csv(&mut fm, &dir.join("metrics/facilitator_month.csv"))?;
-    fidelity::clinic_month_table(data, &months).write_csv(&dir.join("metrics/fidelity_clinic_month.csv"))?;
-    fidelity::block_table(data, &months).write_csv(&dir.join("metrics/fidelity_block.csv"))?;
-    fidelity::study_table(data, &months).write_csv(&dir.join("metrics/fidelity_study_month.csv"))?;
+    table::write_frame_csv(
+        &mut fidelity::clinic_month(data, &months)?,
+        &dir.join("metrics/fidelity_clinic_month.csv"),
+    )?;
+    table::write_frame_csv(&mut fidelity::block(data, &months)?, &dir.join("metrics/fidelity_block.csv"))?;
+    table::write_frame_csv(&mut fidelity::study_month(data, &months)?, &dir.join("metrics/fidelity_study_month.csv"))?;
     let flags = fidelity::flags(data, cfg.report_month);
     fidelity::flags_table(data, &flags).write_csv(&dir.join("metrics/fidelity_flags.csv"))?;
     log(opts, 2, format!("  fidelity, facilitators: {:.2} s", t.elapsed().as_secs_f64()));

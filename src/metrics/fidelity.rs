@@ -2,11 +2,13 @@
 //! facilitation effort, program phase, a study-wide summary and the flags
 //! for the monthly facilitator meeting.
 
-use super::study::{clinic_order, quantile7};
-use super::table::{pct, Col, Table};
+use super::clinic_month::{pct_expr, round1_columns};
+use super::study::clinic_order;
+use super::table::{Col, Table};
 use crate::dates::{fmt_day, window_start, Day, Month};
-use crate::mme::round1;
+use crate::error::{Error, Result};
 use crate::model::{Activity, Arm, Clinic, Dataset, Facilitation, Milestone};
+use polars::prelude::*;
 
 /// Program phase of a clinic in a month.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,154 +142,278 @@ pub fn effort(rows: &[&Facilitation], m: Month) -> Effort {
     e
 }
 
+fn fail(what: &str) -> impl Fn(PolarsError) -> Error + '_ {
+    move |e| Error::Report { what: what.into(), message: e.to_string() }
+}
+
+/// The months of a table: `month` (index), `first` and `last` (days), and
+/// the constant `k` the cross joins below join on.
+fn months_frame(months: &[Month]) -> PolarsResult<DataFrame> {
+    df!(
+        "month" => (0..months.len() as u32).collect::<Vec<u32>>(),
+        "first" => months.iter().map(|m| m.first_day()).collect::<Vec<i32>>(),
+        "last" => months.iter().map(|m| m.last_day()).collect::<Vec<i32>>(),
+        "k" => vec![0u32; months.len()],
+    )
+}
+
+/// A cross join (on the constant `k` both sides carry), rows in left then
+/// right order.
+fn cross(left: LazyFrame, right: LazyFrame) -> LazyFrame {
+    let args = JoinArgs { maintain_order: MaintainOrderJoin::LeftRight, ..JoinArgs::new(JoinType::Inner) };
+    left.join(right, [col("k")], [col("k")], args)
+}
+
+/// A left join that keeps the left rows' order.
+fn left_join(left: LazyFrame, right: LazyFrame, on: &[&str]) -> LazyFrame {
+    let args = JoinArgs { maintain_order: MaintainOrderJoin::Left, ..JoinArgs::new(JoinType::Left) };
+    let by: Vec<Expr> = on.iter().map(|c| col(*c)).collect();
+    left.join(right, by.clone(), by, args)
+}
+
+/// Every clinic (in clinic_id order) × month, with the clinic's id, arm and
+/// program month (null for comparison clinics).
+fn clinic_months(data: &Dataset, months: &[Month]) -> PolarsResult<DataFrame> {
+    let order = clinic_order(data);
+    let rows: Vec<(usize, usize)> = order.iter().flat_map(|&c| (0..months.len()).map(move |k| (c, k))).collect();
+    let program = |&(c, k): &(usize, usize)| program_month(&data.clinics[c], months[k]).map(i64::from);
+    df!(
+        "clinic" => rows.iter().map(|r| r.0 as u32).collect::<Vec<u32>>(),
+        "clinic_id" => rows.iter().map(|r| data.clinics[r.0].id.as_str()).collect::<Vec<&str>>(),
+        "arm" => rows.iter().map(|r| data.clinics[r.0].arm.as_str()).collect::<Vec<&str>>(),
+        "month" => rows.iter().map(|r| r.1 as u32).collect::<Vec<u32>>(),
+        "program_month" => rows.iter().map(program).collect::<Vec<Option<i64>>>(),
+    )
+}
+
+/// Each milestone at the end of each month: `clinic`, `block`, `month` and
+/// whether it is due, done and done on time by then.
+fn milestone_months(data: &Dataset, months: &[Month]) -> PolarsResult<LazyFrame> {
+    let ms = &data.milestones;
+    let rows = df!(
+        "clinic" => ms.iter().map(|m| m.clinic).collect::<Vec<u32>>(),
+        "block" => ms.iter().map(|m| m.block as i64).collect::<Vec<i64>>(),
+        "due" => ms.iter().map(|m| m.due).collect::<Vec<i32>>(),
+        "completed" => ms.iter().map(|m| m.completed).collect::<Vec<Option<i32>>>(),
+        "k" => vec![0u32; ms.len()],
+    )?;
+    let done = col("completed").lt_eq(col("last")).fill_null(lit(false));
+    Ok(cross(rows.lazy(), months_frame(months)?.lazy()).select([
+        col("clinic"),
+        col("block"),
+        col("month"),
+        col("due").lt_eq(col("last")).alias("is_due"),
+        done.clone().alias("done"),
+        done.and(col("completed").lt_eq(col("due"))).alias("on_time"),
+    ]))
+}
+
+/// The milestone count columns, in output order (`due_done`, the due and
+/// done, is not written).
+const MILESTONE_COUNTS: [&str; 6] = [
+    "milestones_total",
+    "milestones_due",
+    "milestones_done",
+    "milestones_done_on_time",
+    "milestones_overdue",
+    "due_done",
+];
+
+/// The milestone counts of a group of [`milestone_months`] rows.
+fn milestone_counts() -> Vec<Expr> {
+    let n = |e: Expr, name: &str| e.cast(DataType::Int64).sum().alias(name);
+    vec![
+        len().cast(DataType::Int64).alias(MILESTONE_COUNTS[0]),
+        n(col("is_due"), MILESTONE_COUNTS[1]),
+        n(col("done"), MILESTONE_COUNTS[2]),
+        n(col("on_time"), MILESTONE_COUNTS[3]),
+        n(col("is_due").and(col("done").not()), MILESTONE_COUNTS[4]),
+        n(col("is_due").and(col("done")), MILESTONE_COUNTS[5]),
+    ]
+}
+
+/// Each facilitation row against each month by whose end it is dated:
+/// `clinic`, `month`, `hours`, `activity` (index into [`Activity::ALL`])
+/// and whether it falls in the month (`in_month`).
+fn facilitation_months(data: &Dataset, months: &[Month]) -> PolarsResult<LazyFrame> {
+    let fs = &data.facilitation;
+    let activity = |f: &Facilitation| Activity::ALL.iter().position(|a| *a == f.activity).unwrap() as u32;
+    let rows = df!(
+        "clinic" => fs.iter().map(|f| f.clinic).collect::<Vec<u32>>(),
+        "date" => fs.iter().map(|f| f.date).collect::<Vec<i32>>(),
+        "hours" => fs.iter().map(|f| f.hours).collect::<Vec<f64>>(),
+        "activity" => fs.iter().map(activity).collect::<Vec<u32>>(),
+        "k" => vec![0u32; fs.len()],
+    )?;
+    Ok(cross(rows.lazy(), months_frame(months)?.lazy())
+        .filter(col("date").lt_eq(col("last")))
+        .with_column(col("date").gt_eq(col("first")).alias("in_month")))
+}
+
+/// The hours columns of fidelity_clinic_month, after `facilitation_contacts`.
+fn activity_columns() -> Vec<String> {
+    Activity::ALL.iter().map(|a| format!("hours_{}", a.as_str())).collect()
+}
+
+/// Facilitation effort per clinic and month: hours in the month, up to its
+/// end, by activity, and contacts.
+fn effort_sums(data: &Dataset, months: &[Month]) -> PolarsResult<LazyFrame> {
+    let hours_in = |w: Expr| col("hours").filter(col("in_month").and(w)).sum();
+    let mut effort = vec![
+        hours_in(lit(true)).alias("facilitation_hours"),
+        col("hours").sum().alias("facilitation_hours_cum"),
+        col("in_month").cast(DataType::Int64).sum().alias("facilitation_contacts"),
+    ];
+    for (k, name) in activity_columns().iter().enumerate() {
+        effort.push(hours_in(col("activity").eq(lit(k as u32))).alias(name.as_str()));
+    }
+    Ok(facilitation_months(data, months)?.group_by([col("clinic"), col("month")]).agg(effort))
+}
+
+/// `metrics/fidelity_clinic_month` as a lazy query: per clinic and month,
+/// the phase, milestone counts and exact shares, and facilitation hours
+/// (in the month, cumulative, by activity) and contacts.
+pub fn clinic_month(data: &Dataset, months: &[Month]) -> Result<DataFrame> {
+    let go = || -> PolarsResult<DataFrame> {
+        let ms = milestone_months(data, months)?.group_by([col("clinic"), col("month")]).agg(milestone_counts());
+        let pct = |n: &str, d: &str| pct_expr(col(n), col(d)).alias(format!("{n}_pct"));
+        let mut sel = vec![col("clinic_id"), col("month"), phase_expr(), col("program_month")];
+        sel.extend(MILESTONE_COUNTS[..5].iter().map(|c| col(*c)));
+        sel.extend(MILESTONE_COUNTS[1..5].iter().map(|c| pct(c, MILESTONE_COUNTS[0])));
+        sel.push(pct_expr(col("due_done"), col("milestones_due")).alias("milestones_done_of_due_pct"));
+        sel.extend(["facilitation_hours", "facilitation_hours_cum", "facilitation_contacts"].map(col));
+        sel.extend(activity_columns().iter().map(|c| col(c.as_str())));
+        let grid = clinic_months(data, months)?.lazy();
+        let joined =
+            left_join(left_join(grid, ms, &["clinic", "month"]), effort_sums(data, months)?, &["clinic", "month"]);
+        let mut df = joined.with_columns(zeros()).select(sel).collect()?;
+        round_output(&mut df)?;
+        name_months(&mut df, months)?;
+        Ok(df)
+    };
+    go().map_err(fail("fidelity_clinic_month"))
+}
+
+/// Zero for the counts and hours of a clinic without milestones or facilitation.
+fn zeros() -> Vec<Expr> {
+    let mut v: Vec<Expr> = MILESTONE_COUNTS.iter().map(|c| col(*c).fill_null(lit(0i64))).collect();
+    v.push(col("facilitation_contacts").fill_null(lit(0i64)));
+    v.extend(["facilitation_hours", "facilitation_hours_cum"].map(|c| col(c).fill_null(lit(0.0))));
+    v.extend(activity_columns().iter().map(|c| col(c.as_str()).fill_null(lit(0.0))));
+    v
+}
+
+/// The program phase of `program_month` ([`phase`]).
+fn phase_expr() -> Expr {
+    let pm = col("program_month");
+    when(pm.clone().is_null())
+        .then(lit(Phase::Comparison.as_str()))
+        .when(pm.clone().lt(lit(1i64)))
+        .then(lit(Phase::Baseline.as_str()))
+        .when(pm.clone().lt_eq(lit(3i64)))
+        .then(lit(Phase::PrepareLaunch.as_str()))
+        .when(pm.lt_eq(lit(14i64)))
+        .then(lit(Phase::DesignImplement.as_str()))
+        .otherwise(lit(Phase::Sustain.as_str()))
+        .alias("phase")
+}
+
+/// Round the output, half away from zero: hours to 2 decimals, every other
+/// float (shares, medians) to 1.
+fn round_output(df: &mut DataFrame) -> PolarsResult<()> {
+    let hours_cols: Vec<String> =
+        df.get_column_names().into_iter().filter(|n| n.contains("hours")).map(|n| n.to_string()).collect();
+    for n in &hours_cols {
+        let v: Vec<Option<f64>> = df.column(n)?.f64()?.iter().map(|x| x.and_then(hours)).collect();
+        df.with_column(Column::new(n.as_str().into(), v))?;
+    }
+    let keep: Vec<&str> = hours_cols.iter().map(String::as_str).collect();
+    round1_columns(df, &keep)
+}
+
+/// Replace the `month` index by its text.
+fn name_months(df: &mut DataFrame, months: &[Month]) -> PolarsResult<()> {
+    let text: Vec<String> =
+        df.column("month")?.u32()?.into_no_null_iter().map(|k| months[k as usize].to_string()).collect();
+    df.replace("month", Column::new("month".into(), text))?;
+    Ok(())
+}
+
 /// Round hours to 2 decimals for output.
 fn hours(x: f64) -> Option<f64> {
     Some((x * 100.0).round() / 100.0)
 }
 
-/// `metrics/fidelity_clinic_month`.
-pub fn clinic_month_table(data: &Dataset, months: &[Month]) -> Table {
-    let order = clinic_order(data);
-    let by = ByClinic::new(data);
-    let mut ids = Vec::new();
-    let mut mon = Vec::new();
-    let mut phases = Vec::new();
-    let mut pmonths = Vec::new();
-    let mut counts = Vec::new();
-    let mut efforts = Vec::new();
-    for &c in &order {
-        let clinic = &data.clinics[c];
-        for &m in months {
-            ids.push(clinic.id.clone());
-            mon.push(m.to_string());
-            phases.push(phase(clinic, m).as_str().to_string());
-            pmonths.push(program_month(clinic, m).map(i64::from));
-            counts.push(by.counts(c as u32, None, m.last_day()));
-            efforts.push(effort(&by.facilitation[c], m));
-        }
-    }
-    let int = |f: fn(&MilestoneCounts) -> u32| Col::Int(counts.iter().map(|c| Some(f(c) as i64)).collect());
-    let pc = |f: fn(&MilestoneCounts) -> (u32, u32)| {
-        Col::Float(
-            counts
-                .iter()
-                .map(|c| {
-                    let (n, d) = f(c);
-                    pct(n.into(), d.into())
-                })
-                .collect(),
-        )
+/// `metrics/fidelity_block` as a lazy query: milestone counts per clinic,
+/// month and block 1–6.
+pub fn block(data: &Dataset, months: &[Month]) -> Result<DataFrame> {
+    let go = || -> PolarsResult<DataFrame> {
+        let blocks = df!("block" => (1..=6i64).collect::<Vec<i64>>(), "k" => [0u32; 6])?;
+        let grid = cross(clinic_months(data, months)?.lazy().with_column(lit(0u32).alias("k")), blocks.lazy());
+        let by = [col("clinic"), col("month"), col("block")];
+        let counts = milestone_months(data, months)?.group_by(by).agg(milestone_counts());
+        let mut sel = vec![col("clinic_id"), col("month"), col("block")];
+        sel.extend(MILESTONE_COUNTS[..5].iter().map(|c| col(*c).fill_null(lit(0i64))));
+        let mut df = left_join(grid, counts, &["clinic", "month", "block"]).select(sel).collect()?;
+        name_months(&mut df, months)?;
+        Ok(df)
     };
-    let mut t = Table::default();
-    t.push("clinic_id", Col::Str(ids));
-    t.push("month", Col::Str(mon));
-    t.push("phase", Col::Str(phases));
-    t.push("program_month", Col::Int(pmonths));
-    t.push("milestones_total", int(|c| c.total));
-    t.push("milestones_due", int(|c| c.due));
-    t.push("milestones_done", int(|c| c.done));
-    t.push("milestones_done_on_time", int(|c| c.done_on_time));
-    t.push("milestones_overdue", int(|c| c.overdue));
-    t.push("milestones_due_pct", pc(|c| (c.due, c.total)));
-    t.push("milestones_done_pct", pc(|c| (c.done, c.total)));
-    t.push("milestones_done_on_time_pct", pc(|c| (c.done_on_time, c.total)));
-    t.push("milestones_overdue_pct", pc(|c| (c.overdue, c.total)));
-    t.push("milestones_done_of_due_pct", pc(|c| (c.due_done, c.due)));
-    t.push("facilitation_hours", Col::Float(efforts.iter().map(|e| hours(e.hours)).collect()));
-    t.push("facilitation_hours_cum", Col::Float(efforts.iter().map(|e| hours(e.hours_cum)).collect()));
-    t.push("facilitation_contacts", Col::Int(efforts.iter().map(|e| Some(e.contacts as i64)).collect()));
-    for (k, a) in Activity::ALL.iter().enumerate() {
-        t.push(format!("hours_{}", a.as_str()), Col::Float(efforts.iter().map(|e| hours(e.by_activity[k])).collect()));
-    }
-    t
+    go().map_err(fail("fidelity_block"))
 }
 
-/// `metrics/fidelity_block`: milestone counts per clinic, month and block.
-pub fn block_table(data: &Dataset, months: &[Month]) -> Table {
-    let mut ids = Vec::new();
-    let mut mon = Vec::new();
-    let mut blocks = Vec::new();
-    let mut counts = Vec::new();
-    let by = ByClinic::new(data);
-    for c in clinic_order(data) {
-        for &m in months {
-            for b in 1..=6u8 {
-                ids.push(data.clinics[c].id.clone());
-                mon.push(m.to_string());
-                blocks.push(Some(b as i64));
-                counts.push(by.counts(c as u32, Some(b), m.last_day()));
-            }
-        }
-    }
-    let int = |f: fn(&MilestoneCounts) -> u32| Col::Int(counts.iter().map(|c| Some(f(c) as i64)).collect());
-    let mut t = Table::default();
-    t.push("clinic_id", Col::Str(ids));
-    t.push("month", Col::Str(mon));
-    t.push("block", Col::Int(blocks));
-    t.push("milestones_total", int(|c| c.total));
-    t.push("milestones_due", int(|c| c.due));
-    t.push("milestones_done", int(|c| c.done));
-    t.push("milestones_done_on_time", int(|c| c.done_on_time));
-    t.push("milestones_overdue", int(|c| c.overdue));
-    t
-}
-
-/// Whether every milestone of a block is done by `end` (a block with no
-/// milestones is not complete).
-pub fn block_complete(by: &ByClinic, c: u32, b: u8, end: Day) -> bool {
-    let c = by.counts(c, Some(b), end);
-    c.total > 0 && c.done == c.total
-}
-
-/// `metrics/fidelity_study_month`: intervention clinics per month: clinics
-/// with each block complete, median % of milestones done, facilitation hours.
-pub fn study_table(data: &Dataset, months: &[Month]) -> Table {
-    let clinics: Vec<u32> =
-        (0..data.clinics.len() as u32).filter(|&c| data.clinics[c as usize].arm == Arm::Intervention).collect();
-    let by = ByClinic::new(data);
-    let mut t = Table::default();
-    t.push("month", Col::Str(months.iter().map(|m| m.to_string()).collect()));
-    t.push("clinics", Col::Int(months.iter().map(|_| Some(clinics.len() as i64)).collect()));
-    for b in 1..=6u8 {
-        t.push(
-            format!("clinics_block_{b}_complete"),
-            Col::Int(
-                months
-                    .iter()
-                    .map(|m| Some(clinics.iter().filter(|&&c| block_complete(&by, c, b, m.last_day())).count() as i64))
-                    .collect(),
-            ),
+/// Per intervention clinic and month: the milestone counts and how many
+/// blocks are complete (every milestone of a block with milestones done).
+fn intervention_milestones(data: &Dataset, months: &[Month]) -> PolarsResult<LazyFrame> {
+    let by = [col("clinic"), col("month")];
+    let totals = milestone_months(data, months)?.group_by(by.clone()).agg(milestone_counts());
+    let complete = milestone_months(data, months)?
+        .group_by([col("clinic"), col("month"), col("block")])
+        .agg([col("done").all(true).alias("complete")])
+        .filter(col("complete"))
+        .group_by(by)
+        .agg(
+            (1..=6i64)
+                .map(|b| col("block").eq(lit(b)).cast(DataType::Int64).sum().alias(format!("block_{b}")))
+                .collect::<Vec<_>>(),
         );
-    }
-    t.push(
-        "milestones_done_pct_median",
-        Col::Float(
-            months
-                .iter()
-                .map(|m| {
-                    let mut v: Vec<f64> = clinics
-                        .iter()
-                        .filter_map(|&c| {
-                            let k = by.counts(c, None, m.last_day());
-                            (k.total > 0).then(|| 100.0 * k.done as f64 / k.total as f64)
-                        })
-                        .collect();
-                    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-                    quantile7(&v, 0.5).map(round1)
-                })
-                .collect(),
-        ),
-    );
-    t.push(
-        "facilitation_hours",
-        Col::Float(
-            months
-                .iter()
-                .map(|&m| hours(data.facilitation.iter().filter(|f| Month::of_day(f.date) == m).map(|f| f.hours).sum()))
-                .collect(),
-        ),
-    );
-    t
+    let grid = clinic_months(data, months)?.lazy().filter(col("arm").eq(lit(Arm::Intervention.as_str())));
+    Ok(left_join(left_join(grid, totals, &["clinic", "month"]), complete, &["clinic", "month"]))
+}
+
+/// `metrics/fidelity_study_month` as a lazy query: intervention clinics per
+/// month, those with each block complete, the type-7 median % of
+/// milestones done over clinics with milestones, and the month's
+/// facilitation hours (every clinic's).
+pub fn study_month(data: &Dataset, months: &[Month]) -> Result<DataFrame> {
+    let go = || -> PolarsResult<DataFrame> {
+        let total = col(MILESTONE_COUNTS[0]);
+        let done_pct = when(total.clone().gt(lit(0i64)))
+            .then(lit(100.0) * col("milestones_done").cast(DataType::Float64) / total.cast(DataType::Float64))
+            .otherwise(lit(NULL).cast(DataType::Float64));
+        let mut aggs = vec![len().cast(DataType::Int64).alias("clinics")];
+        for b in 1..=6 {
+            aggs.push(
+                col(format!("block_{b}")).fill_null(lit(0i64)).sum().alias(format!("clinics_block_{b}_complete")),
+            );
+        }
+        aggs.push(done_pct.quantile(lit(0.5), QuantileMethod::Linear).alias("milestones_done_pct_median"));
+        let per_month = intervention_milestones(data, months)?.group_by([col("month")]).agg(aggs);
+        let hours =
+            facilitation_months(data, months)?
+                .filter(col("in_month"))
+                .group_by([col("month")])
+                .agg([col("hours").sum().alias("facilitation_hours")]);
+        let month_rows = df!("month" => (0..months.len() as u32).collect::<Vec<u32>>())?.lazy();
+        let mut fill: Vec<Expr> =
+            vec![col("clinics").fill_null(lit(0i64)), col("facilitation_hours").fill_null(lit(0.0))];
+        fill.extend((1..=6).map(|b| col(format!("clinics_block_{b}_complete")).fill_null(lit(0i64))));
+        let joined = left_join(left_join(month_rows, per_month, &["month"]), hours, &["month"]);
+        let mut df = joined.with_columns(fill).collect()?;
+        round_output(&mut df)?;
+        name_months(&mut df, months)?;
+        Ok(df)
+    };
+    go().map_err(fail("fidelity_study_month"))
 }
 
 /// The kinds of flag for the facilitator meeting (one string form each).
@@ -479,5 +605,55 @@ mod tests {
         data.facilitation[0].date = d("2024-05-02");
         let f = flags(&data, Month::parse("2024-06").unwrap());
         assert!(!f.iter().any(|x| x.flag == FlagKind::NoContact60d));
+    }
+
+    #[test]
+    fn milestone_and_effort_queries_count_at_month_ends() {
+        let mut data = dataset("2024-02-10");
+        let ms = |block: u8, due: &str, done: Option<&str>| Milestone {
+            clinic: 0,
+            block,
+            name: format!("m{block}"),
+            due: d(due),
+            completed: done.map(d),
+        };
+        // Block 1: due Jan 31, done Feb 1 (late); block 2: due Feb 29, done Feb 29 (on time);
+        // block 2: due Mar 1, not done.
+        data.milestones = vec![
+            ms(1, "2024-01-31", Some("2024-02-01")),
+            ms(2, "2024-02-29", Some("2024-02-29")),
+            ms(2, "2024-03-01", None),
+        ];
+        let f = |date: &str, hours: f64, activity: Activity| Facilitation {
+            clinic: 0,
+            facilitator: None,
+            date: d(date),
+            activity,
+            hours,
+        };
+        data.facilitation =
+            vec![f("2024-01-31", 1.25, Activity::SiteVisit), f("2024-02-01", 0.5, Activity::VirtualMeeting)];
+        let months = Month::parse("2024-03").unwrap().window(3);
+        let df = clinic_month(&data, &months).unwrap();
+        let ints = |c: &str| -> Vec<i64> { df.column(c).unwrap().i64().unwrap().into_no_null_iter().collect() };
+        let floats = |c: &str| -> Vec<Option<f64>> { df.column(c).unwrap().f64().unwrap().iter().collect() };
+        assert_eq!(ints("milestones_due"), [1, 2, 3], "due on the month's last day counts");
+        assert_eq!(ints("milestones_done"), [0, 2, 2]);
+        assert_eq!(ints("milestones_done_on_time"), [0, 1, 1]);
+        assert_eq!(ints("milestones_overdue"), [1, 0, 1]);
+        assert_eq!(floats("milestones_done_of_due_pct"), [Some(0.0), Some(100.0), Some(66.7)]);
+        assert_eq!(floats("facilitation_hours"), [Some(1.25), Some(0.5), Some(0.0)]);
+        assert_eq!(floats("facilitation_hours_cum"), [Some(1.25), Some(1.75), Some(1.75)]);
+        assert_eq!(ints("facilitation_contacts"), [1, 1, 0]);
+        let phases: Vec<&str> = df.column("phase").unwrap().str().unwrap().iter().flatten().collect();
+        assert_eq!(phases, ["baseline", "prepare_launch", "prepare_launch"]);
+        let b = block(&data, &months).unwrap();
+        assert_eq!(b.height(), 18, "3 months × 6 blocks");
+        let s = study_month(&data, &months).unwrap();
+        let col_i = |c: &str| -> Vec<i64> { s.column(c).unwrap().i64().unwrap().into_no_null_iter().collect() };
+        assert_eq!(col_i("clinics_block_1_complete"), [0, 1, 1]);
+        assert_eq!(col_i("clinics_block_2_complete"), [0, 0, 0], "its March 1 milestone is never done");
+        let median: Vec<Option<f64>> = s.column("milestones_done_pct_median").unwrap().f64().unwrap().iter().collect();
+        assert_eq!(median, [Some(0.0), Some(66.7), Some(66.7)]);
     }
 }
