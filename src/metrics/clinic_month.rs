@@ -140,6 +140,32 @@ impl PrescribingMetrics {
         &self.cells[clinic * self.months.len() + k]
     }
 
+    /// From cells alone (hand-made examples): the counts frame is built from
+    /// them (`labels`: the high-dose threshold labels of the cells).
+    pub fn from_cells(months: Vec<Month>, cells: Vec<Cell>, i50: usize, labels: &[String]) -> PrescribingMetrics {
+        let w = months.len();
+        let mut cols = vec![
+            Column::new("clinic".into(), (0..cells.len()).map(|i| (i / w) as u32).collect::<Vec<u32>>()),
+            Column::new("month".into(), (0..cells.len()).map(|i| (i % w) as u32).collect::<Vec<u32>>()),
+            Column::new("mme_sum".into(), cells.iter().map(|c| c.mme_sum).collect::<Vec<f64>>()),
+        ];
+        let names = ["opioid_patients", "ltot_patients"].into_iter().chain(COUNTS);
+        for (j, name) in names.enumerate() {
+            let v: Vec<i64> = cells.iter().map(|c| *c.clone().counts_mut()[j] as i64).collect();
+            cols.push(Column::new(name.into(), v));
+        }
+        for d in registry(labels) {
+            let num = |c: &Cell| match d.key {
+                MeasureKey::HighDose(k) => c.high_dose.get(k).copied().unwrap_or(0),
+                key => c.num(key),
+            };
+            let v: Vec<i64> = cells.iter().map(|c| num(c) as i64).collect();
+            cols.push(Column::new(format!("{}_n", d.stem).into(), v));
+        }
+        let counts = DataFrame::new_infer_height(cols).expect("equal lengths");
+        PrescribingMetrics { months, cells, i50, counts }
+    }
+
     /// The last `w` months only (each cell depends on its own month alone,
     /// so a longer computation restricted to the window is the window's).
     pub fn tail(&self, w: usize) -> PrescribingMetrics {

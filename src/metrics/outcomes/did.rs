@@ -11,8 +11,9 @@
 
 use super::{two_group, Design, Model, Outcome, OutcomeRow, Planned, Term};
 use crate::dates::Month;
-use crate::metrics::clinic_month::{Cell, PrescribingMetrics};
 use crate::stats::wild::Hyp;
+use polars::prelude::*;
+use std::collections::{BTreeMap, HashMap};
 
 /// One difference in differences: the model and the first months of the
 /// "after" and the "before" 12 months, relative to the start month.
@@ -35,29 +36,64 @@ pub const WINDOWS: [Window; 3] = [
 /// Below this many clinics per arm the rows are descriptive.
 pub const MIN_PER_ARM: usize = 4;
 
-/// A clinic's pooled value over the 12 months from `s + from`.
-fn window(o: &Outcome, pm: &PrescribingMetrics, c: usize, s: Month, from: i32) -> Option<f64> {
-    let w = pm.months.len();
-    let cells: Option<Vec<&Cell>> = (from..from + 12)
-        .map(|d| {
-            let k = s.plus(d).minus(pm.months[0]);
-            (k >= 0 && (k as usize) < w).then(|| pm.cell(c, k as usize))
-        })
-        .collect();
-    cells.and_then(|cs| (o.pool)(&cs))
+/// The pooled value of each (clinic, start month) pair over the 12 months
+/// from `start + from`: the [`super::pooled`] query on the panel of outcome
+/// `j` joined with the pairs; a pair with a month outside the analysed
+/// months has none.
+fn windows(o: &Outcome, j: usize, panel: &DataFrame, pairs: &[(usize, i64)], from: i32) -> HashMap<(usize, i64), f64> {
+    let go = || -> PolarsResult<HashMap<(usize, i64), f64>> {
+        let p = df!(
+            "clinic" => pairs.iter().map(|p| p.0 as u32).collect::<Vec<u32>>(),
+            "s" => pairs.iter().map(|p| p.1).collect::<Vec<i64>>(),
+        )?;
+        let rows = panel
+            .clone()
+            .lazy()
+            .filter(col("outcome").eq(lit(j as u32)))
+            .select([col("clinic"), col("month"), col("outcome"), col("num"), col("den")])
+            .join(p.lazy(), [col("clinic")], [col("clinic")], JoinArgs::new(JoinType::Inner));
+        let lo = col("s") + lit(from as i64);
+        let keep = col("month").gt_eq(lo.clone()).and(col("month").lt(lo + lit(12i64)));
+        let df = super::pooled(rows, j, o.scale, keep, &["clinic", "s"])?;
+        let (c, s, n, v) = (
+            df.column("clinic")?.u32()?,
+            df.column("s")?.i64()?,
+            df.column("rows")?.i64()?,
+            df.column("value")?.f64()?,
+        );
+        let mut out = HashMap::new();
+        for i in 0..df.height() {
+            if let (Some(c), Some(s), Some(12), Some(v)) = (c.get(i), s.get(i), n.get(i), v.get(i)) {
+                out.insert((c as usize, s), v);
+            }
+        }
+        Ok(out)
+    };
+    go().unwrap_or_default()
 }
 
 /// The clinic-level changes: (clinic, treated, change, weight 1). A
 /// comparison clinic's change is averaged over the intervention clinics'
 /// windows, computed once per start month and weighted by its clinics.
-fn changes(o: &Outcome, pm: &PrescribingMetrics, d: &Design, w: Window) -> Vec<(usize, bool, f64, f64)> {
-    let change = |c: usize, s: Month| Some(window(o, pm, c, s, w.after)? - window(o, pm, c, s, w.before)?);
-    let mut obs: Vec<(usize, bool, f64, f64)> =
-        d.starts.iter().filter_map(|&(c, s)| change(c, s).map(|x| (c, true, x, 1.0))).collect();
-    let mut cohorts: std::collections::BTreeMap<Month, f64> = Default::default();
+fn changes(
+    o: &Outcome,
+    j: usize,
+    panel: &DataFrame,
+    d: &Design,
+    w: Window,
+    first: Month,
+) -> Vec<(usize, bool, f64, f64)> {
+    let rel = |s: Month| s.minus(first) as i64;
+    let mut cohorts: BTreeMap<Month, f64> = Default::default();
     for &(_, s) in &d.starts {
         *cohorts.entry(s).or_default() += 1.0;
     }
+    let mut pairs: Vec<(usize, i64)> = d.starts.iter().map(|&(c, s)| (c, rel(s))).collect();
+    pairs.extend(d.comparison.iter().flat_map(|&c| cohorts.keys().map(move |&s| (c, rel(s)))));
+    let (after, before) = (windows(o, j, panel, &pairs, w.after), windows(o, j, panel, &pairs, w.before));
+    let change = |c: usize, s: Month| Some(after.get(&(c, rel(s)))? - before.get(&(c, rel(s)))?);
+    let mut obs: Vec<(usize, bool, f64, f64)> =
+        d.starts.iter().filter_map(|&(c, s)| change(c, s).map(|x| (c, true, x, 1.0))).collect();
     for &c in &d.comparison {
         let (mut sum, mut n) = (0.0, 0.0);
         for (&s, &k) in &cohorts {
@@ -74,8 +110,8 @@ fn changes(o: &Outcome, pm: &PrescribingMetrics, d: &Design, w: Window) -> Vec<(
 }
 
 /// The `comparison_change` and `did` rows of one window.
-pub fn rows(o: &Outcome, pm: &PrescribingMetrics, d: &Design, w: Window) -> Vec<OutcomeRow> {
-    let obs = changes(o, pm, d, w);
+pub fn rows(o: &Outcome, j: usize, panel: &DataFrame, d: &Design, w: Window, first: Month) -> Vec<OutcomeRow> {
+    let obs = changes(o, j, panel, d, w, first);
     let n_int = obs.iter().filter(|x| x.1).count();
     let n_cmp = obs.len() - n_int;
     let mut rows: Vec<OutcomeRow> = [Term::ComparisonChange, Term::Did]

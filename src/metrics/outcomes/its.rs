@@ -9,8 +9,8 @@
 //! control arm: secular trends load on the slope change.
 
 use super::{Design, Model, Outcome, OutcomeRow, Panel, Planned, Term};
-use crate::metrics::clinic_month::{Cell, PrescribingMetrics};
 use crate::stats::wild::{Block, Hyp};
+use polars::prelude::*;
 use std::collections::BTreeMap;
 
 /// Event months used (24 before to 23 after the start month).
@@ -127,16 +127,17 @@ pub fn rows(outcome: &str, panel: &Panel, d: &Design) -> (Vec<OutcomeRow>, Optio
     (rows, Some([level, b[0], b[1], b[2]]))
 }
 
-/// Pooled values over intervention clinics per event month (the chart).
-pub fn pooled_points(o: &Outcome, pm: &PrescribingMetrics, d: &Design) -> Vec<(i32, f64)> {
-    let mut by_event: BTreeMap<i32, Vec<&Cell>> = BTreeMap::new();
-    for &(c, s) in &d.starts {
-        for (k, m) in pm.months.iter().enumerate() {
-            let e = m.minus(s);
-            if EVENT_RANGE.contains(&e) {
-                by_event.entry(e).or_default().push(pm.cell(c, k));
-            }
-        }
-    }
-    by_event.iter().filter_map(|(e, cs)| (o.pool)(cs).map(|v| (*e, v))).collect()
+/// Pooled values over intervention clinics per event month (the chart):
+/// the [`super::pooled`] query on the panel of outcome `j`.
+pub fn pooled_points(o: &Outcome, j: usize, panel: &DataFrame) -> Vec<(i32, f64)> {
+    let keep = col("event_time")
+        .gt_eq(lit(*EVENT_RANGE.start() as i64))
+        .and(col("event_time").lt_eq(lit(*EVENT_RANGE.end() as i64)));
+    let Ok(df) = super::pooled(panel.clone().lazy(), j, o.scale, keep, &["event_time"]) else { return Vec::new() };
+    let (Ok(e), Ok(v)) =
+        (df.column("event_time").and_then(|c| c.i64().cloned()), df.column("value").and_then(|c| c.f64().cloned()))
+    else {
+        return Vec::new();
+    };
+    e.iter().zip(v.iter()).filter_map(|(e, v)| Some((e? as i32, v?))).collect()
 }

@@ -23,69 +23,112 @@ pub mod did;
 pub mod event_study;
 pub mod its;
 
-use super::clinic_month::{Cell, PrescribingMetrics};
+use super::clinic_month::PrescribingMetrics;
 use super::table::{Col, Table};
 use crate::config::{MetricsConfig, OutcomesConfig};
 use crate::dates::Month;
 use crate::model::{Arm, Dataset};
 use crate::stats::coef;
 use crate::stats::wild::{self, Block, Boot, Hyp};
+use polars::prelude::*;
 
 /// Models with fewer clinics than this use the wild cluster bootstrap.
 pub const BOOTSTRAP_BELOW: usize = 20;
 
-/// One outcome: how to read value and weight from a cell.
+/// One outcome: a ratio of two clinic_month count columns. A clinic-month
+/// value is `scale × num ÷ den`, weighted by `den`; pooled over months or
+/// clinics it is `scale × Σnum ÷ Σden`.
 pub struct Outcome {
     pub name: String,
     pub label: String,
-    /// (value, weight) of a clinic-month, `None` when not defined.
-    pub value: Box<dyn Fn(&Cell) -> Option<(f64, f64)> + Send + Sync>,
-    /// Pool cells: (Σ numerator, Σ denominator) → value.
-    pub pool: Box<dyn Fn(&[&Cell]) -> Option<f64> + Send + Sync>,
+    pub num: Expr,
+    pub den: Expr,
+    pub scale: f64,
 }
 
 /// The outcomes: each high-dose %, benzodiazepine overlap % (from the
-/// measure registry), mean daily MME, LTOT patients.
+/// measure registry), mean daily MME, LTOT patients (per clinic: den 1).
 pub fn outcomes(cfg: &MetricsConfig) -> Vec<Outcome> {
     use crate::measures::{registry, MeasureKey};
-    let i50 = cfg.high_dose_thresholds.iter().position(|t| *t == 50.0).expect("50 is always a threshold");
-    let mut v = Vec::new();
-    for m in registry(&cfg.threshold_labels()) {
-        if !matches!(m.key, MeasureKey::HighDose(_) | MeasureKey::BenzoOverlap) {
-            continue;
-        }
-        let (key, den) = (m.key, m.den);
-        v.push(Outcome {
+    let mut v: Vec<Outcome> = registry(&cfg.threshold_labels())
+        .into_iter()
+        .filter(|m| matches!(m.key, MeasureKey::HighDose(_) | MeasureKey::BenzoOverlap))
+        .map(|m| Outcome {
             name: m.pct_column(),
             label: m.label.clone(),
-            value: Box::new(move |c: &Cell| {
-                let d = c.den(den, i50);
-                (d > 0).then(|| (100.0 * c.num(key) as f64 / d as f64, d as f64))
-            }),
-            pool: Box::new(move |cs: &[&Cell]| {
-                let d: u32 = cs.iter().map(|c| c.den(den, i50)).sum();
-                (d > 0).then(|| 100.0 * cs.iter().map(|c| c.num(key)).sum::<u32>() as f64 / d as f64)
-            }),
-        });
-    }
+            num: col(format!("{}_n", m.stem)),
+            den: col(m.den.column()),
+            scale: 100.0,
+        })
+        .collect();
     v.push(Outcome {
         name: "mean_daily_mme".into(),
         label: "Mean daily MME of LTOT patients".into(),
-        value: Box::new(|c: &Cell| c.mean_daily_mme().map(|m| (m, c.ltot_patients as f64))),
-        pool: Box::new(|cs: &[&Cell]| {
-            let d: u32 = cs.iter().map(|c| c.ltot_patients).sum();
-            (d > 0).then(|| cs.iter().map(|c| c.mme_sum).sum::<f64>() / d as f64)
-        }),
+        num: col("mme_sum"),
+        den: col("ltot_patients"),
+        scale: 1.0,
     });
     v.push(Outcome {
         name: "ltot_patients".into(),
         label: "LTOT patients per clinic".into(),
-        value: Box::new(|c: &Cell| Some((c.ltot_patients as f64, 1.0))),
-        pool: Box::new(|cs: &[&Cell]| {
-            (!cs.is_empty()).then(|| cs.iter().map(|c| c.ltot_patients as f64).sum::<f64>() / cs.len() as f64)
-        }),
+        num: col("ltot_patients"),
+        den: lit(1i64),
+        scale: 1.0,
     });
     v
+}
+
+/// `scale × num ÷ den` as an expression (no multiplication for scale 1, so
+/// the value is the plain quotient).
+fn ratio(scale: f64, num: Expr, den: Expr) -> Expr {
+    let num = num.cast(DataType::Float64);
+    let num = if scale == 1.0 { num } else { lit(scale) * num };
+    when(den.clone().gt(lit(0.0))).then(num / den).otherwise(lit(NULL).cast(DataType::Float64))
+}
+
+/// The outcome models' input panel as a lazy query over the clinic_month
+/// counts of the analysed months: one row per outcome × clinic × month with
+/// `num` and `den` (the pooling parts), the clinic-month `value`, and the
+/// `event_time` (months since the start month) of intervention clinics with
+/// a start month (null for the others).
+pub fn panel(pm: &PrescribingMetrics, os: &[Outcome], d: &Design) -> PolarsResult<DataFrame> {
+    let starts = df!(
+        "clinic" => d.starts.iter().map(|s| s.0 as u32).collect::<Vec<u32>>(),
+        "start" => d.starts.iter().map(|s| s.1.minus(pm.months[0]) as i64).collect::<Vec<i64>>(),
+    )?;
+    let parts: Vec<LazyFrame> = os
+        .iter()
+        .enumerate()
+        .map(|(j, o)| {
+            pm.counts.clone().lazy().select([
+                col("clinic"),
+                col("month").cast(DataType::Int64),
+                lit(j as u32).alias("outcome"),
+                o.num.clone().cast(DataType::Float64).alias("num"),
+                o.den.clone().cast(DataType::Float64).alias("den"),
+                ratio(o.scale, o.num.clone(), o.den.clone().cast(DataType::Float64)).alias("value"),
+            ])
+        })
+        .collect();
+    let args = JoinArgs { maintain_order: MaintainOrderJoin::Left, ..JoinArgs::new(JoinType::Left) };
+    concat(parts, UnionArgs::default())?
+        .join(starts.lazy(), [col("clinic")], [col("clinic")], args)
+        .with_column((col("month") - col("start")).alias("event_time"))
+        .collect()
+}
+
+/// Pooled values `scale × Σnum ÷ Σden` of the panel rows of outcome `j`
+/// kept by `keep`, grouped by `by`: the group keys and `value` (null when
+/// Σden is 0), plus the rows pooled (`rows`).
+pub fn pooled(panel: LazyFrame, j: usize, scale: f64, keep: Expr, by: &[&str]) -> PolarsResult<DataFrame> {
+    let keys: Vec<Expr> = by.iter().map(|c| col(*c)).collect();
+    panel
+        .filter(col("outcome").eq(lit(j as u32)).and(keep))
+        .group_by(keys.clone())
+        .agg([col("num").sum(), col("den").sum(), len().cast(DataType::Int64).alias("rows")])
+        .with_column(ratio(scale, col("num"), col("den")).alias("value"))
+        .sort_by_exprs(keys, SortMultipleOptions::default())
+        .collect()
 }
 
 /// How a row's interval was made (`outcomes.csv` `inference`).
@@ -232,7 +275,8 @@ impl Term {
     }
 }
 
-/// One outcome's clinic-month values over the analysed months.
+/// One outcome's clinic-month values over the analysed months, read from
+/// the [`panel`] query.
 pub struct Panel {
     first: Month,
     months: usize,
@@ -241,9 +285,19 @@ pub struct Panel {
 }
 
 impl Panel {
-    pub fn new(o: &Outcome, pm: &PrescribingMetrics) -> Panel {
-        let vals = pm.cells.iter().map(|c| (o.value)(c).filter(|v| v.1 > 0.0)).collect();
-        Panel { first: pm.months[0], months: pm.months.len(), vals }
+    pub fn new(frame: &DataFrame, j: usize, pm: &PrescribingMetrics) -> PolarsResult<Panel> {
+        let (first, months) = (pm.months[0], pm.months.len());
+        let mut vals = vec![None; pm.cells.len()];
+        let rows = frame.clone().lazy().filter(col("outcome").eq(lit(j as u32))).collect()?;
+        let clinic = rows.column("clinic")?.u32()?;
+        let month = rows.column("month")?.i64()?;
+        let (value, den) = (rows.column("value")?.f64()?, rows.column("den")?.f64()?);
+        for i in 0..rows.height() {
+            if let (Some(c), Some(k), Some(v), Some(w)) = (clinic.get(i), month.get(i), value.get(i), den.get(i)) {
+                vals[c as usize * months + k as usize] = Some((v, w));
+            }
+        }
+        Ok(Panel { first, months, vals })
     }
     /// From explicit values (tests): `vals[clinic][k]`.
     pub fn from_values(first: Month, vals: Vec<Vec<Option<(f64, f64)>>>) -> Panel {
@@ -370,21 +424,29 @@ pub fn analysis_start(cfg: &OutcomesConfig, min_cell: u32, first_data: Month, pm
         return m;
     }
     let from = first_data.plus(cfg.warmup_months as i32);
-    let clinics = pm.cells.len().checked_div(pm.months.len()).unwrap_or(0);
-    pm.months
-        .iter()
-        .enumerate()
-        .filter(|(_, m)| **m >= from)
-        .find(|(k, _)| (0..clinics).map(|c| pm.cell(c, *k).ltot_patients).sum::<u32>() >= min_cell.max(1))
-        .map_or(from, |(_, m)| *m)
+    let first = from.minus(pm.months[0]).max(0) as u32;
+    let month = pm
+        .counts
+        .clone()
+        .lazy()
+        .group_by([col("month")])
+        .agg([col("ltot_patients").sum()])
+        .filter(col("month").gt_eq(lit(first)).and(col("ltot_patients").gt_eq(lit(min_cell.max(1) as i64))))
+        .select([col("month").min()])
+        .collect()
+        .ok()
+        .and_then(|df| df.column("month").ok()?.u32().ok()?.get(0));
+    month.map_or(from, |k| pm.months[k as usize])
 }
 
 /// Fit every outcome model over `pm` (the analysed months).
 pub fn compute(data: &Dataset, pm: &PrescribingMetrics, cfg: &MetricsConfig, ocfg: &OutcomesConfig) -> OutcomeResults {
     use rayon::prelude::*;
     let design = Design::new(data, ocfg);
+    let os = outcomes(cfg);
+    let frame = panel(pm, &os, &design).expect("the outcome panel query");
     let per_outcome: Vec<(Vec<OutcomeRow>, EventSeries)> =
-        outcomes(cfg).par_iter().map(|o| one_outcome(o, pm, &design)).collect();
+        os.par_iter().enumerate().map(|(j, o)| one_outcome(o, j, &frame, pm, &design)).collect();
     let (mut rows, mut series) = (Vec::new(), Vec::new());
     for (r, s) in per_outcome {
         rows.extend(r);
@@ -395,15 +457,21 @@ pub fn compute(data: &Dataset, pm: &PrescribingMetrics, cfg: &MetricsConfig, ocf
 }
 
 /// Every model of one outcome, and its chart series.
-fn one_outcome(o: &Outcome, pm: &PrescribingMetrics, design: &Design) -> (Vec<OutcomeRow>, EventSeries) {
-    let panel = Panel::new(o, pm);
+fn one_outcome(
+    o: &Outcome,
+    j: usize,
+    frame: &DataFrame,
+    pm: &PrescribingMetrics,
+    design: &Design,
+) -> (Vec<OutcomeRow>, EventSeries) {
+    let panel = Panel::new(frame, j, pm).expect("the outcome panel");
     let (mut rows, att) = event_study::rows(&o.name, &panel, design);
     for w in did::WINDOWS {
-        rows.extend(did::rows(o, pm, design, w));
+        rows.extend(did::rows(o, j, frame, design, w, pm.months[0]));
     }
     let (its_rows, fit) = its::rows(&o.name, &panel, design);
     rows.extend(its_rows);
-    let points = its::pooled_points(o, pm, design);
+    let points = its::pooled_points(o, j, frame);
     (rows, EventSeries { outcome: o.name.clone(), label: o.label.clone(), points, fit, att })
 }
 
@@ -437,6 +505,7 @@ pub fn outcomes_table(r: &OutcomeResults) -> Table {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::clinic_month::Cell;
     use crate::model::Clinic;
 
     fn close(a: f64, b: f64) -> bool {
@@ -538,7 +607,7 @@ mod tests {
                 cells.push(Cell { ltot_patients: 100, high_dose: vec![30 + wobble - drop, 10], ..Default::default() });
             }
         }
-        (data, PrescribingMetrics { months, cells, i50: 0, counts: polars::prelude::DataFrame::empty() })
+        (data, PrescribingMetrics::from_cells(months, cells, 0, &MetricsConfig::default().threshold_labels()))
     }
 
     fn inference(r: &OutcomeResults, model: Model, term: Term) -> Inference {
@@ -628,7 +697,7 @@ mod tests {
                 cells.push(Cell { ltot_patients: 100, high_dose: vec![share, 10], ..Default::default() });
             }
         }
-        let pm = PrescribingMetrics { months, cells, i50: 0, counts: polars::prelude::DataFrame::empty() };
+        let pm = PrescribingMetrics::from_cells(months, cells, 0, &MetricsConfig::default().threshold_labels());
         let r = compute(&data, &pm, &MetricsConfig::default(), &OutcomesConfig::default());
         let est = |model: Model| {
             let row =
@@ -648,7 +717,7 @@ mod tests {
         let months = m("2021-06").window(6); // 2021-01 … 2021-06
         let cells: Vec<Cell> =
             [0, 5, 10, 11, 3, 20].iter().map(|n| Cell { ltot_patients: *n, ..Default::default() }).collect();
-        let pm = PrescribingMetrics { months, cells, i50: 0, counts: polars::prelude::DataFrame::empty() };
+        let pm = PrescribingMetrics::from_cells(months, cells, 0, &MetricsConfig::default().threshold_labels());
         let mut cfg = OutcomesConfig { warmup_months: 1, ..Default::default() };
         assert_eq!(analysis_start(&cfg, 11, m("2021-01"), &pm), m("2021-04"), "11 exactly meets min_cell");
         assert_eq!(analysis_start(&cfg, 12, m("2021-01"), &pm), m("2021-06"));
