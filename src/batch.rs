@@ -433,7 +433,7 @@ fn strict_extracts(
 fn write_data_quality(dir: &Path, v: &Validated, extracts: &[extract_checks::ExtractRow]) -> Result<()> {
     let p = dir.join("data_quality/issues.csv");
     std::fs::write(&p, issues_csv(&v.issues)).map_err(|e| Error::io("cannot write", &p, e))?;
-    extract_checks::table(&v.data, extracts).write_csv(&dir.join("data_quality/extract_checks.csv"))
+    table::write_frame_csv(&mut extract_checks::table(&v.data, extracts)?, &dir.join("data_quality/extract_checks.csv"))
 }
 
 /// Every metrics file and, unless `--no-worklists`, the worklists.
@@ -676,14 +676,14 @@ fn write_metrics(
     table::write_frame_csv(&mut fidelity::block(data, &months)?, &dir.join("metrics/fidelity_block.csv"))?;
     table::write_frame_csv(&mut fidelity::study_month(data, &months)?, &dir.join("metrics/fidelity_study_month.csv"))?;
     let flags = fidelity::flags(data, cfg.report_month);
-    fidelity::flags_table(data, &flags).write_csv(&dir.join("metrics/fidelity_flags.csv"))?;
+    table::write_frame_csv(&mut fidelity::flags_table(data, &flags)?, &dir.join("metrics/fidelity_flags.csv"))?;
     log(opts, 2, format!("  fidelity, facilitators: {:.2} s", t.elapsed().as_secs_f64()));
     let t = Instant::now();
     let first = first_data_month(data).unwrap_or(cfg.report_month);
     let start = outcomes::analysis_start(&cfg.outcomes, cfg.min_cell, first, &pm_all).min(cfg.report_month);
     let analysed = pm_all.tail((cfg.report_month.minus(start) + 1) as usize);
     let out_res = outcomes::compute(data, &analysed, &cfg.metrics, &cfg.outcomes);
-    outcomes::outcomes_table(&out_res).write_csv(&dir.join("metrics/outcomes.csv"))?;
+    table::write_frame_csv(&mut outcomes::outcomes_table(&out_res)?, &dir.join("metrics/outcomes.csv"))?;
     log(opts, 2, format!("  outcomes, {} months: {:.2} s", analysed.months.len(), t.elapsed().as_secs_f64()));
     Ok(MetricsOut { pm, flags, outcomes: out_res, trends: trend_rows, dose, dose_labels })
 }

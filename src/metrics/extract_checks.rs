@@ -7,7 +7,7 @@
 //! queries; the flags are decided per clinic-month from them.
 
 use super::study::clinic_order;
-use super::table::{Col, Table};
+use super::table::{floats, frame, ints, text};
 use crate::config::{ChecksConfig, TableName};
 use crate::dates::{Day, Month};
 use crate::error::{Error, Result};
@@ -242,21 +242,22 @@ pub fn flagged(rows: &[ExtractRow], report: Month) -> Vec<&ExtractRow> {
 }
 
 /// `data_quality/extract_checks.csv`.
-pub fn table(data: &Dataset, rows: &[ExtractRow]) -> Table {
-    let s = |f: &dyn Fn(&ExtractRow) -> String| Col::Str(rows.iter().map(f).collect());
-    let i = |f: &dyn Fn(&ExtractRow) -> Option<u32>| Col::Int(rows.iter().map(|r| f(r).map(i64::from)).collect());
-    let mut t = Table::default();
-    t.push("clinic_id", s(&|r| data.clinics[r.clinic].id.clone()));
-    t.push("table", s(&|r| r.table.as_str().to_string()));
-    t.push("month", s(&|r| r.month.to_string()));
-    t.push("rows", i(&|r| Some(r.rows)));
-    t.push("patients", i(&|r| r.patients));
-    t.push("rejected", i(&|r| Some(r.rejected)));
-    t.push("median_12mo", Col::Float(rows.iter().map(|r| r.median).collect()));
-    t.push("check", s(&check_text));
-    t.push("top_rule", s(&|r| r.top_rule.map(Rule::as_str).unwrap_or("").to_string()));
-    t.push("data_through", s(&|r| r.data_through.map(crate::dates::fmt_day).unwrap_or_default()));
-    t
+pub fn table(data: &Dataset, rows: &[ExtractRow]) -> Result<DataFrame> {
+    let s = |name: &str, f: &dyn Fn(&ExtractRow) -> String| text(name, rows.iter().map(f));
+    let i = |name: &str, f: &dyn Fn(&ExtractRow) -> Option<u32>| ints(name, rows.iter().map(|r| f(r).map(i64::from)));
+    let cols = vec![
+        s("clinic_id", &|r| data.clinics[r.clinic].id.clone()),
+        s("table", &|r| r.table.as_str().to_string()),
+        s("month", &|r| r.month.to_string()),
+        i("rows", &|r| Some(r.rows)),
+        i("patients", &|r| r.patients),
+        i("rejected", &|r| Some(r.rejected)),
+        floats("median_12mo", rows.iter().map(|r| r.median)),
+        s("check", &check_text),
+        s("top_rule", &|r| r.top_rule.map(Rule::as_str).unwrap_or("").to_string()),
+        s("data_through", &|r| r.data_through.map(crate::dates::fmt_day).unwrap_or_default()),
+    ];
+    frame("extract_checks", cols)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use super::clinic_month::{pct_expr, round1_columns};
 use super::study::clinic_order;
-use super::table::{Col, Table};
+use super::table::{frame, text};
 use crate::dates::{fmt_day, window_start, Day, Month};
 use crate::error::{Error, Result};
 use crate::model::{Activity, Arm, Clinic, Dataset, Facilitation, Milestone};
@@ -521,12 +521,13 @@ pub fn flags(data: &Dataset, report: Month) -> Vec<Flag> {
 }
 
 /// `metrics/fidelity_flags`.
-pub fn flags_table(data: &Dataset, flags: &[Flag]) -> Table {
-    let mut t = Table::default();
-    t.push("clinic_id", Col::Str(flags.iter().map(|f| data.clinics[f.clinic as usize].id.clone()).collect()));
-    t.push("flag", Col::Str(flags.iter().map(|f| f.flag.as_str().to_string()).collect()));
-    t.push("detail", Col::Str(flags.iter().map(|f| f.detail.clone()).collect()));
-    t
+pub fn flags_table(data: &Dataset, flags: &[Flag]) -> Result<DataFrame> {
+    let cols = vec![
+        text("clinic_id", flags.iter().map(|f| data.clinics[f.clinic as usize].id.clone())),
+        text("flag", flags.iter().map(|f| f.flag.as_str().to_string())),
+        text("detail", flags.iter().map(|f| f.detail.clone())),
+    ];
+    frame("fidelity_flags", cols)
 }
 
 #[cfg(test)]

@@ -1,88 +1,32 @@
-//! A small typed column table that becomes a polars `DataFrame` and is
-//! written as CSV (and Parquet where the SPEC asks).
+//! Writing polars frames (CSV made safe for spreadsheets, Parquet), the
+//! column constructors of the row-list outputs, and the exact percentage.
 
 use crate::error::{Error, Result};
 use polars::prelude::*;
 use std::path::Path;
 
-/// One output column.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Col {
-    Str(Vec<String>),
-    Int(Vec<Option<i64>>),
-    Float(Vec<Option<f64>>),
+/// A text column.
+pub fn text(name: &str, v: impl IntoIterator<Item = String>) -> Column {
+    Column::new(name.into(), v.into_iter().collect::<Vec<String>>())
 }
 
-/// Named columns of equal length.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Table {
-    pub columns: Vec<(String, Col)>,
+/// An integer column (`None` is an empty field).
+pub fn ints(name: &str, v: impl IntoIterator<Item = Option<i64>>) -> Column {
+    Column::new(name.into(), v.into_iter().collect::<Vec<Option<i64>>>())
 }
 
-impl Table {
-    pub fn push(&mut self, name: impl Into<String>, c: Col) {
-        self.columns.push((name.into(), c));
-    }
-    /// A column by name.
-    pub fn get(&self, name: &str) -> Option<&Col> {
-        self.columns.iter().find(|(n, _)| n == name).map(|(_, c)| c)
-    }
-    /// Column names in order.
-    pub fn names(&self) -> Vec<&str> {
-        self.columns.iter().map(|(n, _)| n.as_str()).collect()
-    }
-    /// The polars frame.
-    pub fn to_frame(&self) -> Result<DataFrame> {
-        let cols: Vec<Column> = self
-            .columns
-            .iter()
-            .map(|(n, c)| match c {
-                Col::Str(v) => Column::new(n.as_str().into(), v),
-                Col::Int(v) => Column::new(n.as_str().into(), v),
-                Col::Float(v) => Column::new(n.as_str().into(), v),
-            })
-            .collect();
-        DataFrame::new_infer_height(cols).map_err(|e| Error::Report { what: "table".into(), message: e.to_string() })
-    }
-    /// Write as CSV: text values made safe for spreadsheets (SPEC §6.6), an
-    /// empty text an empty field (not `""`).
-    pub fn write_csv(&self, path: &Path) -> Result<()> {
-        let cols: Vec<Column> = self
-            .columns
-            .iter()
-            .map(|(n, c)| match c {
-                Col::Str(v) => {
-                    let safe: Vec<Option<String>> = v
-                        .iter()
-                        .map(|x| (!x.is_empty()).then(|| crate::ingest::issues::csv_safe(x).into_owned()))
-                        .collect();
-                    Column::new(n.as_str().into(), safe)
-                }
-                Col::Int(v) => Column::new(n.as_str().into(), v),
-                Col::Float(v) => Column::new(n.as_str().into(), v),
-            })
-            .collect();
-        let mut df = DataFrame::new_infer_height(cols)
-            .map_err(|e| Error::Report { what: "table".into(), message: e.to_string() })?;
-        let f = std::fs::File::create(path).map_err(|e| Error::io("cannot create", path, e))?;
-        CsvWriter::new(std::io::BufWriter::new(f))
-            .include_header(true)
-            .finish(&mut df)
-            .map_err(|e| Error::Report { what: path.display().to_string(), message: e.to_string() })
-    }
-    /// Write as Parquet.
-    pub fn write_parquet(&self, path: &Path) -> Result<()> {
-        let mut df = self.to_frame()?;
-        let f = std::fs::File::create(path).map_err(|e| Error::io("cannot create", path, e))?;
-        ParquetWriter::new(f)
-            .finish(&mut df)
-            .map(|_| ())
-            .map_err(|e| Error::Report { what: path.display().to_string(), message: e.to_string() })
-    }
+/// A float column (`None` is an empty field).
+pub fn floats(name: &str, v: impl IntoIterator<Item = Option<f64>>) -> Column {
+    Column::new(name.into(), v.into_iter().collect::<Vec<Option<f64>>>())
 }
 
-/// Write a polars frame as CSV like [`Table::write_csv`]: text values made
-/// safe for spreadsheets, empty text an empty field.
+/// The frame of equal-length columns.
+pub fn frame(what: &str, cols: Vec<Column>) -> Result<DataFrame> {
+    DataFrame::new_infer_height(cols).map_err(|e| Error::Report { what: what.into(), message: e.to_string() })
+}
+
+/// Write a polars frame as CSV: text values made safe for spreadsheets
+/// (SPEC §6.6), an empty text an empty field (not `""`).
 pub fn write_frame_csv(df: &mut DataFrame, path: &Path) -> Result<()> {
     let fail = |e: PolarsError| Error::Report { what: path.display().to_string(), message: e.to_string() };
     let names: Vec<PlSmallStr> =

@@ -8,7 +8,7 @@
 //! percentages and their differences are exact (integer expressions).
 
 use super::clinic_month::{pct_expr, round1_columns, PrescribingMetrics};
-use super::table::{Col, Table};
+use super::table::{floats, frame, ints, text};
 use crate::config::Config;
 use crate::dates::Month;
 use crate::error::{Error, Result};
@@ -377,7 +377,7 @@ pub fn trends(data: &Dataset, pm: &PrescribingMetrics, cfg: &Config) -> Result<(
         .collect()
         .map_err(fail("clinic_trends"))?;
     let rows = finish(&df, data, cfg, &trend_measures(&defs)).map_err(fail("clinic_trends"))?;
-    let table = trends_table(data, &rows).to_frame()?;
+    let table = trends_table(data, &rows)?;
     Ok((rows, table))
 }
 
@@ -430,32 +430,33 @@ fn finish(df: &DataFrame, data: &Dataset, cfg: &Config, ms: &[TrendMeasure]) -> 
 }
 
 /// `metrics/clinic_trends.csv`.
-fn trends_table(data: &Dataset, rows: &[TrendRow]) -> Table {
-    let s = |f: &dyn Fn(&TrendRow) -> String| Col::Str(rows.iter().map(f).collect());
-    let i = |f: &dyn Fn(&TrendRow) -> Option<u64>| Col::Int(rows.iter().map(|r| f(r).map(|x| x as i64)).collect());
-    let x = |f: &dyn Fn(&TrendRow) -> Option<f64>| Col::Float(rows.iter().map(f).collect());
+fn trends_table(data: &Dataset, rows: &[TrendRow]) -> Result<DataFrame> {
+    let s = |name: &str, f: &dyn Fn(&TrendRow) -> String| text(name, rows.iter().map(f));
+    let i = |name: &str, f: &dyn Fn(&TrendRow) -> Option<u64>| ints(name, rows.iter().map(|r| f(r).map(|x| x as i64)));
+    let x = |name: &str, f: &dyn Fn(&TrendRow) -> Option<f64>| floats(name, rows.iter().map(f));
     let b = |v: Option<bool>| v.map(|b| b.to_string()).unwrap_or_default();
-    let mut t = Table::default();
-    t.push("clinic_id", s(&|r| data.clinics[r.clinic].id.clone()));
-    t.push("measure", s(&|r| r.measure.clone()));
-    t.push("direction", s(&|r| r.direction.map(|d| d.as_str().to_string()).unwrap_or_default()));
-    t.push("n", i(&|r| r.n));
-    t.push("d", i(&|r| Some(r.d)));
-    t.push("value", x(&|r| r.value));
-    t.push("n_3mo", i(&|r| r.n_3mo));
-    t.push("d_3mo", i(&|r| Some(r.d_3mo)));
-    t.push("value_3mo", x(&|r| r.value_3mo));
-    t.push("value_3mo_prior_year", x(&|r| r.value_3mo_prior_year));
-    t.push("change_12mo", x(&|r| r.change_12mo));
-    t.push("signal", s(&|r| r.signal.map(|g| g.as_str().to_string()).unwrap_or_default()));
-    t.push("slope_12mo", x(&|r| r.slope_12mo));
-    t.push("baseline", x(&|r| r.baseline));
-    t.push("change_since_baseline", x(&|r| r.change_since_baseline));
-    t.push("benchmark", x(&|r| r.benchmark));
-    t.push("target", x(&|r| r.target));
-    t.push("meets_target", s(&|r| b(r.meets_target)));
-    t.push("meets_benchmark", s(&|r| b(r.meets_benchmark)));
-    t
+    let cols = vec![
+        s("clinic_id", &|r| data.clinics[r.clinic].id.clone()),
+        s("measure", &|r| r.measure.clone()),
+        s("direction", &|r| r.direction.map(|d| d.as_str().to_string()).unwrap_or_default()),
+        i("n", &|r| r.n),
+        i("d", &|r| Some(r.d)),
+        x("value", &|r| r.value),
+        i("n_3mo", &|r| r.n_3mo),
+        i("d_3mo", &|r| Some(r.d_3mo)),
+        x("value_3mo", &|r| r.value_3mo),
+        x("value_3mo_prior_year", &|r| r.value_3mo_prior_year),
+        x("change_12mo", &|r| r.change_12mo),
+        s("signal", &|r| r.signal.map(|g| g.as_str().to_string()).unwrap_or_default()),
+        x("slope_12mo", &|r| r.slope_12mo),
+        x("baseline", &|r| r.baseline),
+        x("change_since_baseline", &|r| r.change_since_baseline),
+        x("benchmark", &|r| r.benchmark),
+        x("target", &|r| r.target),
+        s("meets_target", &|r| b(r.meets_target)),
+        s("meets_benchmark", &|r| b(r.meets_benchmark)),
+    ];
+    frame("clinic_trends", cols)
 }
 
 #[cfg(test)]

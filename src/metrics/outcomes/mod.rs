@@ -24,7 +24,7 @@ pub mod event_study;
 pub mod its;
 
 use super::clinic_month::PrescribingMetrics;
-use super::table::{Col, Table};
+use super::table::{floats, frame, ints, text};
 use crate::config::{MetricsConfig, OutcomesConfig};
 use crate::dates::Month;
 use crate::model::{Arm, Dataset};
@@ -476,30 +476,31 @@ fn one_outcome(
 }
 
 /// `metrics/outcomes.csv`: full precision (shortest round-trip decimals).
-pub fn outcomes_table(r: &OutcomeResults) -> Table {
+pub fn outcomes_table(r: &OutcomeResults) -> crate::error::Result<DataFrame> {
     let rows = &r.rows;
-    let float = |g: &dyn Fn(&OutcomeRow) -> Option<f64>| Col::Float(rows.iter().map(g).collect());
-    let int = |g: &dyn Fn(&OutcomeRow) -> usize| Col::Int(rows.iter().map(|x| Some(g(x) as i64)).collect());
-    let text = |g: &dyn Fn(&OutcomeRow) -> String| Col::Str(rows.iter().map(g).collect());
-    let mut t = Table::default();
-    t.push("outcome", text(&|x| x.outcome.clone()));
-    t.push("model", text(&|x| x.model.as_str().to_string()));
-    t.push("term", text(&|x| x.term.as_str().to_string()));
-    t.push("estimate", float(&|x| x.estimate));
-    t.push("se", float(&|x| x.se));
-    t.push("ci_low", float(&|x| x.ci.map(|c| c.0)));
-    t.push("ci_high", float(&|x| x.ci.map(|c| c.1)));
-    t.push("p", float(&|x| x.p));
-    t.push("n_clinics", int(&|x| x.n_clinics));
-    t.push("n_months", int(&|x| x.n_months));
-    t.push("note", text(&|x| x.note.clone()));
-    t.push("df", float(&|x| x.df));
-    t.push("analysis_start", text(&|_| r.period.0.to_string()));
-    t.push("analysis_end", text(&|_| r.period.1.to_string()));
-    t.push("inference", text(&|x| x.inference.as_str().to_string()));
-    t.push("n_obs", int(&|x| x.n_obs));
-    t.push("event_time", Col::Int(rows.iter().map(|x| x.event_time.map(i64::from)).collect()));
-    t
+    let float = |name: &str, g: &dyn Fn(&OutcomeRow) -> Option<f64>| floats(name, rows.iter().map(g));
+    let int = |name: &str, g: &dyn Fn(&OutcomeRow) -> usize| ints(name, rows.iter().map(|x| Some(g(x) as i64)));
+    let txt = |name: &str, g: &dyn Fn(&OutcomeRow) -> String| text(name, rows.iter().map(g));
+    let cols = vec![
+        txt("outcome", &|x| x.outcome.clone()),
+        txt("model", &|x| x.model.as_str().to_string()),
+        txt("term", &|x| x.term.as_str().to_string()),
+        float("estimate", &|x| x.estimate),
+        float("se", &|x| x.se),
+        float("ci_low", &|x| x.ci.map(|c| c.0)),
+        float("ci_high", &|x| x.ci.map(|c| c.1)),
+        float("p", &|x| x.p),
+        int("n_clinics", &|x| x.n_clinics),
+        int("n_months", &|x| x.n_months),
+        txt("note", &|x| x.note.clone()),
+        float("df", &|x| x.df),
+        txt("analysis_start", &|_| r.period.0.to_string()),
+        txt("analysis_end", &|_| r.period.1.to_string()),
+        txt("inference", &|x| x.inference.as_str().to_string()),
+        int("n_obs", &|x| x.n_obs),
+        ints("event_time", rows.iter().map(|x| x.event_time.map(i64::from))),
+    ];
+    frame("outcomes", cols)
 }
 
 #[cfg(test)]
