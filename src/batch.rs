@@ -480,6 +480,8 @@ fn reports_stage(
         dose_labels: &mo.dose_labels,
         extracts,
         facilitator_reports: !opts.no_facilitator_reports,
+        arms: &mo.arms,
+        peers: &mo.peers,
     };
     let selected = selected_clinics(&v.data, opts);
     let stats = report::render_all(&inputs, &selected, &dir.join("reports"), opts.jobs, opts.verbosity)?;
@@ -592,6 +594,8 @@ struct MetricsOut {
     trends: Vec<trends::TrendRow>,
     dose: Vec<facilitators::DosePoint>,
     dose_labels: Vec<String>,
+    arms: Vec<study::ArmMonths>,
+    peers: study::Peers,
 }
 
 /// How many months to compute: the window, the outcome models' months (from
@@ -654,7 +658,12 @@ fn write_metrics(
     let t = Instant::now();
     let pm = pm_all.tail(months.len());
     let mut cm = clinic_month::table(&pm_all, months.len(), &cfg.metrics)?;
-    let mut sm = study::study_month(cm.clone(), &cfg.metrics)?;
+    let sm_raw = study::study_month_unrounded(cm.clone(), &cfg.metrics)?;
+    let arms = study::arm_months(&sm_raw, &cfg.metrics)?;
+    let mut sm = sm_raw;
+    clinic_month::round1_columns(&mut sm, &[])
+        .map_err(|e| Error::Report { what: "study_month".into(), message: e.to_string() })?;
+    let peers = study::peers(&pm, cfg.min_cell.max(1) as i64, cfg.min_peer_clinics, &cfg.metrics)?;
     let _ = cm.drop_in_place("arm");
     let _ = cm.drop_in_place("mme_sum");
     table::write_frame_csv(&mut cm, &dir.join("metrics/clinic_month.csv"))?;
@@ -685,7 +694,7 @@ fn write_metrics(
     let out_res = outcomes::compute(data, &analysed, &cfg.metrics, &cfg.outcomes);
     table::write_frame_csv(&mut outcomes::outcomes_table(&out_res)?, &dir.join("metrics/outcomes.csv"))?;
     log(opts, 2, format!("  outcomes, {} months: {:.2} s", analysed.months.len(), t.elapsed().as_secs_f64()));
-    Ok(MetricsOut { pm, flags, outcomes: out_res, trends: trend_rows, dose, dose_labels })
+    Ok(MetricsOut { pm, flags, outcomes: out_res, trends: trend_rows, dose, dose_labels, arms, peers })
 }
 
 /// Facilitation dose against the change in the ≥ 90 MME/day share (the

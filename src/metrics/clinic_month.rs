@@ -146,6 +146,10 @@ impl PrescribingMetrics {
         let w = months.len();
         let mut cols = vec![
             Column::new("clinic".into(), (0..cells.len()).map(|i| (i / w) as u32).collect::<Vec<u32>>()),
+            Column::new(
+                "clinic_id".into(),
+                (0..cells.len()).map(|i| format!("C{:04}", i / w)).collect::<Vec<String>>(),
+            ),
             Column::new("month".into(), (0..cells.len()).map(|i| (i % w) as u32).collect::<Vec<u32>>()),
             Column::new("mme_sum".into(), cells.iter().map(|c| c.mme_sum).collect::<Vec<f64>>()),
         ];

@@ -109,7 +109,7 @@ pub fn measure_months(counts: LazyFrame, defs: &[MeasureDef]) -> Result<LazyFram
     let part = |j: u32, higher: bool, n: Expr, num: Expr, d: Expr| {
         let mut sel = keys().to_vec();
         sel.extend([
-            lit(j).alias("measure"),
+            lit(j).cast(DataType::UInt32).alias("measure"),
             lit(higher).alias("higher"),
             n.alias("n"),
             num.alias("num"),

@@ -12,9 +12,9 @@ pub mod world;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ingest::Validated;
-use crate::metrics::clinic_month::{Cell, PrescribingMetrics};
+use crate::metrics::clinic_month::PrescribingMetrics;
 use crate::metrics::fidelity::Flag;
-use crate::metrics::study::{all_measures, quantile7, Measure};
+use crate::metrics::study::{all_measures, ArmMonths, Measure, Peers};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -41,6 +41,10 @@ pub struct ReportInputs<'a> {
     pub dose_labels: &'a [String],
     /// Extract checks per clinic, table and month of the window.
     pub extracts: &'a [crate::metrics::extract_checks::ExtractRow],
+    /// The study_month rows per arm (study report).
+    pub arms: &'a [ArmMonths],
+    /// Study-wide comparators of the clinic reports.
+    pub peers: &'a Peers,
 }
 
 /// What rendering produced.
@@ -53,59 +57,9 @@ pub struct RenderStats {
     pub data_ms_per_clinic: f64,
 }
 
-/// Study-wide quartiles per measure and month, computed once and shared by
-/// every clinic report (SPEC §6.6): only clinics whose own denominator is at
-/// least max(min_cell, 1) count, and only when there are `min_peer_clinics`
-/// of them; count measures (LTOT patients) are never compared.
-pub struct Peers {
-    /// `[measure][month] -> (q1, median, q3)` of unrounded percentages.
-    pub pct: Vec<Vec<[Option<f64>; 3]>>,
-    /// Mean daily MME per month (over clinics with enough LTOT patients).
-    pub mme: Vec<[Option<f64>; 3]>,
-}
-
-fn q3(mut v: Vec<f64>, min_peers: usize) -> [Option<f64>; 3] {
-    if v.len() < min_peers.max(1) {
-        return [None; 3];
-    }
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    [quantile7(&v, 0.25), quantile7(&v, 0.5), quantile7(&v, 0.75)]
-}
-
-impl Peers {
-    pub fn new(pm: &PrescribingMetrics, ms: &[Measure], n_clinics: usize, cfg: &Config) -> Peers {
-        let w = pm.months.len();
-        let (min_d, min_peers) = (cfg.min_cell.max(1), cfg.min_peer_clinics as usize);
-        let month_cells = |k: usize| -> Vec<&Cell> { (0..n_clinics).map(|c| pm.cell(c, k)).collect() };
-        let pct = ms
-            .iter()
-            .map(|m| {
-                (0..w)
-                    .map(|k| {
-                        let v = month_cells(k)
-                            .iter()
-                            .filter(|c| (m.den)(c) >= min_d)
-                            .map(|c| 100.0 * (m.num)(c) as f64 / (m.den)(c) as f64)
-                            .collect();
-                        q3(v, min_peers)
-                    })
-                    .collect()
-            })
-            .collect();
-        let mme = (0..w)
-            .map(|k| {
-                let cells = month_cells(k);
-                let v = cells.iter().filter(|c| c.ltot_patients >= min_d).filter_map(|c| c.mean_daily_mme());
-                q3(v.collect(), min_peers)
-            })
-            .collect();
-        Peers { pct, mme }
-    }
-}
-
 /// Per-batch data shared by every clinic report, computed once.
 pub struct Shared<'a> {
-    pub peers: Peers,
+    pub peers: &'a Peers,
     pub by: crate::metrics::fidelity::ByClinic<'a>,
     pub used_rx: Vec<usize>,
     pub used_ev: Vec<usize>,
@@ -117,7 +71,7 @@ pub struct Shared<'a> {
 }
 
 impl<'a> Shared<'a> {
-    pub fn new(inp: &ReportInputs<'a>, ms: &[Measure]) -> Shared<'a> {
+    pub fn new(inp: &ReportInputs<'a>) -> Shared<'a> {
         let data = &inp.validated.data;
         let n = data.clinics.len();
         let mut used_rx = vec![0; n];
@@ -145,7 +99,7 @@ impl<'a> Shared<'a> {
         Shared {
             trends,
             extracts,
-            peers: Peers::new(inp.pm, ms, n, inp.cfg),
+            peers: inp.peers,
             by: crate::metrics::fidelity::ByClinic::new(data),
             used_rx,
             used_ev,
@@ -184,7 +138,7 @@ pub fn render_with(
     verbosity: u8,
 ) -> Result<RenderStats> {
     let ms = all_measures(&inp.cfg.metrics, inp.pm.i50);
-    let shared = Shared::new(inp, &ms);
+    let shared = Shared::new(inp);
     let jobs =
         jobs.filter(|j| *j > 0).unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let queue = Queue {

@@ -6,10 +6,9 @@ use super::{f1, month_name, ReportInputs, Shared, BLOCKS};
 use crate::error::{Error, Result};
 use crate::ingest::Severity;
 use crate::measures::Section;
-use crate::metrics::clinic_month::Cell;
 use crate::metrics::fidelity::{effort, phase};
 use crate::metrics::outcomes::{Model, OutcomeRow, Term};
-use crate::metrics::study::{clinic_order, quartiles, raw_pct, Measure};
+use crate::metrics::study::{clinic_order, raw_pct, ArmMonths, Measure};
 use crate::model::{Activity, Arm};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -216,29 +215,24 @@ fn overview(inp: &ReportInputs, sh: &Shared) -> Vec<OverviewRow> {
         .collect()
 }
 
-/// The arms compared at the report month: pooled values of every measure.
+/// The arms compared at the report month: pooled values of every measure
+/// (read from the study_month query).
 fn arm_rows(inp: &ReportInputs, ms: &[Measure]) -> Vec<ArmRow> {
     let cur = inp.pm.months.len() - 1;
-    let core: Vec<&Measure> = ms.iter().filter(|m| m.section == Section::Core).collect();
-    let v2: Vec<&Measure> = ms.iter().filter(|m| m.section == Section::V2).collect();
-    arms_of(&inp.validated.data)
-        .into_iter()
-        .map(|a| {
-            let cells = arm_cells(inp, a, cur);
-            let ltot: u32 = cells.iter().map(|c| c.ltot_patients).sum();
-            let mme = (ltot > 0).then(|| cells.iter().map(|c| c.mme_sum).sum::<f64>() / ltot as f64);
-            let sum = |f: fn(&Cell) -> u32| cells.iter().map(|c| f(c)).sum::<u32>();
-            ArmRow {
-                arm: a.as_str(),
-                clinics: cells.len(),
-                ltot,
-                mme: f1(mme),
-                pcts: core.iter().map(|m| f1(pooled_pct(&cells, m))).collect(),
-                excluded: sum(|c| c.excluded_patients),
-                new_starts: sum(|c| c.new_starts),
-                at_risk: sum(|c| c.at_risk_patients),
-                v2: v2.iter().map(|m| f1(pooled_pct(&cells, m))).collect(),
-            }
+    let of = |sec: Section| -> Vec<usize> { (0..ms.len()).filter(|&j| ms[j].section == sec).collect() };
+    let (core, v2) = (of(Section::Core), of(Section::V2));
+    inp.arms
+        .iter()
+        .map(|a| ArmRow {
+            arm: a.arm.as_str(),
+            clinics: a.clinics,
+            ltot: a.ltot[cur],
+            mme: f1(a.mme[cur]),
+            pcts: core.iter().map(|&j| f1(a.pct[j][cur])).collect(),
+            excluded: a.excluded[cur],
+            new_starts: a.new_starts[cur],
+            at_risk: a.at_risk[cur],
+            v2: v2.iter().map(|&j| f1(a.pct[j][cur])).collect(),
         })
         .collect()
 }
@@ -255,47 +249,24 @@ fn arm_charts(inp: &ReportInputs, ms: &[Measure], files: &mut Vec<(String, Vec<u
     };
     // The high-dose shares, then the benzodiazepine share (registry order).
     use crate::measures::MeasureKey;
-    for m in ms.iter().filter(|m| matches!(m.key, MeasureKey::HighDose(_) | MeasureKey::BenzoOverlap)) {
-        add(&m.stem, m.label.clone(), pct_chart(inp, m))?;
+    for (j, m) in
+        ms.iter().enumerate().filter(|(_, m)| matches!(m.key, MeasureKey::HighDose(_) | MeasureKey::BenzoOverlap))
+    {
+        add(&m.stem, m.label.clone(), pct_chart(inp, j))?;
     }
-    let mme = |cells: &[&Cell]| {
-        let n: u32 = cells.iter().map(|c| c.ltot_patients).sum();
-        (n > 0).then(|| cells.iter().map(|c| c.mme_sum).sum::<f64>() / n as f64)
-    };
-    let mme_chart = arm_chart(inp, arm_series(inp, "(pooled)", &mme), "MME/day", false);
+    let mme_chart = arm_chart(inp, arm_series(inp, "(pooled)", &|a| a.mme.clone()), "MME/day", false);
     add("mme", "Mean daily dose of LTOT patients".into(), mme_chart)?;
-    let ltot = |cells: &[&Cell]| Some(cells.iter().map(|c| c.ltot_patients as f64).sum());
+    let ltot = |a: &ArmMonths| a.ltot.iter().map(|&n| Some(n as f64)).collect();
     let ltot_chart = arm_chart(inp, arm_series(inp, "", &ltot), "LTOT patients", false);
     add("ltot", "Patients on long-term opioid therapy (sum over clinics)".into(), ltot_chart)?;
     Ok(charts)
 }
 
-/// A measure pooled over cells: 100 × Σ numerators ÷ Σ denominators.
-fn pooled_pct(cells: &[&Cell], m: &Measure) -> Option<f64> {
-    let (n, d): (u32, u32) = cells.iter().fold((0, 0), |(n, d), c| (n + (m.num)(c), d + (m.den)(c)));
-    raw_pct(n, d)
-}
-
-/// The cells of an arm's clinics in month `k`.
-fn arm_cells<'a>(inp: &ReportInputs<'a>, a: Arm, k: usize) -> Vec<&'a Cell> {
-    let data = &inp.validated.data;
-    (0..data.clinics.len()).filter(|&c| data.clinics[c].arm == a).map(|c| inp.pm.cell(c, k)).collect()
-}
-
-/// One line per arm of `value` over the arm's cells each month; `suffix`
-/// follows the arm's name in the legend.
-fn arm_series(inp: &ReportInputs, suffix: &str, value: &dyn Fn(&[&Cell]) -> Option<f64>) -> Vec<Series> {
-    let w = inp.pm.months.len();
+/// One line per arm of `values` (one per month); `suffix` follows the arm's
+/// name in the legend.
+fn arm_series(inp: &ReportInputs, suffix: &str, values: &dyn Fn(&ArmMonths) -> Vec<Option<f64>>) -> Vec<Series> {
     let label = |a: Arm| if suffix.is_empty() { a.as_str().to_string() } else { format!("{} {suffix}", a.as_str()) };
-    arms_of(&inp.validated.data)
-        .into_iter()
-        .enumerate()
-        .map(|(ai, a)| Series {
-            label: label(a),
-            values: (0..w).map(|k| value(&arm_cells(inp, a, k))).collect(),
-            color: ai,
-        })
-        .collect()
+    inp.arms.iter().enumerate().map(|(ai, a)| Series { label: label(a.arm), values: values(a), color: ai }).collect()
 }
 
 /// A trend chart of the arms over the window.
@@ -312,17 +283,16 @@ fn arm_chart(inp: &ReportInputs, series: Vec<Series>, y_label: &str, percent: bo
     }
 }
 
-/// A percentage measure per arm: the pooled share and the clinics' IQR band.
-fn pct_chart(inp: &ReportInputs, m: &Measure) -> TrendChart {
-    let w = inp.pm.months.len();
-    let pooled = |cells: &[&Cell]| pooled_pct(cells, m);
-    let bands = arms_of(&inp.validated.data)
-        .into_iter()
+/// Measure `j` (registry order) per arm: the pooled share and the clinics' IQR band.
+fn pct_chart(inp: &ReportInputs, j: usize) -> TrendChart {
+    let bands = inp
+        .arms
+        .iter()
         .enumerate()
         .map(|(ai, a)| {
-            let q: Vec<[Option<f64>; 3]> = (0..w).map(|k| quartiles(&arm_cells(inp, a, k), m)).collect();
+            let q = &a.quartiles[j];
             Band {
-                label: format!("{} clinic IQR", a.as_str()),
+                label: format!("{} clinic IQR", a.arm.as_str()),
                 low: q.iter().map(|x| x[0]).collect(),
                 mid: q.iter().map(|x| x[1]).collect(),
                 high: q.iter().map(|x| x[2]).collect(),
@@ -330,7 +300,8 @@ fn pct_chart(inp: &ReportInputs, m: &Measure) -> TrendChart {
             }
         })
         .collect();
-    TrendChart { bands, ..arm_chart(inp, arm_series(inp, "(pooled)", &pooled), "% of LTOT patients", true) }
+    let series = arm_series(inp, "(pooled)", &|a| a.pct[j].clone());
+    TrendChart { bands, ..arm_chart(inp, series, "% of LTOT patients", true) }
 }
 
 /// Fidelity heat map: % of each block's milestones done at the report month.
@@ -579,11 +550,6 @@ fn outcome_section(inp: &ReportInputs, files: &mut Vec<(String, Vec<u8>)>) -> Re
     }
     let period = format!("{} to {}", month_name(res.period.0), month_name(res.period.1));
     Ok(OutcomeSection { effects, its, event_charts, its_charts, period })
-}
-
-/// The arms with clinics, intervention first.
-fn arms_of(data: &crate::model::Dataset) -> Vec<Arm> {
-    [Arm::Intervention, Arm::Comparison].into_iter().filter(|a| data.clinics.iter().any(|c| c.arm == *a)).collect()
 }
 
 /// Clinics shown at most in the completeness heat map.
