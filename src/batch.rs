@@ -482,6 +482,7 @@ fn reports_stage(
         facilitator_reports: !opts.no_facilitator_reports,
         arms: &mo.arms,
         peers: &mo.peers,
+        fidelity: &mo.fid,
     };
     let selected = selected_clinics(&v.data, opts);
     let stats = report::render_all(&inputs, &selected, &dir.join("reports"), opts.jobs, opts.verbosity)?;
@@ -596,6 +597,7 @@ struct MetricsOut {
     dose_labels: Vec<String>,
     arms: Vec<study::ArmMonths>,
     peers: study::Peers,
+    fid: fidelity::Fidelity,
 }
 
 /// How many months to compute: the window, the outcome models' months (from
@@ -678,11 +680,11 @@ fn write_metrics(
     let (dose, dose_labels) = dose_response(data, &pm_all, cfg);
     let mut fm = facilitators::facilitator_month(data, &months)?;
     table::write_frame_csv(&mut fm, &dir.join("metrics/facilitator_month.csv"))?;
-    table::write_frame_csv(
-        &mut fidelity::clinic_month(data, &months)?,
-        &dir.join("metrics/fidelity_clinic_month.csv"),
-    )?;
-    table::write_frame_csv(&mut fidelity::block(data, &months)?, &dir.join("metrics/fidelity_block.csv"))?;
+    let fid = fidelity::Fidelity::compute(data, &months)?;
+    let mut fcm = fidelity::output_of(&fid.clinic_month, &months)?;
+    table::write_frame_csv(&mut fcm, &dir.join("metrics/fidelity_clinic_month.csv"))?;
+    let mut fbl = fidelity::output_of(&fid.block, &months)?;
+    table::write_frame_csv(&mut fbl, &dir.join("metrics/fidelity_block.csv"))?;
     table::write_frame_csv(&mut fidelity::study_month(data, &months)?, &dir.join("metrics/fidelity_study_month.csv"))?;
     let flags = fidelity::flags(data, cfg.report_month);
     table::write_frame_csv(&mut fidelity::flags_table(data, &flags)?, &dir.join("metrics/fidelity_flags.csv"))?;
@@ -694,7 +696,7 @@ fn write_metrics(
     let out_res = outcomes::compute(data, &analysed, &cfg.metrics, &cfg.outcomes);
     table::write_frame_csv(&mut outcomes::outcomes_table(&out_res)?, &dir.join("metrics/outcomes.csv"))?;
     log(opts, 2, format!("  outcomes, {} months: {:.2} s", analysed.months.len(), t.elapsed().as_secs_f64()));
-    Ok(MetricsOut { pm, flags, outcomes: out_res, trends: trend_rows, dose, dose_labels, arms, peers })
+    Ok(MetricsOut { pm, flags, outcomes: out_res, trends: trend_rows, dose, dose_labels, arms, peers, fid })
 }
 
 /// Facilitation dose against the change in the ≥ 90 MME/day share (the

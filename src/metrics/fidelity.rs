@@ -127,21 +127,6 @@ impl<'a> ByClinic<'a> {
     }
 }
 
-/// Facilitation effort in month `m` (cumulative up to its end) from one clinic's rows.
-pub fn effort(rows: &[&Facilitation], m: Month) -> Effort {
-    let (ms, me) = (m.first_day(), m.last_day());
-    let mut e = Effort::default();
-    for f in rows.iter().filter(|f| f.date <= me) {
-        e.hours_cum += f.hours;
-        if f.date >= ms {
-            e.hours += f.hours;
-            e.contacts += 1;
-            e.by_activity[Activity::ALL.iter().position(|a| *a == f.activity).unwrap()] += f.hours;
-        }
-    }
-    e
-}
-
 fn fail(what: &str) -> impl Fn(PolarsError) -> Error + '_ {
     move |e| Error::Report { what: what.into(), message: e.to_string() }
 }
@@ -272,26 +257,39 @@ fn effort_sums(data: &Dataset, months: &[Month]) -> PolarsResult<LazyFrame> {
 
 /// `metrics/fidelity_clinic_month` as a lazy query: per clinic and month,
 /// the phase, milestone counts and exact shares, and facilitation hours
-/// (in the month, cumulative, by activity) and contacts.
+/// (in the month, cumulative, by activity) and contacts; unrounded, with the
+/// `clinic` and `month` indices and `due_done` kept for [`Fidelity`].
+fn clinic_month_frame(data: &Dataset, months: &[Month]) -> PolarsResult<DataFrame> {
+    let ms = milestone_months(data, months)?.group_by([col("clinic"), col("month")]).agg(milestone_counts());
+    let pct = |n: &str, d: &str| pct_expr(col(n), col(d)).alias(format!("{n}_pct"));
+    let mut sel = vec![col("clinic"), col("clinic_id"), col("month"), phase_expr(), col("program_month")];
+    sel.extend(MILESTONE_COUNTS.iter().map(|c| col(*c)));
+    sel.extend(MILESTONE_COUNTS[1..5].iter().map(|c| pct(c, MILESTONE_COUNTS[0])));
+    sel.push(pct_expr(col("due_done"), col("milestones_due")).alias("milestones_done_of_due_pct"));
+    sel.extend(["facilitation_hours", "facilitation_hours_cum", "facilitation_contacts"].map(col));
+    sel.extend(activity_columns().iter().map(|c| col(c.as_str())));
+    let grid = clinic_months(data, months)?.lazy();
+    let joined = left_join(left_join(grid, ms, &["clinic", "month"]), effort_sums(data, months)?, &["clinic", "month"]);
+    joined.with_columns(zeros()).select(sel).collect()
+}
+
+/// The output file of a fidelity frame: without the index columns (and
+/// `due_done`), rounded, months as text.
+fn output(frame: &DataFrame, months: &[Month]) -> PolarsResult<DataFrame> {
+    let mut df = frame.drop_many(["clinic", "due_done"]);
+    round_output(&mut df)?;
+    name_months(&mut df, months)?;
+    Ok(df)
+}
+
+/// `metrics/fidelity_clinic_month` ([`clinic_month_frame`] for output).
 pub fn clinic_month(data: &Dataset, months: &[Month]) -> Result<DataFrame> {
-    let go = || -> PolarsResult<DataFrame> {
-        let ms = milestone_months(data, months)?.group_by([col("clinic"), col("month")]).agg(milestone_counts());
-        let pct = |n: &str, d: &str| pct_expr(col(n), col(d)).alias(format!("{n}_pct"));
-        let mut sel = vec![col("clinic_id"), col("month"), phase_expr(), col("program_month")];
-        sel.extend(MILESTONE_COUNTS[..5].iter().map(|c| col(*c)));
-        sel.extend(MILESTONE_COUNTS[1..5].iter().map(|c| pct(c, MILESTONE_COUNTS[0])));
-        sel.push(pct_expr(col("due_done"), col("milestones_due")).alias("milestones_done_of_due_pct"));
-        sel.extend(["facilitation_hours", "facilitation_hours_cum", "facilitation_contacts"].map(col));
-        sel.extend(activity_columns().iter().map(|c| col(c.as_str())));
-        let grid = clinic_months(data, months)?.lazy();
-        let joined =
-            left_join(left_join(grid, ms, &["clinic", "month"]), effort_sums(data, months)?, &["clinic", "month"]);
-        let mut df = joined.with_columns(zeros()).select(sel).collect()?;
-        round_output(&mut df)?;
-        name_months(&mut df, months)?;
-        Ok(df)
-    };
-    go().map_err(fail("fidelity_clinic_month"))
+    clinic_month_frame(data, months).and_then(|f| output(&f, months)).map_err(fail("fidelity_clinic_month"))
+}
+
+/// The output file of a frame of [`Fidelity`] (`clinic_month` or `block`).
+pub fn output_of(frame: &DataFrame, months: &[Month]) -> Result<DataFrame> {
+    output(frame, months).map_err(fail("fidelity"))
 }
 
 /// Zero for the counts and hours of a clinic without milestones or facilitation.
@@ -345,20 +343,129 @@ fn hours(x: f64) -> Option<f64> {
 }
 
 /// `metrics/fidelity_block` as a lazy query: milestone counts per clinic,
-/// month and block 1–6.
+/// month and block 1–6 (with the `clinic` index and `due_done`).
+fn block_frame(data: &Dataset, months: &[Month]) -> PolarsResult<DataFrame> {
+    let blocks = df!("block" => (1..=6i64).collect::<Vec<i64>>(), "k" => [0u32; 6])?;
+    let grid = cross(clinic_months(data, months)?.lazy().with_column(lit(0u32).alias("k")), blocks.lazy());
+    let by = [col("clinic"), col("month"), col("block")];
+    let counts = milestone_months(data, months)?.group_by(by).agg(milestone_counts());
+    let mut sel = vec![col("clinic"), col("clinic_id"), col("month"), col("block")];
+    sel.extend(MILESTONE_COUNTS.iter().map(|c| col(*c).fill_null(lit(0i64))));
+    left_join(grid, counts, &["clinic", "month", "block"]).select(sel).collect()
+}
+
+/// `metrics/fidelity_block` ([`block_frame`] for output).
 pub fn block(data: &Dataset, months: &[Month]) -> Result<DataFrame> {
-    let go = || -> PolarsResult<DataFrame> {
-        let blocks = df!("block" => (1..=6i64).collect::<Vec<i64>>(), "k" => [0u32; 6])?;
-        let grid = cross(clinic_months(data, months)?.lazy().with_column(lit(0u32).alias("k")), blocks.lazy());
-        let by = [col("clinic"), col("month"), col("block")];
-        let counts = milestone_months(data, months)?.group_by(by).agg(milestone_counts());
-        let mut sel = vec![col("clinic_id"), col("month"), col("block")];
-        sel.extend(MILESTONE_COUNTS[..5].iter().map(|c| col(*c).fill_null(lit(0i64))));
-        let mut df = left_join(grid, counts, &["clinic", "month", "block"]).select(sel).collect()?;
-        name_months(&mut df, months)?;
-        Ok(df)
-    };
-    go().map_err(fail("fidelity_block"))
+    block_frame(data, months).and_then(|f| output(&f, months)).map_err(fail("fidelity_block"))
+}
+
+/// The fidelity frames read per clinic and month of the window, for the
+/// reports: milestone counts (all and per block) and facilitation effort.
+pub struct Fidelity {
+    months: usize,
+    /// `[clinic * months + k]`.
+    counts: Vec<MilestoneCounts>,
+    /// `[(clinic * months + k) * 6 + block − 1]`.
+    blocks: Vec<MilestoneCounts>,
+    /// `[clinic * months + k]`.
+    effort: Vec<Effort>,
+    /// The files' frames.
+    pub clinic_month: DataFrame,
+    pub block: DataFrame,
+}
+
+impl Fidelity {
+    /// Run the clinic-month and block queries over `months` and read them.
+    pub fn compute(data: &Dataset, months: &[Month]) -> Result<Fidelity> {
+        let go = || -> PolarsResult<Fidelity> {
+            let (cm, bl) = (clinic_month_frame(data, months)?, block_frame(data, months)?);
+            let w = months.len();
+            let n = data.clinics.len() * w;
+            let mut f = Fidelity {
+                months: w,
+                counts: vec![MilestoneCounts::default(); n],
+                blocks: vec![MilestoneCounts::default(); n * 6],
+                effort: vec![Effort::default(); n],
+                clinic_month: DataFrame::empty(),
+                block: DataFrame::empty(),
+            };
+            for (i, k) in read_counts(&cm, w)? {
+                f.counts[i] = k;
+            }
+            let block_no: Vec<i64> = bl.column("block")?.i64()?.into_no_null_iter().collect();
+            for (r, (i, k)) in read_counts(&bl, w)?.into_iter().enumerate() {
+                f.blocks[i * 6 + block_no[r] as usize - 1] = k;
+            }
+            read_effort(&cm, &mut f.effort, w)?;
+            (f.clinic_month, f.block) = (cm, bl);
+            Ok(f)
+        };
+        go().map_err(fail("fidelity"))
+    }
+    /// Clinic `c`'s milestone counts at the end of month `k`.
+    pub fn counts(&self, c: usize, k: usize) -> MilestoneCounts {
+        self.counts[c * self.months + k]
+    }
+    /// The same for block `b` (1–6).
+    pub fn block(&self, c: usize, k: usize, b: u8) -> MilestoneCounts {
+        self.blocks[(c * self.months + k) * 6 + b as usize - 1]
+    }
+    /// Clinic `c`'s facilitation effort in month `k`.
+    pub fn effort(&self, c: usize, k: usize) -> &Effort {
+        &self.effort[c * self.months + k]
+    }
+    /// Clinic `c`'s facilitation effort in each month of the window.
+    pub fn efforts(&self, c: usize) -> &[Effort] {
+        &self.effort[c * self.months..(c + 1) * self.months]
+    }
+    /// Facilitation hours of clinic `c` in the `n` months ending at month `k`.
+    pub fn hours(&self, c: usize, k: usize, n: usize) -> f64 {
+        self.efforts(c)[(k + 1).saturating_sub(n)..=k].iter().map(|e| e.hours).sum::<f64>() + 0.0
+    }
+}
+
+/// The milestone counts of each row of a fidelity frame, with the row's
+/// `clinic * months + month` position.
+fn read_counts(df: &DataFrame, w: usize) -> PolarsResult<Vec<(usize, MilestoneCounts)>> {
+    let c = df.column("clinic")?.u32()?;
+    let m = df.column("month")?.u32()?;
+    let cols: Vec<Vec<u32>> = MILESTONE_COUNTS
+        .iter()
+        .map(|n| Ok(df.column(n)?.i64()?.into_no_null_iter().map(|v| v as u32).collect()))
+        .collect::<PolarsResult<_>>()?;
+    Ok((0..df.height())
+        .map(|i| {
+            let at = c.get(i).unwrap_or(0) as usize * w + m.get(i).unwrap_or(0) as usize;
+            let k = MilestoneCounts {
+                total: cols[0][i],
+                due: cols[1][i],
+                done: cols[2][i],
+                done_on_time: cols[3][i],
+                overdue: cols[4][i],
+                due_done: cols[5][i],
+            };
+            (at, k)
+        })
+        .collect())
+}
+
+/// The facilitation effort of each row of the clinic-month frame.
+fn read_effort(df: &DataFrame, out: &mut [Effort], w: usize) -> PolarsResult<()> {
+    let f = |n: &str| -> PolarsResult<Vec<f64>> { Ok(df.column(n)?.f64()?.into_no_null_iter().collect()) };
+    let (hours, cum) = (f("facilitation_hours")?, f("facilitation_hours_cum")?);
+    let contacts: Vec<i64> = df.column("facilitation_contacts")?.i64()?.into_no_null_iter().collect();
+    let acts: Vec<Vec<f64>> = activity_columns().iter().map(|n| f(n)).collect::<PolarsResult<_>>()?;
+    let c = df.column("clinic")?.u32()?;
+    let m = df.column("month")?.u32()?;
+    for i in 0..df.height() {
+        let at = c.get(i).unwrap_or(0) as usize * w + m.get(i).unwrap_or(0) as usize;
+        let mut by_activity = [0.0; 6];
+        for (a, v) in by_activity.iter_mut().zip(&acts) {
+            *a = v[i];
+        }
+        out[at] = Effort { hours: hours[i], hours_cum: cum[i], contacts: contacts[i] as u32, by_activity };
+    }
+    Ok(())
 }
 
 /// Per intervention clinic and month: the milestone counts and how many

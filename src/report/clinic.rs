@@ -11,7 +11,7 @@ use crate::ingest::Severity;
 use crate::measures::{Denominator, Direction, MeasureKey};
 use crate::metrics::clinic_month::Cell;
 use crate::metrics::extract_checks::{Check, ExtractRow};
-use crate::metrics::fidelity::{effort, phase, program_month, MilestoneCounts};
+use crate::metrics::fidelity::{phase, program_month, MilestoneCounts};
 use crate::metrics::study::Measure;
 use crate::metrics::trends::{Signal, TrendRow};
 use crate::model::{Activity, Arm};
@@ -641,9 +641,10 @@ impl ChartTitle {
 /// facilitation contact go to `attention`.
 fn milestones(cx: &Ctx, attention: &mut Vec<Attention>) -> MilestoneSection {
     let (by, c, end) = (&cx.sh.by, cx.c, cx.inp.cfg.report_month.last_day());
+    let fid = cx.inp.fidelity;
     let blocks = (1..=6u8)
         .map(|b| {
-            let k: MilestoneCounts = by.counts(c as u32, Some(b), end);
+            let k: MilestoneCounts = fid.block(c, cx.cur, b);
             let name = BLOCKS[b as usize - 1];
             BlockCounts { block: b, name, total: k.total, done: k.done, due: k.due, overdue: k.overdue }
         })
@@ -655,7 +656,7 @@ fn milestones(cx: &Ctx, attention: &mut Vec<Attention>) -> MilestoneSection {
         .take(6)
         .map(|m| NextMilestone { block: m.block, name: m.name.clone(), due: fmt_day(m.due), overdue: m.due < end })
         .collect();
-    let total = by.counts(c as u32, None, end);
+    let total = fid.counts(c, cx.cur);
     if total.overdue > 0 {
         let oldest = open.iter().find(|m| m.due < end);
         attention.push(Attention {
@@ -684,7 +685,7 @@ fn milestones(cx: &Ctx, attention: &mut Vec<Attention>) -> MilestoneSection {
 /// Facilitation effort: each month's once, then sliced by activity.
 fn facilitation(cx: &Ctx, files: &mut Vec<(String, Vec<u8>)>) -> Result<FacilitationSection> {
     let (pm, rows) = (cx.inp.pm, &cx.sh.by.facilitation[cx.c]);
-    let efforts: Vec<_> = pm.months.iter().map(|&m| effort(rows, m)).collect();
+    let efforts = cx.inp.fidelity.efforts(cx.c);
     let stacks: Vec<(String, Vec<f64>)> = Activity::ALL
         .iter()
         .enumerate()
@@ -692,7 +693,7 @@ fn facilitation(cx: &Ctx, files: &mut Vec<(String, Vec<u8>)>) -> Result<Facilita
         .collect();
     let e_now = &efforts[cx.cur];
     let w = efforts.len();
-    let last12: f64 = efforts[w - 12.min(w)..].iter().map(|e| e.hours).sum::<f64>() + 0.0;
+    let last12 = cx.inp.fidelity.hours(cx.c, w - 1, 12);
     let chart = "/charts/facilitation.svg".to_string();
     files.push((
         chart.clone(),

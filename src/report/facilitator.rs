@@ -4,7 +4,7 @@
 //! not suppressed.
 
 use super::{month_name, ReportInputs, Shared, BLOCKS};
-use crate::dates::{fmt_day, Month};
+use crate::dates::fmt_day;
 use crate::measures::{label_of, MEAN_DAILY_MME};
 use crate::metrics::facilitators::without_contact_60d;
 use crate::metrics::fidelity::{phase, program_month};
@@ -39,17 +39,10 @@ struct FacilitatorDoc {
     version: &'static str,
 }
 
-/// Hours of clinic `c`'s facilitation rows in the `n` months ending at `m`.
-fn hours(sh: &Shared, c: usize, m: Month, n: i32) -> f64 {
-    let (from, to) = (m.plus(1 - n).first_day(), m.last_day());
-    // `+ 0.0`: an empty f64 sum is −0.0.
-    sh.by.facilitation[c].iter().filter(|f| f.date >= from && f.date <= to).map(|f| f.hours).sum::<f64>() + 0.0
-}
-
 fn line(inp: &ReportInputs, sh: &Shared, c: usize) -> ClinicLine {
     let clinic = &inp.validated.data.clinics[c];
     let report = inp.cfg.report_month;
-    let end = report.last_day();
+    let (end, cur) = (report.last_day(), inp.pm.months.len() - 1);
     let last = sh.by.facilitation[c].iter().filter(|f| f.date <= end).map(|f| f.date).max();
     let mut open: Vec<&Milestone> =
         sh.by.milestones[c].iter().copied().filter(|m| m.completed.is_none_or(|d| d > end)).collect();
@@ -75,8 +68,8 @@ fn line(inp: &ReportInputs, sh: &Shared, c: usize) -> ClinicLine {
         name: clinic.name.clone(),
         phase: phase(clinic, report).label().to_string(),
         program_month: program_month(clinic, report).filter(|k| *k >= 1),
-        hours_month: format!("{:.1}", hours(sh, c, report, 1)),
-        hours_3mo: format!("{:.1}", hours(sh, c, report, 3)),
+        hours_month: format!("{:.1}", inp.fidelity.hours(c, cur, 1)),
+        hours_3mo: format!("{:.1}", inp.fidelity.hours(c, cur, 3)),
         last_contact: last.map(fmt_day).unwrap_or_else(|| "none".into()),
         overdue: overdue.len() as u32,
         next_due: next

@@ -45,6 +45,8 @@ pub struct ReportInputs<'a> {
     pub arms: &'a [ArmMonths],
     /// Study-wide comparators of the clinic reports.
     pub peers: &'a Peers,
+    /// Milestone counts and facilitation effort per clinic and month.
+    pub fidelity: &'a crate::metrics::fidelity::Fidelity,
 }
 
 /// What rendering produced.

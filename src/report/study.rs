@@ -6,7 +6,7 @@ use super::{f1, month_name, ReportInputs, Shared, BLOCKS};
 use crate::error::{Error, Result};
 use crate::ingest::Severity;
 use crate::measures::Section;
-use crate::metrics::fidelity::{effort, phase};
+use crate::metrics::fidelity::phase;
 use crate::metrics::outcomes::{Model, OutcomeRow, Term};
 use crate::metrics::study::{clinic_order, raw_pct, ArmMonths, Measure};
 use crate::model::{Activity, Arm};
@@ -34,10 +34,10 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared) -> Result<(Vec<
         v2_labels: v2.iter().map(|m| m.short.clone()).collect(),
         exclusion_lookback: cfg.metrics.exclusion_lookback_days,
         new_start_lookback: cfg.metrics.new_start_lookback_days,
-        overview: overview(inp, sh),
+        overview: overview(inp),
         arms: arm_rows(inp, ms),
         charts,
-        heat: heat(inp, sh),
+        heat: heat(inp),
         blocks: BLOCKS,
         activities: Activity::ALL.map(|a| a.label()),
         outcomes,
@@ -184,12 +184,11 @@ struct FlagRow {
 }
 
 /// One row per clinic at the report month (the study report names clinics).
-fn overview(inp: &ReportInputs, sh: &Shared) -> Vec<OverviewRow> {
+fn overview(inp: &ReportInputs) -> Vec<OverviewRow> {
     let data = &inp.validated.data;
     let cfg = inp.cfg;
     let pm = inp.pm;
     let cur = pm.months.len() - 1;
-    let end = cfg.report_month.last_day();
     let order = clinic_order(data);
     let nt = cfg.metrics.high_dose_thresholds.len();
     order
@@ -197,7 +196,7 @@ fn overview(inp: &ReportInputs, sh: &Shared) -> Vec<OverviewRow> {
         .map(|&c| {
             let cl = &data.clinics[c];
             let cell = pm.cell(c, cur);
-            let k = sh.by.counts(c as u32, None, end);
+            let k = inp.fidelity.counts(c, cur);
             let hd: Vec<String> = (0..nt).map(|t| f1(raw_pct(cell.high_dose[t], cell.ltot_patients))).collect();
             OverviewRow {
                 id: cl.id.clone(),
@@ -209,7 +208,7 @@ fn overview(inp: &ReportInputs, sh: &Shared) -> Vec<OverviewRow> {
                 mme: f1(cell.mean_daily_mme()),
                 benzo: f1(raw_pct(cell.benzo_overlap, cell.ltot_patients)),
                 milestones: if k.total > 0 { format!("{} / {}", k.done, k.total) } else { "–".into() },
-                hours: format!("{:.1}", effort(&sh.by.facilitation[c], cfg.report_month).hours_cum),
+                hours: format!("{:.1}", inp.fidelity.effort(c, cur).hours_cum),
             }
         })
         .collect()
@@ -305,9 +304,8 @@ fn pct_chart(inp: &ReportInputs, j: usize) -> TrendChart {
 }
 
 /// Fidelity heat map: % of each block's milestones done at the report month.
-fn heat(inp: &ReportInputs, sh: &Shared) -> Vec<HeatRow> {
+fn heat(inp: &ReportInputs) -> Vec<HeatRow> {
     let data = &inp.validated.data;
-    let end = inp.cfg.report_month.last_day();
     let order = clinic_order(data);
     order
         .iter()
@@ -315,7 +313,7 @@ fn heat(inp: &ReportInputs, sh: &Shared) -> Vec<HeatRow> {
         .map(|&c| {
             let cells = (1..=6u8)
                 .map(|b| {
-                    let k = sh.by.counts(c as u32, Some(b), end);
+                    let k = inp.fidelity.block(c, inp.pm.months.len() - 1, b);
                     (100 * k.done).checked_div(k.total)
                 })
                 .collect();
@@ -327,15 +325,13 @@ fn heat(inp: &ReportInputs, sh: &Shared) -> Vec<HeatRow> {
 /// Facilitation hours in the window by clinic and activity.
 fn facilitation_hours(inp: &ReportInputs, sh: &Shared) -> Vec<HoursRow> {
     let data = &inp.validated.data;
-    let pm = inp.pm;
     let order = clinic_order(data);
     order
         .iter()
         .filter(|&&c| !sh.by.facilitation[c].is_empty())
         .map(|&c| {
             let mut h = [0.0; 6];
-            for &m in &pm.months {
-                let e = effort(&sh.by.facilitation[c], m);
+            for e in inp.fidelity.efforts(c) {
                 for (hk, v) in h.iter_mut().zip(e.by_activity) {
                     *hk += v;
                 }
