@@ -6,8 +6,8 @@ use crate::dates::Month;
 use crate::error::{Error, Result};
 use crate::ingest::{issues::issues_csv, validate, Validated};
 use crate::metrics::{
-    clinic_month, extract_checks, facilitators, fidelity, outcomes, patient_month, prescribing, study, table, trends,
-    worklist,
+    clinic_month, data_quality, extract_checks, facilitators, fidelity, outcomes, patient_month, prescribing, study,
+    table, trends, worklist,
 };
 use crate::report::{self, ReportInputs};
 use serde::Serialize;
@@ -469,7 +469,7 @@ fn reports_stage(
         v.inputs.iter().map(|f| (f.path.display().to_string(), f.sha256.clone())).collect();
     let inputs = ReportInputs {
         cfg,
-        validated: v,
+        data: &v.data,
         pm: &mo.pm,
         flags: &mo.flags,
         input_hashes: &hashes,
@@ -483,6 +483,7 @@ fn reports_stage(
         arms: &mo.arms,
         peers: &mo.peers,
         fidelity: &mo.fid,
+        quality: &mo.quality,
     };
     let selected = selected_clinics(&v.data, opts);
     let stats = report::render_all(&inputs, &selected, &dir.join("reports"), opts.jobs, opts.verbosity)?;
@@ -598,6 +599,7 @@ struct MetricsOut {
     arms: Vec<study::ArmMonths>,
     peers: study::Peers,
     fid: fidelity::Fidelity,
+    quality: data_quality::DataQuality,
 }
 
 /// How many months to compute: the window, the outcome models' months (from
@@ -696,7 +698,8 @@ fn write_metrics(
     let out_res = outcomes::compute(data, &analysed, &cfg.metrics, &cfg.outcomes);
     table::write_frame_csv(&mut outcomes::outcomes_table(&out_res)?, &dir.join("metrics/outcomes.csv"))?;
     log(opts, 2, format!("  outcomes, {} months: {:.2} s", analysed.months.len(), t.elapsed().as_secs_f64()));
-    Ok(MetricsOut { pm, flags, outcomes: out_res, trends: trend_rows, dose, dose_labels, arms, peers, fid })
+    let quality = data_quality::compute(v)?;
+    Ok(MetricsOut { pm, flags, outcomes: out_res, trends: trend_rows, dose, dose_labels, arms, peers, fid, quality })
 }
 
 /// Facilitation dose against the change in the ≥ 90 MME/day share (the

@@ -236,6 +236,13 @@ pub fn check_text(r: &ExtractRow) -> String {
     }
 }
 
+impl ExtractRow {
+    /// The most frequent rejection rule's name, empty without rejections.
+    pub fn top_rule_text(&self) -> &'static str {
+        self.top_rule.map(Rule::as_str).unwrap_or("")
+    }
+}
+
 /// The flagged rows of the report month.
 pub fn flagged(rows: &[ExtractRow], report: Month) -> Vec<&ExtractRow> {
     rows.iter().filter(|r| r.month == report && !r.checks.is_empty()).collect()

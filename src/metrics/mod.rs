@@ -1,6 +1,7 @@
 //! Metrics: the prescribing measures (SPEC §3) and program fidelity.
 
 pub mod clinic_month;
+pub mod data_quality;
 pub mod extract_checks;
 pub mod facilitators;
 pub mod fidelity;

@@ -6,8 +6,6 @@ use super::{f1, month_name, signed, ReportInputs, Shared, BLOCKS};
 use crate::config::TableName;
 use crate::dates::{fmt_day, Month};
 use crate::error::{Error, Result};
-use crate::ingest::issues::Rule;
-use crate::ingest::Severity;
 use crate::measures::{Denominator, Direction, MeasureKey};
 use crate::metrics::clinic_month::Cell;
 use crate::metrics::extract_checks::{Check, ExtractRow};
@@ -16,7 +14,6 @@ use crate::metrics::study::Measure;
 use crate::metrics::trends::{Signal, TrendRow};
 use crate::model::{Activity, Arm};
 use serde::Serialize;
-use std::collections::BTreeMap;
 
 fn chart_err(e: String) -> Error {
     Error::Report { what: "chart".into(), message: e }
@@ -167,7 +164,7 @@ impl<'a> Ctx<'a> {
 /// The virtual files (data JSON and chart SVGs) and PDF ident of one clinic report.
 pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared, c: usize) -> Result<(Vec<(String, Vec<u8>)>, String)> {
     let cx = Ctx::new(inp, ms, sh, c);
-    let (cfg, pm, clinic) = (inp.cfg, inp.pm, &inp.validated.data.clinics[c]);
+    let (cfg, pm, clinic) = (inp.cfg, inp.pm, &inp.data.clinics[c]);
     let (rows, starts, mut attention) = glance(&cx);
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let (charts, suppressed_any) = trend_charts(&cx, &mut files)?;
@@ -483,7 +480,7 @@ struct ChartSpec {
 /// chart is wide: it takes the full text width below the two-column grid.
 fn render_chart(cx: &Ctx, spec: ChartSpec) -> Result<(ChartEntry, (String, Vec<u8>))> {
     let pm = cx.inp.pm;
-    let start = cx.inp.validated.data.clinics[cx.c].program_start.map(|s| Month::of_day(s).minus(pm.months[0]));
+    let start = cx.inp.data.clinics[cx.c].program_start.map(|s| Month::of_day(s).minus(pm.months[0]));
     let marker =
         start.filter(|k| *k >= 0 && (*k as usize) < pm.months.len()).map(|k| (k as usize, "Program start".to_string()));
     let wide = spec.name == "care";
@@ -734,26 +731,18 @@ struct RejectedRows {
 }
 
 fn data_quality_note(cx: &Ctx) -> DataQualityNote {
-    let (sh, c, sup) = (cx.sh, cx.c, &cx.sup);
-    let clinic = &cx.inp.validated.data.clinics[c];
-    let mut rejected: BTreeMap<(String, String), usize> = BTreeMap::new();
-    let mut after = 0usize;
-    for i in sh.issues_by_clinic.get(clinic.id.as_str()).map(|v| v.as_slice()).unwrap_or(&[]) {
-        match i.severity {
-            Severity::Error => *rejected.entry((i.table.as_str().to_string(), i.rule.to_string())).or_default() += 1,
-            Severity::Info => after += 1,
-            _ => {}
-        }
-    }
+    let (sh, c, sup, q) = (cx.sh, cx.c, &cx.sup, cx.inp.quality);
+    let clinic = &cx.inp.data.clinics[c];
+    let after = q.after.get(clinic.id.as_str()).copied().unwrap_or(0);
     let rc = |n: usize| sup.count(n as u32);
     DataQualityNote {
-        rx: rc(sh.used_rx[c]),
-        ev: rc(sh.used_ev[c]),
+        rx: rc(q.used_rx[c]),
+        ev: rc(q.used_ev[c]),
         milestones: sh.by.milestones[c].len(),
         facilitation: sh.by.facilitation[c].len(),
-        rejected: rejected
-            .into_iter()
-            .map(|((table, rule), n)| RejectedRows { n: rc(n), table, rule: rule.replace('_', " ") })
+        rejected: q
+            .rejected_of(&clinic.id)
+            .map(|r| RejectedRows { n: rc(r.n), table: r.table.clone(), rule: r.rule.replace('_', " ") })
             .collect(),
         after: (after > 0).then(|| rc(after)),
     }
@@ -974,14 +963,14 @@ fn targets_box(inp: &ReportInputs, c: usize) -> Vec<TargetLine> {
     let defs = crate::measures::registry(&inp.cfg.metrics.threshold_labels());
     let label = |m: &str| crate::measures::label_of(&defs, m);
     let mut names: Vec<String> = inp.cfg.targets.iter().map(|(m, _)| m.clone()).collect();
-    names.extend(inp.validated.data.targets.iter().filter(|t| t.clinic as usize == c).map(|t| t.measure.clone()));
+    names.extend(inp.data.targets.iter().filter(|t| t.clinic as usize == c).map(|t| t.measure.clone()));
     names.sort();
     names.dedup();
     names
         .iter()
         .filter_map(|m| {
-            let own = inp.validated.data.targets.iter().any(|t| t.clinic as usize == c && &t.measure == m);
-            let v = crate::metrics::trends::target_of(&inp.validated.data, inp.cfg, c, m)?;
+            let own = inp.data.targets.iter().any(|t| t.clinic as usize == c && &t.measure == m);
+            let v = crate::metrics::trends::target_of(&inp.data, inp.cfg, c, m)?;
             let unit = if m.ends_with("_pct") { "%" } else { " MME/day" };
             Some(TargetLine {
                 measure: label(m),
@@ -1032,7 +1021,7 @@ fn extract_note(r: &ExtractRow) -> ExtractNote {
                 Check::Late => "late",
             },
             share: share.clone(),
-            rule: r.top_rule.map(Rule::as_str).unwrap_or("").replace('_', " "),
+            rule: r.top_rule_text().replace('_', " "),
             through: r.data_through.map(crate::dates::fmt_day).unwrap_or_else(|| "no date (none at all)".into()),
         })
         .collect();

@@ -40,7 +40,7 @@ struct FacilitatorDoc {
 }
 
 fn line(inp: &ReportInputs, sh: &Shared, c: usize) -> ClinicLine {
-    let clinic = &inp.validated.data.clinics[c];
+    let clinic = &inp.data.clinics[c];
     let report = inp.cfg.report_month;
     let (end, cur) = (report.last_day(), inp.pm.months.len() - 1);
     let last = sh.by.facilitation[c].iter().filter(|f| f.date <= end).map(|f| f.date).max();
@@ -53,7 +53,7 @@ fn line(inp: &ReportInputs, sh: &Shared, c: usize) -> ClinicLine {
     // Comparison clinics get no facilitation: no talking points.
     let signals = if clinic.arm == Arm::Intervention { Signals::of(sh.trends[c]) } else { Signals::default() };
     let mut points = Vec::new();
-    if without_contact_60d(&inp.validated.data, &sh.by, c, report) {
+    if without_contact_60d(&inp.data, &sh.by, c, report) {
         points.push(match last {
             Some(d) => Point { kind: "no_contact", n: (end - d).to_string(), ..Point::default() },
             None => Point { kind: "never_contacted", ..Point::default() },
@@ -190,7 +190,7 @@ pub fn document(
     facilitator: &str,
     clinics: &[usize],
 ) -> (Vec<(String, Vec<u8>)>, String) {
-    let data = &inp.validated.data;
+    let data = &inp.data;
     let doc = FacilitatorDoc {
         facilitator: facilitator.to_string(),
         month: month_name(inp.cfg.report_month),

@@ -11,10 +11,11 @@ pub mod world;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::ingest::Validated;
 use crate::metrics::clinic_month::PrescribingMetrics;
+use crate::metrics::data_quality::DataQuality;
 use crate::metrics::fidelity::Flag;
 use crate::metrics::study::{all_measures, ArmMonths, Measure, Peers};
+use crate::model::Dataset;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -25,7 +26,10 @@ pub struct ReportInputs<'a> {
     /// SHA-256 of each input, for the methods box.
     pub input_hashes: &'a [(String, String)],
     pub cfg: &'a Config,
-    pub validated: &'a Validated,
+    /// The validated extracts.
+    pub data: &'a Dataset,
+    /// Rejected rows, used rows and table counts (the data-quality notes).
+    pub quality: &'a DataQuality,
     pub pm: &'a PrescribingMetrics,
     pub flags: &'a [Flag],
     pub outcomes: &'a crate::metrics::outcomes::OutcomeResults,
@@ -63,9 +67,6 @@ pub struct RenderStats {
 pub struct Shared<'a> {
     pub peers: &'a Peers,
     pub by: crate::metrics::fidelity::ByClinic<'a>,
-    pub used_rx: Vec<usize>,
-    pub used_ev: Vec<usize>,
-    pub issues_by_clinic: std::collections::HashMap<&'a str, Vec<&'a crate::ingest::Issue>>,
     /// Each clinic's trend rows (by clinic index; the rows come clinic by clinic).
     pub trends: Vec<&'a [crate::metrics::trends::TrendRow]>,
     /// Each clinic's extract-check rows (by clinic index).
@@ -74,22 +75,8 @@ pub struct Shared<'a> {
 
 impl<'a> Shared<'a> {
     pub fn new(inp: &ReportInputs<'a>) -> Shared<'a> {
-        let data = &inp.validated.data;
+        let data = &inp.data;
         let n = data.clinics.len();
-        let mut used_rx = vec![0; n];
-        for r in &data.prescriptions {
-            used_rx[r.clinic as usize] += 1;
-        }
-        let mut used_ev = vec![0; n];
-        for e in &data.care_events {
-            used_ev[e.clinic as usize] += 1;
-        }
-        let mut issues_by_clinic: std::collections::HashMap<&str, Vec<&crate::ingest::Issue>> = Default::default();
-        for i in &inp.validated.issues {
-            if let Some(c) = &i.clinic_id {
-                issues_by_clinic.entry(c.as_str()).or_default().push(i);
-            }
-        }
         let mut trends: Vec<&[crate::metrics::trends::TrendRow]> = vec![&[]; n];
         for chunk in inp.trends.chunk_by(|a, b| a.clinic == b.clinic) {
             trends[chunk[0].clinic] = chunk;
@@ -98,15 +85,7 @@ impl<'a> Shared<'a> {
         for r in inp.extracts {
             extracts[r.clinic].push(r);
         }
-        Shared {
-            trends,
-            extracts,
-            peers: inp.peers,
-            by: crate::metrics::fidelity::ByClinic::new(data),
-            used_rx,
-            used_ev,
-            issues_by_clinic,
-        }
+        Shared { trends, extracts, peers: inp.peers, by: crate::metrics::fidelity::ByClinic::new(data) }
     }
 }
 
@@ -221,7 +200,7 @@ impl Queue<'_> {
         let t = Instant::now();
         let (files, ident) = clinic::document(inp, self.ms, self.shared, c)?;
         let data_s = t.elapsed().as_secs_f64();
-        let id = file_safe(&inp.validated.data.clinics[c].id);
+        let id = file_safe(&inp.data.clinics[c].id);
         write_pdf(
             &self.dir.join(format!("clinic-{id}.pdf")),
             self.engine.compile_pdf("clinic.typ", files, &ident, date)?,
@@ -288,7 +267,7 @@ fn render_facilitators(engine: &Engine, inp: &ReportInputs, shared: &Shared, dir
     if !inp.facilitator_reports {
         return Ok(0);
     }
-    let portfolios = crate::metrics::facilitators::portfolios(&inp.validated.data);
+    let portfolios = crate::metrics::facilitators::portfolios(&inp.data);
     for (id, clinics) in &portfolios {
         let (files, ident) = facilitator::document(inp, shared, id, clinics);
         let pdf = engine.compile_pdf("facilitator.typ", files, &ident, report_date(inp.cfg))?;

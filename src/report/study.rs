@@ -4,7 +4,6 @@
 use super::charts::{trend_svg, Band, Series, TrendChart};
 use super::{f1, month_name, ReportInputs, Shared, BLOCKS};
 use crate::error::{Error, Result};
-use crate::ingest::Severity;
 use crate::measures::Section;
 use crate::metrics::fidelity::phase;
 use crate::metrics::outcomes::{Model, OutcomeRow, Term};
@@ -159,7 +158,7 @@ struct HoursRow {
 #[derive(Serialize)]
 struct DqRow {
     clinic: String,
-    table: &'static str,
+    table: String,
     rule: String,
     n: usize,
 }
@@ -185,7 +184,7 @@ struct FlagRow {
 
 /// One row per clinic at the report month (the study report names clinics).
 fn overview(inp: &ReportInputs) -> Vec<OverviewRow> {
-    let data = &inp.validated.data;
+    let data = &inp.data;
     let cfg = inp.cfg;
     let pm = inp.pm;
     let cur = pm.months.len() - 1;
@@ -305,7 +304,7 @@ fn pct_chart(inp: &ReportInputs, j: usize) -> TrendChart {
 
 /// Fidelity heat map: % of each block's milestones done at the report month.
 fn heat(inp: &ReportInputs) -> Vec<HeatRow> {
-    let data = &inp.validated.data;
+    let data = &inp.data;
     let order = clinic_order(data);
     order
         .iter()
@@ -324,7 +323,7 @@ fn heat(inp: &ReportInputs) -> Vec<HeatRow> {
 
 /// Facilitation hours in the window by clinic and activity.
 fn facilitation_hours(inp: &ReportInputs, sh: &Shared) -> Vec<HoursRow> {
-    let data = &inp.validated.data;
+    let data = &inp.data;
     let order = clinic_order(data);
     order
         .iter()
@@ -347,31 +346,23 @@ fn facilitation_hours(inp: &ReportInputs, sh: &Shared) -> Vec<HoursRow> {
 
 /// Rejected rows by clinic and rule, and the counts per table.
 fn data_quality(inp: &ReportInputs) -> (Vec<DqRow>, Vec<TableRow>) {
-    let mut dq: BTreeMap<(String, &'static str, String), usize> = BTreeMap::new();
-    for i in inp.validated.issues.iter().filter(|i| i.severity == Severity::Error) {
-        let key = (i.clinic_id.clone().unwrap_or_else(|| "(none)".into()), i.table.as_str(), i.rule.to_string());
-        *dq.entry(key).or_default() += 1;
-    }
-    let dq_rows = dq.into_iter().map(|((clinic, table, rule), n)| DqRow { clinic, table, rule, n }).collect();
-    let tables = inp
-        .validated
-        .summary
+    let q = inp.quality;
+    let dq_rows = q
+        .rejected
+        .iter()
+        .map(|r| DqRow { clinic: r.clinic.clone(), table: r.table.clone(), rule: r.rule.clone(), n: r.n })
+        .collect();
+    let tables = q
         .tables
         .iter()
-        .map(|(t, c)| TableRow {
-            table: t.as_str(),
-            read: c.read,
-            used: c.used,
-            rejected: c.rejected,
-            after: c.after_report_month,
-        })
+        .map(|t| TableRow { table: t.table, read: t.read, used: t.used, rejected: t.rejected, after: t.after })
         .collect();
     (dq_rows, tables)
 }
 
 /// One line per flagged clinic with its counts; the detail is in metrics/fidelity_flags.csv.
 fn flag_rows(inp: &ReportInputs) -> Vec<FlagRow> {
-    let data = &inp.validated.data;
+    let data = &inp.data;
     let mut per_clinic: BTreeMap<u32, [usize; 3]> = BTreeMap::new();
     for f in inp.flags {
         use crate::metrics::fidelity::FlagKind;
@@ -595,7 +586,7 @@ struct ExtractFlag {
 fn completeness_section(inp: &ReportInputs, sh: &Shared) -> Completeness {
     use crate::config::TableName;
     use crate::metrics::extract_checks::check_text;
-    let data = &inp.validated.data;
+    let data = &inp.data;
     let flagged_clinics: Vec<usize> =
         clinic_order(data).into_iter().filter(|&c| sh.extracts[c].iter().any(|r| !r.checks.is_empty())).collect();
     let rows = flagged_clinics
@@ -627,7 +618,7 @@ fn completeness_section(inp: &ReportInputs, sh: &Shared) -> Completeness {
             check: check_text(r),
             rows: r.rows,
             median: r.median.map(|m| format!("{m:.1}")).unwrap_or_else(|| "–".into()),
-            rule: r.top_rule.map(crate::ingest::issues::Rule::as_str).unwrap_or(""),
+            rule: r.top_rule_text(),
         })
         .collect();
     Completeness {
@@ -669,7 +660,7 @@ struct FacilitatorRow {
 fn dose_section(inp: &ReportInputs, files: &mut Vec<(String, Vec<u8>)>) -> Result<Dose> {
     use crate::metrics::facilitators::{portfolios, spearman};
     use crate::metrics::fidelity::Phase;
-    let data = &inp.validated.data;
+    let data = &inp.data;
     let end = inp.cfg.report_month.last_day();
     let phases = [Phase::PrepareLaunch, Phase::DesignImplement, Phase::Sustain];
     let by_phase = clinic_order(data)

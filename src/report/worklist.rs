@@ -81,7 +81,7 @@ fn r1(x: f64) -> String {
 /// Virtual files and PDF ident of clinic `c`'s worklist.
 pub fn document(inp: &ReportInputs, list: &[Entry], c: usize) -> (Vec<(String, Vec<u8>)>, String) {
     let cfg = inp.cfg;
-    let clinic = &inp.validated.data.clinics[c];
+    let clinic = &inp.data.clinics[c];
     let labels = cfg.metrics.threshold_labels();
     let mut gap_counts: BTreeMap<&'static str, usize> = BTreeMap::new();
     for g in list.iter().flat_map(|e| &e.gaps) {
