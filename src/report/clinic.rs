@@ -970,7 +970,7 @@ fn targets_box(inp: &ReportInputs, c: usize) -> Vec<TargetLine> {
         .iter()
         .filter_map(|m| {
             let own = inp.data.targets.iter().any(|t| t.clinic as usize == c && &t.measure == m);
-            let v = crate::metrics::trends::target_of(&inp.data, inp.cfg, c, m)?;
+            let v = crate::metrics::trends::target_of(inp.data, inp.cfg, c, m)?;
             let unit = if m.ends_with("_pct") { "%" } else { " MME/day" };
             Some(TargetLine {
                 measure: label(m),

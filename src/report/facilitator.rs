@@ -53,7 +53,7 @@ fn line(inp: &ReportInputs, sh: &Shared, c: usize) -> ClinicLine {
     // Comparison clinics get no facilitation: no talking points.
     let signals = if clinic.arm == Arm::Intervention { Signals::of(sh.trends[c]) } else { Signals::default() };
     let mut points = Vec::new();
-    if without_contact_60d(&inp.data, &sh.by, c, report) {
+    if without_contact_60d(inp.data, &sh.by, c, report) {
         points.push(match last {
             Some(d) => Point { kind: "no_contact", n: (end - d).to_string(), ..Point::default() },
             None => Point { kind: "never_contacted", ..Point::default() },

@@ -267,7 +267,7 @@ fn render_facilitators(engine: &Engine, inp: &ReportInputs, shared: &Shared, dir
     if !inp.facilitator_reports {
         return Ok(0);
     }
-    let portfolios = crate::metrics::facilitators::portfolios(&inp.data);
+    let portfolios = crate::metrics::facilitators::portfolios(inp.data);
     for (id, clinics) in &portfolios {
         let (files, ident) = facilitator::document(inp, shared, id, clinics);
         let pdf = engine.compile_pdf("facilitator.typ", files, &ident, report_date(inp.cfg))?;
