@@ -143,8 +143,7 @@ mod tests {
 
     #[test]
     fn rejected_rows_are_counted_by_clinic_table_and_rule() {
-        let mut data = Dataset::default();
-        data.clinics = vec![Clinic::comparison("A"), Clinic::comparison("B")];
+        let data = Dataset { clinics: vec![Clinic::comparison("A"), Clinic::comparison("B")], ..Default::default() };
         let (rx, ev) = (TableName::Prescriptions, TableName::CareEvents);
         let issues = vec![
             issue(Some("B"), rx, Rule::MissingValue, Severity::Error),
