@@ -3,7 +3,7 @@
 //! without one) and month of the window.
 
 use super::fidelity::ByClinic;
-use crate::dates::Month;
+use crate::dates::{Day, Month};
 use crate::error::{Error, Result};
 use crate::model::{Arm, Clinic, Dataset};
 use polars::prelude::*;
@@ -23,6 +23,90 @@ pub fn portfolios(data: &Dataset) -> Vec<(String, Vec<usize>)> {
         v.entry(facilitator_of(&data.clinics[c]).to_string()).or_default().push(c);
     }
     v.into_iter().collect()
+}
+
+fn fail(e: PolarsError) -> Error {
+    Error::Report { what: "facilitators".into(), message: e.to_string() }
+}
+
+/// Facilitation hours of each intervention clinic (clinic_id order) by the
+/// program phase of the row's month, prepare/launch, design/implement,
+/// sustain, for rows up to `end` (a polars group-by; rows of the baseline
+/// phase are not counted).
+pub fn phase_hours(data: &Dataset, end: Day) -> Result<Vec<(usize, [f64; 3])>> {
+    use super::fidelity::{phase, Phase};
+    let phases = [Phase::PrepareLaunch, Phase::DesignImplement, Phase::Sustain];
+    let rows: Vec<(u32, u32, f64)> = data
+        .facilitation
+        .iter()
+        .filter(|f| f.date <= end && data.clinics[f.clinic as usize].arm == Arm::Intervention)
+        .filter_map(|f| {
+            let ph = phase(&data.clinics[f.clinic as usize], Month::of_day(f.date));
+            phases.iter().position(|p| *p == ph).map(|k| (f.clinic, k as u32, f.hours))
+        })
+        .collect();
+    let go = || -> PolarsResult<DataFrame> {
+        df!(
+            "clinic" => rows.iter().map(|r| r.0).collect::<Vec<u32>>(),
+            "phase" => rows.iter().map(|r| r.1).collect::<Vec<u32>>(),
+            "hours" => rows.iter().map(|r| r.2).collect::<Vec<f64>>(),
+        )?
+        .lazy()
+        .group_by([col("clinic"), col("phase")])
+        .agg([col("hours").sum()])
+        .collect()
+    };
+    let df = go().map_err(fail)?;
+    let mut by = vec![[0.0; 3]; data.clinics.len()];
+    let (c, k, h) = (df.column("clinic"), df.column("phase"), df.column("hours"));
+    let read = || -> PolarsResult<()> {
+        for ((c, k), h) in c?.u32()?.iter().zip(k?.u32()?.iter()).zip(h?.f64()?.iter()) {
+            if let (Some(c), Some(k), Some(h)) = (c, k, h) {
+                by[c as usize][k as usize] = h;
+            }
+        }
+        Ok(())
+    };
+    read().map_err(fail)?;
+    let order = super::study::clinic_order(data);
+    Ok(order.into_iter().filter(|&c| data.clinics[c].arm == Arm::Intervention).map(|c| (c, by[c])).collect())
+}
+
+/// Each facilitator's portfolio ([`portfolios`] order): clinics, and the
+/// facilitation hours and rows of its clinics dated in `from..=to`.
+pub fn portfolio_effort(data: &Dataset, from: Day, to: Day) -> Result<Vec<(String, usize, f64, usize)>> {
+    let ps = portfolios(data);
+    let mut owner = vec![0u32; data.clinics.len()];
+    for (k, (_, cs)) in ps.iter().enumerate() {
+        for &c in cs {
+            owner[c] = k as u32;
+        }
+    }
+    let rows: Vec<&crate::model::Facilitation> =
+        data.facilitation.iter().filter(|f| f.date >= from && f.date <= to).collect();
+    let go = || -> PolarsResult<DataFrame> {
+        df!(
+            "portfolio" => rows.iter().map(|f| owner[f.clinic as usize]).collect::<Vec<u32>>(),
+            "hours" => rows.iter().map(|f| f.hours).collect::<Vec<f64>>(),
+        )?
+        .lazy()
+        .group_by([col("portfolio")])
+        .agg([col("hours").sum(), len().alias("rows")])
+        .collect()
+    };
+    let df = go().map_err(fail)?;
+    let mut effort = vec![(0.0, 0usize); ps.len()];
+    let mut read = || -> PolarsResult<()> {
+        let (p, h, n) = (df.column("portfolio")?.u32()?, df.column("hours")?.f64()?, df.column("rows")?.u32()?);
+        for ((p, h), n) in p.iter().zip(h.iter()).zip(n.iter()) {
+            if let (Some(p), Some(h), Some(n)) = (p, h, n) {
+                effort[p as usize] = (h, n as usize);
+            }
+        }
+        Ok(())
+    };
+    read().map_err(fail)?;
+    Ok(ps.into_iter().zip(effort).map(|((id, cs), (h, n))| (id, cs.len(), h + 0.0, n)).collect())
 }
 
 /// Whether clinic `c` has started and has no facilitation row in the 60

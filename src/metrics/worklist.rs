@@ -12,6 +12,7 @@ use crate::dates::{window_start, Day, Month};
 use crate::mme::round6;
 use crate::model::{Dataset, EventType, Prescription};
 use crate::reference::DrugClass;
+use polars::prelude::*;
 use rayon::prelude::*;
 
 /// One LTOT patient on a clinic's worklist.
@@ -70,6 +71,17 @@ pub enum Gap {
 }
 
 impl Gap {
+    /// Every gap, in listing order.
+    pub const ALL: [Gap; 8] = [
+        Gap::BenzoOverlap,
+        Gap::SedativeOverlap,
+        Gap::Naloxone,
+        Gap::NaloxoneAtRisk,
+        Gap::Agreement,
+        Gap::Udt,
+        Gap::Pdmp,
+        Gap::Functional,
+    ];
     /// The name in the worklist CSV's `gaps` column.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -301,6 +313,94 @@ pub fn csv(list: &[Entry], cfg: &MetricsConfig) -> String {
     s
 }
 
+/// A clinic worklist's summary for its PDF, from polars queries over the
+/// list: patients per gap, and per prescriber of the latest opioid order
+/// here the share of patients at each threshold; prescribers with fewer
+/// than `min` patients pooled into one line; the median share over
+/// prescribers (type 7).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListSummary {
+    /// (gap, patients), by the gap's label.
+    pub gaps: Vec<(Gap, usize)>,
+    /// (prescriber, patients, share per threshold), by prescriber.
+    pub prescribers: Vec<(String, usize, Vec<f64>)>,
+    /// The pooled small prescribers: (prescribers, patients, shares).
+    pub others: Option<(usize, usize, Vec<f64>)>,
+    /// Per threshold: the median over prescribers of their share.
+    pub medians: Vec<Option<f64>>,
+}
+
+/// The name under which a patient without a recorded prescriber is counted.
+pub const NOT_RECORDED: &str = "(not recorded)";
+
+/// [`ListSummary`] of one clinic's list (`nt` thresholds).
+pub fn summary(list: &[Entry], nt: usize, min: usize) -> PolarsResult<ListSummary> {
+    let hd = |k: usize| format!("hd_{k}");
+    let mut cols = vec![Column::new(
+        "prescriber".into(),
+        list.iter().map(|e| e.prescriber.clone().unwrap_or_else(|| NOT_RECORDED.into())).collect::<Vec<String>>(),
+    )];
+    for k in 0..nt {
+        cols.push(Column::new(hd(k).into(), list.iter().map(|e| e.high_dose[k]).collect::<Vec<bool>>()));
+    }
+    let share = |n: Expr, of: Expr| lit(100.0) * n.cast(DataType::Float64) / of.cast(DataType::Float64);
+    let mut aggs = vec![len().cast(DataType::Int64).alias("n")];
+    aggs.extend((0..nt).map(|k| col(hd(k)).cast(DataType::Int64).sum().alias(hd(k))));
+    let by = DataFrame::new_infer_height(cols)?
+        .lazy()
+        .group_by([col("prescriber")])
+        .agg(aggs)
+        .with_columns((0..nt).map(|k| share(col(hd(k)), col("n")).alias(format!("share_{k}"))).collect::<Vec<_>>())
+        .sort(["prescriber"], SortMultipleOptions::default())
+        .collect()?;
+    let medians = by
+        .clone()
+        .lazy()
+        .select(
+            (0..nt).map(|k| col(format!("share_{k}")).quantile(lit(0.5), QuantileMethod::Linear)).collect::<Vec<_>>(),
+        )
+        .collect()?;
+    let medians =
+        (0..nt).map(|k| Ok(medians.column(&format!("share_{k}"))?.f64()?.get(0))).collect::<PolarsResult<_>>()?;
+    let ids: Vec<String> = by.column("prescriber")?.str()?.iter().map(|s| s.unwrap_or("").to_string()).collect();
+    let n: Vec<usize> = by.column("n")?.i64()?.into_no_null_iter().map(|v| v as usize).collect();
+    let counts: Vec<Vec<i64>> =
+        (0..nt).map(|k| Ok(by.column(&hd(k))?.i64()?.into_no_null_iter().collect())).collect::<PolarsResult<_>>()?;
+    let shares: Vec<Vec<f64>> = (0..nt)
+        .map(|k| Ok(by.column(&format!("share_{k}"))?.f64()?.into_no_null_iter().collect()))
+        .collect::<PolarsResult<_>>()?;
+    let (mut prescribers, mut small) = (Vec::new(), Vec::new());
+    for i in 0..by.height() {
+        if n[i] >= min {
+            prescribers.push((ids[i].clone(), n[i], (0..nt).map(|k| shares[k][i]).collect()));
+        } else {
+            small.push(i);
+        }
+    }
+    let others = (!small.is_empty()).then(|| {
+        let total: usize = small.iter().map(|&i| n[i]).sum();
+        let pooled = (0..nt).map(|k| 100.0 * small.iter().map(|&i| counts[k][i]).sum::<i64>() as f64 / total as f64);
+        (small.len(), total, pooled.collect())
+    });
+    Ok(ListSummary { gaps: gap_counts(list)?, prescribers, others, medians })
+}
+
+/// Patients per gap, by the gap's label.
+fn gap_counts(list: &[Entry]) -> PolarsResult<Vec<(Gap, usize)>> {
+    let gaps: Vec<Gap> = list.iter().flat_map(|e| e.gaps.iter().copied()).collect();
+    let all = Gap::ALL;
+    let index: Vec<u32> = gaps.iter().map(|g| all.iter().position(|a| a == g).unwrap() as u32).collect();
+    let label: Vec<&str> = gaps.iter().map(|g| g.label()).collect();
+    let df = df!("gap" => index, "label" => label)?
+        .lazy()
+        .group_by([col("gap"), col("label")])
+        .agg([len().alias("n")])
+        .sort(["label"], SortMultipleOptions::default())
+        .collect()?;
+    let (g, n) = (df.column("gap")?.u32()?, df.column("n")?.u32()?);
+    Ok(g.iter().zip(n.iter()).filter_map(|(g, n)| Some((all[g? as usize], n? as usize))).collect())
+}
+
 #[cfg(test)]
 #[allow(clippy::field_reassign_with_default, clippy::needless_range_loop)]
 mod tests {
@@ -513,5 +613,45 @@ mod tests {
             end: None,
         });
         assert!(compute(&x, &june(), &cfg)[0].is_empty());
+    }
+
+    fn listed(prescriber: Option<&str>, hd50: bool, gaps: Vec<Gap>) -> Entry {
+        Entry {
+            patient_id: "p".into(),
+            months_on_ltot: 3,
+            mean_daily_mme: 10.0,
+            mme_change_3m: None,
+            active: Vec::new(),
+            high_dose: vec![hd50, false],
+            benzo_days: 0,
+            sedative_days: 0,
+            at_risk: hd50,
+            last_event: [None; 5],
+            due: [false; 5],
+            prescribers_90d: 1,
+            clinics_90d: 1,
+            prescriber: prescriber.map(String::from),
+            gaps,
+        }
+    }
+
+    #[test]
+    fn the_list_summary_pools_small_prescribers_and_takes_the_median_share() {
+        // P1: 3 patients, 2 at ≥ 50; P2: 1 patient at ≥ 50; one without a prescriber.
+        let list = vec![
+            listed(Some("P1"), true, vec![Gap::Udt, Gap::Naloxone]),
+            listed(Some("P1"), true, vec![Gap::Udt]),
+            listed(Some("P1"), false, vec![]),
+            listed(Some("P2"), true, vec![Gap::Pdmp]),
+            listed(None, false, vec![Gap::Udt]),
+        ];
+        let s = summary(&list, 2, 2).unwrap();
+        assert_eq!(s.prescribers, vec![("P1".to_string(), 3, vec![200.0 / 3.0, 0.0])]);
+        // P2 and "(not recorded)" have fewer than 2 patients: 2 prescribers, 2 patients, 1 at ≥ 50.
+        assert_eq!(s.others, Some((2, 2, vec![50.0, 0.0])));
+        // Shares over the three prescribers: 0, 66.7, 100 → median 66.7.
+        assert_eq!(s.medians, vec![Some(200.0 / 3.0), Some(0.0)]);
+        // Gaps by label: Naloxone 1, PDMP 1, UDT 3.
+        assert_eq!(s.gaps, vec![(Gap::Naloxone, 1), (Gap::Pdmp, 1), (Gap::Udt, 3)]);
     }
 }

@@ -658,42 +658,24 @@ struct FacilitatorRow {
 }
 
 fn dose_section(inp: &ReportInputs, files: &mut Vec<(String, Vec<u8>)>) -> Result<Dose> {
-    use crate::metrics::facilitators::{portfolios, spearman};
-    use crate::metrics::fidelity::Phase;
+    use crate::metrics::facilitators::{phase_hours, portfolio_effort, spearman};
     let data = &inp.data;
     let end = inp.cfg.report_month.last_day();
-    let phases = [Phase::PrepareLaunch, Phase::DesignImplement, Phase::Sustain];
-    let by_phase = clinic_order(data)
+    let by_phase = phase_hours(data, end)?
         .into_iter()
-        .filter(|&c| data.clinics[c].arm == Arm::Intervention)
-        .map(|c| {
-            let mut h = [0.0; 3];
-            for f in data.facilitation.iter().filter(|f| f.clinic as usize == c && f.date <= end) {
-                let ph = phase(&data.clinics[c], crate::dates::Month::of_day(f.date));
-                if let Some(i) = phases.iter().position(|p| *p == ph) {
-                    h[i] += f.hours;
-                }
-            }
-            PhaseHours { name: data.clinics[c].name.clone(), hours: h.iter().map(|x| format!("{x:.1}")).collect() }
+        .map(|(c, h)| PhaseHours {
+            name: data.clinics[c].name.clone(),
+            hours: h.iter().map(|x| format!("{x:.1}")).collect(),
         })
         .collect();
     let months = inp.pm.months.len() as f64;
-    let (first, last) = (inp.pm.months[0].first_day(), end);
-    let by_facilitator = portfolios(data)
+    let by_facilitator = portfolio_effort(data, inp.pm.months[0].first_day(), end)?
         .into_iter()
-        .map(|(id, clinics)| {
-            let rows: Vec<_> = data
-                .facilitation
-                .iter()
-                .filter(|f| clinics.contains(&(f.clinic as usize)) && f.date >= first && f.date <= last)
-                .collect();
-            let hours: f64 = rows.iter().map(|f| f.hours).sum::<f64>() + 0.0;
-            FacilitatorRow {
-                id,
-                clinics: clinics.len(),
-                hours: format!("{hours:.1}"),
-                contacts: format!("{:.1}", rows.len() as f64 / months),
-            }
+        .map(|(id, clinics, hours, rows)| FacilitatorRow {
+            id,
+            clinics,
+            hours: format!("{hours:.1}"),
+            contacts: format!("{:.1}", rows as f64 / months),
         })
         .collect();
     let mut charts = Vec::new();

@@ -3,10 +3,8 @@
 
 use super::{month_name, ReportInputs};
 use crate::dates::fmt_day;
-use crate::metrics::study::quantile7;
-use crate::metrics::worklist::Entry;
+use crate::metrics::worklist::{Entry, ListSummary};
 use serde::Serialize;
-use std::collections::BTreeMap;
 
 /// The worklist document's data (`/data.json` of `worklist.typ`); the
 /// template holds the prose.
@@ -83,17 +81,15 @@ pub fn document(inp: &ReportInputs, list: &[Entry], c: usize) -> (Vec<(String, V
     let cfg = inp.cfg;
     let clinic = &inp.data.clinics[c];
     let labels = cfg.metrics.threshold_labels();
-    let mut gap_counts: BTreeMap<&'static str, usize> = BTreeMap::new();
-    for g in list.iter().flat_map(|e| &e.gaps) {
-        *gap_counts.entry(g.label()).or_default() += 1;
-    }
-    let (prescribers, medians) = prescriber_view(list, labels.len(), cfg.min_cell.max(1) as usize);
+    let summary = crate::metrics::worklist::summary(list, labels.len(), cfg.min_cell.max(1) as usize)
+        .expect("the worklist summary query");
+    let (prescribers, medians) = prescriber_view(&summary, cfg.min_cell.max(1) as usize);
     let m = &cfg.metrics;
     let doc = WorklistDoc {
         clinic: clinic.name.clone(),
         month: month_name(cfg.report_month),
         n: list.len(),
-        gaps: gap_counts.into_iter().map(|(gap, n)| GapCount { gap, n }).collect(),
+        gaps: summary.gaps.iter().map(|&(g, n)| GapCount { gap: g.label(), n }).collect(),
         rows: list.iter().map(|e| row(e, &labels)).collect(),
         thresholds: labels,
         prescribers,
@@ -144,38 +140,17 @@ fn row(e: &Entry, labels: &[String]) -> Row {
     }
 }
 
-/// The prescriber view: patients by the prescriber of their latest opioid
-/// order here, prescribers with fewer than `min` patients pooled into one
-/// line; and the median share over prescribers at each threshold.
-fn prescriber_view(list: &[Entry], nt: usize, min: usize) -> (Vec<PrescriberRow>, Vec<String>) {
-    let mut by_prescriber: BTreeMap<String, Vec<&Entry>> = BTreeMap::new();
-    for e in list {
-        by_prescriber.entry(e.prescriber.clone().unwrap_or_else(|| "(not recorded)".into())).or_default().push(e);
+/// The prescriber view of the list's summary: one line per prescriber
+/// with at least `min` patients, then the pooled small ones; and the
+/// median share over prescribers at each threshold.
+fn prescriber_view(s: &ListSummary, min: usize) -> (Vec<PrescriberRow>, Vec<String>) {
+    let pct = |v: &[f64]| v.iter().map(|x| format!("{}%", r1(*x))).collect::<Vec<_>>();
+    let mut shown: Vec<PrescriberRow> =
+        s.prescribers.iter().map(|(id, n, sh)| PrescriberRow { id: id.clone(), n: *n, shares: pct(sh) }).collect();
+    if let Some((k, n, sh)) = &s.others {
+        let id = format!("{k} other prescribers (fewer than {min} LTOT patients each)");
+        shown.push(PrescriberRow { id, n: *n, shares: pct(sh) });
     }
-    let share =
-        |es: &[&Entry], k: usize| 100.0 * es.iter().filter(|e| e.high_dose[k]).count() as f64 / es.len().max(1) as f64;
-    let shares = |es: &[&Entry]| (0..nt).map(|k| format!("{}%", r1(share(es, k)))).collect::<Vec<_>>();
-    let medians: Vec<String> = (0..nt)
-        .map(|k| {
-            let mut v: Vec<f64> = by_prescriber.values().map(|es| share(es, k)).collect();
-            v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-            quantile7(&v, 0.5).map(|x| format!("{}%", r1(x))).unwrap_or_else(|| "–".into())
-        })
-        .collect();
-    let mut shown = Vec::new();
-    let mut others: Vec<&Entry> = Vec::new();
-    let mut n_others = 0;
-    for (p, es) in &by_prescriber {
-        if es.len() >= min {
-            shown.push(PrescriberRow { id: p.clone(), n: es.len(), shares: shares(es) });
-        } else {
-            n_others += 1;
-            others.extend(es.iter().copied());
-        }
-    }
-    if !others.is_empty() {
-        let id = format!("{n_others} other prescribers (fewer than {min} LTOT patients each)");
-        shown.push(PrescriberRow { id, n: others.len(), shares: shares(&others) });
-    }
+    let medians = s.medians.iter().map(|m| m.map(|x| format!("{}%", r1(x))).unwrap_or_else(|| "–".into())).collect();
     (shown, medians)
 }
