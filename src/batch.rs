@@ -446,7 +446,7 @@ fn metrics_stage(
 ) -> Result<(MetricsOut, Option<Vec<Vec<worklist::Entry>>>)> {
     let t = Instant::now();
     let mo = write_metrics(cfg, v, patients, dir, opts)?;
-    let worklists = (!opts.no_worklists).then(|| worklist::compute_with(patients, &cfg.window(), &cfg.metrics));
+    let worklists = mo.selected.as_ref().map(|s| worklist::compute_with(patients, s, &cfg.window(), &cfg.metrics));
     if let Some(lists) = &worklists {
         write_worklists(&v.data, lists, dir, cfg)?;
     }
@@ -600,6 +600,8 @@ struct MetricsOut {
     peers: study::Peers,
     fid: fidelity::Fidelity,
     quality: data_quality::DataQuality,
+    /// The worklist selection (patient, clinics), unless `--no-worklists`.
+    selected: Option<Vec<(u32, Vec<u32>)>>,
 }
 
 /// How many months to compute: the window, the outcome models' months (from
@@ -653,6 +655,8 @@ fn write_metrics(
     log(opts, 2, format!("  clinic_month query: {:.2} s", t.elapsed().as_secs_f64()));
     let t = Instant::now();
     let mut pmf = patient_month::frame(data, &facts, all_months.len(), &months, &cfg.metrics)?;
+    let report_k = all_months.len() as u32 - 1;
+    let selected = (!opts.no_worklists).then(|| worklist::selected(&facts, report_k)).transpose()?;
     drop(facts);
     log(opts, 2, format!("  patient_month frame, {} rows: {:.2} s", pmf.height(), t.elapsed().as_secs_f64()));
     let t = Instant::now();
@@ -699,7 +703,8 @@ fn write_metrics(
     table::write_frame_csv(&mut outcomes::outcomes_table(&out_res)?, &dir.join("metrics/outcomes.csv"))?;
     log(opts, 2, format!("  outcomes, {} months: {:.2} s", analysed.months.len(), t.elapsed().as_secs_f64()));
     let quality = data_quality::compute(v)?;
-    Ok(MetricsOut { pm, flags, outcomes: out_res, trends: trend_rows, dose, dose_labels, arms, peers, fid, quality })
+    let trends = trend_rows;
+    Ok(MetricsOut { pm, flags, outcomes: out_res, trends, dose, dose_labels, arms, peers, fid, quality, selected })
 }
 
 /// Facilitation dose against the change in the ≥ 90 MME/day share (the

@@ -6,9 +6,10 @@
 //! matching `_n` (agreement, UDT, PDMP, functional assessment; naloxone among
 //! patients at ≥ 50 MME/day). Benzodiazepine overlap is listed as a gap too.
 
-use super::prescribing::{attributed_clinics, Coverage, PatientIndex};
+use super::prescribing::{Coverage, PatientIndex};
 use crate::config::MetricsConfig;
 use crate::dates::{window_start, Day, Month};
+use crate::error::{Error, Result};
 use crate::mme::round6;
 use crate::model::{Dataset, EventType, Prescription};
 use crate::reference::DrugClass;
@@ -110,18 +111,50 @@ impl Gap {
     }
 }
 
-/// Worklists of every clinic (index = clinic), sorted by risk.
-pub fn compute(data: &Dataset, window: &[Month], cfg: &MetricsConfig) -> Vec<Vec<Entry>> {
-    compute_with(&PatientIndex::new(data), window, cfg)
+/// The worklist selection at the report month (month index `report` of the
+/// facts) as a lazy query over the interval engine's facts: the patients
+/// attributed to each clinic, on LTOT and not excluded (cancer, hospice,
+/// palliative care, sickle cell leave the worklists), by patient and clinic.
+pub fn selection(facts: LazyFrame, report: u32) -> LazyFrame {
+    let keep = col("month").eq(lit(report)).and(col("attributed")).and(col("ltot")).and(col("excluded").not());
+    facts.filter(keep).select([col("patient"), col("clinic")]).sort(["patient", "clinic"], Default::default())
 }
 
-/// [`compute`] over an existing patient index.
-pub fn compute_with(index: &PatientIndex, window: &[Month], cfg: &MetricsConfig) -> Vec<Vec<Entry>> {
+/// [`selection`] collected: each selected patient with their clinics.
+pub fn selected(facts: &DataFrame, report: u32) -> Result<Vec<(u32, Vec<u32>)>> {
+    let go = || -> PolarsResult<Vec<(u32, Vec<u32>)>> {
+        let df = selection(facts.clone().lazy(), report).collect()?;
+        let pairs: Vec<(u32, u32)> = df
+            .column("patient")?
+            .u32()?
+            .into_no_null_iter()
+            .zip(df.column("clinic")?.u32()?.into_no_null_iter())
+            .collect();
+        Ok(pairs.chunk_by(|a, b| a.0 == b.0).map(|g| (g[0].0, g.iter().map(|p| p.1).collect())).collect())
+    };
+    go().map_err(|e| Error::Report { what: "worklist selection".into(), message: e.to_string() })
+}
+
+/// Worklists of every clinic (index = clinic), sorted by risk.
+pub fn compute(data: &Dataset, window: &[Month], cfg: &MetricsConfig) -> Vec<Vec<Entry>> {
+    let index = PatientIndex::new(data);
+    let report = *window.last().expect("a window");
+    let facts = super::clinic_month::facts(&index, &[report], cfg).expect("facts frame");
+    compute_with(&index, &selected(&facts, 0).expect("worklist selection"), window, cfg)
+}
+
+/// The worklists of the `selected` patients and clinics ([`selected`]).
+pub fn compute_with(
+    index: &PatientIndex,
+    selected: &[(u32, Vec<u32>)],
+    window: &[Month],
+    cfg: &MetricsConfig,
+) -> Vec<Vec<Entry>> {
     let i50 = cfg.high_dose_thresholds.iter().position(|t| *t == 50.0).unwrap();
-    let per_patient: Vec<Vec<(u32, Entry)>> = (0..index.len())
-        .into_par_iter()
-        .with_min_len(1024)
-        .map(|p| patient_entries(index, p, window, cfg, i50))
+    let per_patient: Vec<Vec<(u32, Entry)>> = selected
+        .par_iter()
+        .with_min_len(256)
+        .map(|(p, clinics)| patient_entries(index, *p as usize, clinics, window, cfg, i50))
         .collect();
     let mut lists: Vec<Vec<Entry>> = vec![Vec::new(); index.data().clinics.len()];
     for v in per_patient {
@@ -141,12 +174,11 @@ pub fn compute_with(index: &PatientIndex, window: &[Month], cfg: &MetricsConfig)
     lists
 }
 
-/// A patient's worklist line at each clinic it is attributed to, when it is
-/// on LTOT at the report month and not excluded (cancer, hospice, palliative
-/// care, sickle cell leave the worklists).
+/// A selected patient's worklist line at each of its `clinics`.
 fn patient_entries(
     index: &PatientIndex,
     p: usize,
+    clinics: &[u32],
     window: &[Month],
     cfg: &MetricsConfig,
     i50: usize,
@@ -155,15 +187,8 @@ fn patient_entries(
     let report = *window.last().expect("a window");
     let me = report.last_day();
     let rows = index.rows(p);
-    let clinics = attributed_clinics(&rows.rx, me, cfg.attribution_days);
-    if clinics.is_empty() {
-        return Vec::new();
-    }
     let cov = Coverage::new(&rows, cfg);
     let now = cov.month(report, cfg);
-    if !now.ltot || now.excluded {
-        return Vec::new();
-    }
     let before = cov.month(report.plus(-3), cfg);
     let due = due_events(&now, i50);
     let at_risk = now.at_risk(cfg, i50);
@@ -189,7 +214,7 @@ fn patient_entries(
         let rx = rows.rx.iter().rev().find(|r| r.clinic == c && r.class == DrugClass::Opioid && r.start <= me);
         rx.and_then(|r| r.prescriber).map(|i| data.prescribers.name(i).to_string())
     };
-    clinics.into_iter().map(|c| (c, Entry { prescriber: latest(c), ..base.clone() })).collect()
+    clinics.iter().map(|&c| (c, Entry { prescriber: latest(c), ..base.clone() })).collect()
 }
 
 /// Opioids covering the last day of the month, with their daily MME.
