@@ -644,7 +644,8 @@ fn write_metrics(
     let span = span(cfg, data);
     let t = Instant::now();
     let all_months = cfg.report_month.window(span);
-    let facts = clinic_month::facts(patients, &all_months, &cfg.metrics)?;
+    let (facts, mut file_rows) =
+        clinic_month::facts_and_file_rows(patients, &all_months, &cfg.metrics, all_months.len() - months.len())?;
     log(
         opts,
         2,
@@ -654,7 +655,8 @@ fn write_metrics(
     let pm_all = clinic_month::from_facts(data, &facts, &all_months, &cfg.metrics)?;
     log(opts, 2, format!("  clinic_month query: {:.2} s", t.elapsed().as_secs_f64()));
     let t = Instant::now();
-    let mut pmf = patient_month::frame(data, &facts, all_months.len(), &months, &cfg.metrics)?;
+    let mut pmf = patient_month::frame(data, &mut file_rows, &months, &cfg.metrics)?;
+    drop(file_rows);
     let report_k = all_months.len() as u32 - 1;
     let selected = (!opts.no_worklists).then(|| worklist::selected(&facts, report_k)).transpose()?;
     drop(facts);

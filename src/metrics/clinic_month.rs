@@ -240,12 +240,37 @@ pub fn facts_frame(rows: &[PatientMonthRow], cfg: &MetricsConfig) -> PolarsResul
 /// Run the interval engine over `months` and stack its rows into one facts
 /// frame (a batch per chunk of patients, in patient order).
 pub fn facts(index: &PatientIndex, months: &[Month], cfg: &MetricsConfig) -> Result<DataFrame> {
-    let batches = patient_month_rows(index, months, cfg, |rows| facts_frame(&rows, cfg));
+    facts_and_file_rows(index, months, cfg, months.len()).map(|f| f.0)
+}
+
+/// [`facts`], and the rows of `metrics/patient_month.parquet` (SPEC §6.4)
+/// for the months from index `file_from`: attributed, with an opioid or
+/// buprenorphine day or excluded, their month counted from `file_from`
+/// (kept as rows: sorting the rows once and writing each column in one pass
+/// is cheaper than gathering the frame's columns in the file's order).
+pub fn facts_and_file_rows(
+    index: &PatientIndex,
+    months: &[Month],
+    cfg: &MetricsConfig,
+    file_from: usize,
+) -> Result<(DataFrame, Vec<PatientMonthRow>)> {
+    let in_file =
+        |r: &PatientMonthRow| r.month as usize >= file_from && r.attributed && (r.opioid || r.bup || r.excluded);
+    let batches = patient_month_rows(index, months, cfg, |rows| {
+        let frame = facts_frame(&rows, cfg);
+        let keep: Vec<PatientMonthRow> = rows.into_iter().filter(in_file).collect();
+        (frame, keep)
+    });
     let mut out = facts_frame(&[], cfg).map_err(fail("patient-month facts"))?;
-    for b in batches {
-        out.vstack_mut_owned(b.map_err(fail("patient-month facts"))?).map_err(fail("patient-month facts"))?;
+    let mut file_rows = Vec::with_capacity(batches.iter().map(|b| b.1.len()).sum());
+    for (frame, keep) in batches {
+        out.vstack_mut_owned(frame.map_err(fail("patient-month facts"))?).map_err(fail("patient-month facts"))?;
+        file_rows.extend(keep.into_iter().map(|mut r| {
+            r.month -= file_from as u16;
+            r
+        }));
     }
-    Ok(out)
+    Ok((out, file_rows))
 }
 
 /// A patient counted at the clinic in the month: attributed and not excluded.
