@@ -24,6 +24,30 @@ pub const EVENT_COLUMNS: [&str; 5] = ["agreement", "udt", "pdmp", "functional", 
 /// [`Cell::counts`] order after the first two.
 const COUNTS: [&str; 5] = ["bup_patients", "excluded_patients", "at_risk_patients", "new_starts", "new_starts_3mo_ago"];
 
+/// The field of a [`Cell`] that holds a measure's numerator, borrowed with
+/// `&` or `&mut` (the one list of which field is which measure's).
+macro_rules! numerator_field {
+    ($cell:ident, $key:expr, $($borrow:tt)+) => {{
+        use MeasureKey::*;
+        match $key {
+            HighDose(k) => $($borrow)+ $cell.high_dose[k],
+            BenzoOverlap => $($borrow)+ $cell.benzo_overlap,
+            Agreement => $($borrow)+ $cell.agreement,
+            Udt => $($borrow)+ $cell.udt,
+            Pdmp => $($borrow)+ $cell.pdmp,
+            Functional => $($borrow)+ $cell.functional,
+            Naloxone => $($borrow)+ $cell.naloxone,
+            SedativeOverlap => $($borrow)+ $cell.sedative_overlap,
+            NaloxoneAtRisk => $($borrow)+ $cell.naloxone_at_risk,
+            NewStartShort => $($borrow)+ $cell.new_start_short,
+            NewStartLong => $($borrow)+ $cell.new_start_long,
+            NewStartErLa => $($borrow)+ $cell.new_start_er_la,
+            NewStartHighDose => $($borrow)+ $cell.new_start_high_dose,
+            LtotTransition => $($borrow)+ $cell.ltot_transition,
+        }
+    }};
+}
+
 /// Counts for one clinic and month: a row of the [`clinic_month`] query.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Cell {
@@ -59,23 +83,7 @@ impl Cell {
     }
     /// A measure's numerator.
     pub fn num(&self, key: MeasureKey) -> u32 {
-        use MeasureKey::*;
-        match key {
-            HighDose(k) => self.high_dose[k],
-            BenzoOverlap => self.benzo_overlap,
-            Agreement => self.agreement,
-            Udt => self.udt,
-            Pdmp => self.pdmp,
-            Functional => self.functional,
-            Naloxone => self.naloxone,
-            SedativeOverlap => self.sedative_overlap,
-            NaloxoneAtRisk => self.naloxone_at_risk,
-            NewStartShort => self.new_start_short,
-            NewStartLong => self.new_start_long,
-            NewStartErLa => self.new_start_er_la,
-            NewStartHighDose => self.new_start_high_dose,
-            LtotTransition => self.ltot_transition,
-        }
+        *numerator_field!(self, key, &)
     }
     /// A denominator (`i50`: the index of threshold 50).
     pub fn den(&self, d: Denominator, i50: usize) -> u32 {
@@ -89,23 +97,7 @@ impl Cell {
     }
     /// The field a measure's numerator is read into.
     fn num_mut(&mut self, key: MeasureKey) -> &mut u32 {
-        use MeasureKey::*;
-        match key {
-            HighDose(k) => &mut self.high_dose[k],
-            BenzoOverlap => &mut self.benzo_overlap,
-            Agreement => &mut self.agreement,
-            Udt => &mut self.udt,
-            Pdmp => &mut self.pdmp,
-            Functional => &mut self.functional,
-            Naloxone => &mut self.naloxone,
-            SedativeOverlap => &mut self.sedative_overlap,
-            NaloxoneAtRisk => &mut self.naloxone_at_risk,
-            NewStartShort => &mut self.new_start_short,
-            NewStartLong => &mut self.new_start_long,
-            NewStartErLa => &mut self.new_start_er_la,
-            NewStartHighDose => &mut self.new_start_high_dose,
-            LtotTransition => &mut self.ltot_transition,
-        }
+        numerator_field!(self, key, &mut)
     }
     /// The plain counts, named by [`COUNTS`] after the first two.
     fn counts_mut(&mut self) -> [&mut u32; 7] {

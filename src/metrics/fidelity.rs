@@ -647,6 +647,11 @@ mod tests {
         parse_date(s).unwrap()
     }
 
+    /// Milestone `m<block>` of clinic 0.
+    fn ms(block: u8, due: &str, done: Option<&str>) -> Milestone {
+        Milestone { clinic: 0, block, name: format!("m{block}"), due: d(due), completed: done.map(d) }
+    }
+
     fn dataset(start: &str) -> Dataset {
         let mut data = Dataset::default();
         data.clinics = vec![Clinic {
@@ -677,13 +682,6 @@ mod tests {
     #[test]
     fn flags_for_the_facilitator_meeting() {
         let mut data = dataset("2023-01-10");
-        let ms = |block: u8, due: &str, done: Option<&str>| Milestone {
-            clinic: 0,
-            block,
-            name: format!("m{block}"),
-            due: d(due),
-            completed: done.map(d),
-        };
         data.milestones = vec![
             ms(1, "2024-04-30", None),               // 61 days before 2024-06-30: flagged
             ms(2, "2024-05-01", None),               // 60 days: not yet
@@ -718,13 +716,6 @@ mod tests {
     #[test]
     fn milestone_and_effort_queries_count_at_month_ends() {
         let mut data = dataset("2024-02-10");
-        let ms = |block: u8, due: &str, done: Option<&str>| Milestone {
-            clinic: 0,
-            block,
-            name: format!("m{block}"),
-            due: d(due),
-            completed: done.map(d),
-        };
         // Block 1: due Jan 31, done Feb 1 (late); block 2: due Feb 29, done Feb 29 (on time);
         // block 2: due Mar 1, not done.
         data.milestones = vec![
