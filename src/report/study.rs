@@ -382,8 +382,9 @@ fn flag_rows(inp: &ReportInputs) -> Vec<FlagRow> {
 /// One line of an outcome table, formatted for the reader.
 #[derive(Serialize)]
 struct OutcomeLine {
+    /// `outcomes.csv`'s model, term and inference; the template labels them.
     model: &'static str,
-    term: String,
+    term: &'static str,
     estimate: String,
     ci: String,
     p: String,
@@ -451,45 +452,15 @@ fn fmt_p(p: f64) -> String {
 }
 
 fn outcome_line(r: &OutcomeRow) -> OutcomeLine {
-    use crate::metrics::outcomes::Inference;
     OutcomeLine {
-        model: model_label(r.model),
-        term: term_label(r.term).to_string(),
+        model: r.model.as_str(),
+        term: r.term.as_str(),
         estimate: r.estimate.map_or("–".into(), fmt_est),
         ci: r.ci.map_or("–".into(), |(a, b)| format!("{} to {}", fmt_est(a), fmt_est(b))),
         p: r.p.map_or("–".into(), fmt_p),
         n: format!("{}", r.n_clinics),
-        inference: match r.inference {
-            Inference::Cr1 => "CR1",
-            Inference::WildBootstrap => "bootstrap",
-            Inference::Descriptive => "descriptive",
-            Inference::None => "–",
-        },
+        inference: r.inference.as_str(),
         note: r.note.clone(),
-    }
-}
-
-fn model_label(m: Model) -> &'static str {
-    match m {
-        Model::EventStudy => "event study",
-        Model::Did => "DiD, year 1",
-        Model::DidYear2 => "DiD, year 2",
-        Model::DidPlacebo => "DiD, placebo",
-        Model::Its => "ITS",
-    }
-}
-
-fn term_label(t: Term) -> &'static str {
-    match t {
-        Term::Att => "effect at one month",
-        Term::Year1 => "year 1 (months 0–11)",
-        Term::Year2 => "year 2 (months 12–23)",
-        Term::PreTrend => "pre-trend test (max |t|)",
-        Term::PreSlope => "pre slope / month",
-        Term::LevelChange => "level change",
-        Term::SlopeChange => "slope change / month",
-        Term::ComparisonChange => "comparison change",
-        Term::Did => "difference in differences",
     }
 }
 
