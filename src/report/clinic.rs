@@ -19,27 +19,30 @@ fn chart_err(e: String) -> Error {
     Error::Report { what: "chart".into(), message: e }
 }
 
-/// Position of a value against the peers' IQR, saying which way is better.
+/// Position of a value against the peers' IQR, and whether that is better
+/// (`above_better`, `above_worse`, `below_better`, `below_worse`, `middle`,
+/// `too_few_clinics`; empty without a value; `not_compared` for counts):
+/// `clinic.typ` words it.
 fn position(v: Option<f64>, q: &[Option<f64>; 3], dir: Direction) -> &'static str {
     let lower = dir == Direction::Lower;
     match (v, q[0], q[2]) {
         (Some(v), Some(_), Some(hi)) if v > hi => {
             if lower {
-                "above most clinics (worse)"
+                "above_worse"
             } else {
-                "above most clinics (better)"
+                "above_better"
             }
         }
         (Some(v), Some(lo), Some(_)) if v < lo => {
             if lower {
-                "below most clinics (better)"
+                "below_better"
             } else {
-                "below most clinics (worse)"
+                "below_worse"
             }
         }
-        (Some(_), Some(_), Some(_)) => "within the middle half",
-        (Some(_), _, _) => "too few clinics to compare",
-        _ => "–",
+        (Some(_), Some(_), Some(_)) => "middle",
+        (Some(_), _, _) => "too_few_clinics",
+        _ => "",
     }
 }
 
@@ -364,7 +367,7 @@ fn glance(cx: &Ctx) -> (Vec<GlanceRow>, Vec<GlanceRow>, Vec<Attention>) {
         median: String::new(),
         iqr: String::new(),
         better: "",
-        position: "not compared: clinic sizes differ",
+        position: "not_compared",
         unit: Some("patients"),
     });
     let mv = |k: usize| if shown[k].ltot_hidden { None } else { cells[k].mean_daily_mme() };
@@ -391,7 +394,7 @@ fn glance(cx: &Ctx) -> (Vec<GlanceRow>, Vec<GlanceRow>, Vec<Attention>) {
         median: String::new(),
         iqr: String::new(),
         better: "",
-        position: "not compared: clinic sizes differ",
+        position: "not_compared",
         unit: None,
     }];
     let mut attention = Vec::new();
@@ -783,15 +786,6 @@ pub fn definitions(inp: &ReportInputs) -> Definitions {
 /// these shares, when the run has them.
 const HEADLINE: [&str; 5] = ["high_dose_90", "benzo_overlap", "udt", "naloxone_at_risk", "new_start_long"];
 
-fn signal_words(s: Option<Signal>) -> &'static str {
-    match s {
-        Some(Signal::Improved) => "improved",
-        Some(Signal::Worsened) => "worsened",
-        Some(Signal::Stable) => "stable",
-        Some(Signal::TooFew) | None => "too few patients to tell",
-    }
-}
-
 /// The value a headline row prints: this month's share when it may be
 /// printed; when this month's denominator is below min_cell (issue 12), the
 /// last 3 months pooled if those counts are not small either; a share hidden
@@ -843,7 +837,7 @@ fn summary_rows(cx: &Ctx) -> Vec<SummaryRow> {
             value,
             three,
             better: if ms[mi].direction == Direction::Lower { "lower" } else { "higher" },
-            signal: signal_words(r.signal),
+            signal: r.signal.map_or("too_few", Signal::as_str),
             benchmark: r.benchmark.map(|b| format!("{b:.1}%")).unwrap_or_else(|| "too few clinics to compare".into()),
             target: r.target.map(|t| format!("{t:.1}%")).unwrap_or_else(|| "–".into()),
             met,
