@@ -36,53 +36,22 @@ pub const WINDOWS: [Window; 3] = [
 /// Below this many clinics per arm the rows are descriptive.
 pub const MIN_PER_ARM: usize = 4;
 
-/// The pooled value of each (clinic, start month) pair over the 12 months
-/// from `start + from`: the [`super::pooled`] query on the panel of outcome
-/// `j` joined with the pairs; a pair with a month outside the analysed
-/// months has none.
-fn windows(o: &Outcome, j: usize, panel: &DataFrame, pairs: &[(usize, i64)], from: i32) -> HashMap<(usize, i64), f64> {
-    let go = || -> PolarsResult<HashMap<(usize, i64), f64>> {
-        let p = df!(
-            "clinic" => pairs.iter().map(|p| p.0 as u32).collect::<Vec<u32>>(),
-            "s" => pairs.iter().map(|p| p.1).collect::<Vec<i64>>(),
-        )?;
-        let rows = panel
-            .clone()
-            .lazy()
-            .filter(col("outcome").eq(lit(j as u32)))
-            .select([col("clinic"), col("month"), col("outcome"), col("num"), col("den")])
-            .join(p.lazy(), [col("clinic")], [col("clinic")], JoinArgs::new(JoinType::Inner));
-        let lo = col("s") + lit(from as i64);
-        let keep = col("month").gt_eq(lo.clone()).and(col("month").lt(lo + lit(12i64)));
-        let df = super::pooled(rows, j, o.scale, keep, &["clinic", "s"])?;
-        let (c, s, n, v) = (
-            df.column("clinic")?.u32()?,
-            df.column("s")?.i64()?,
-            df.column("rows")?.i64()?,
-            df.column("value")?.f64()?,
-        );
-        let mut out = HashMap::new();
-        for i in 0..df.height() {
-            if let (Some(c), Some(s), Some(12), Some(v)) = (c.get(i), s.get(i), n.get(i), v.get(i)) {
-                out.insert((c as usize, s), v);
-            }
-        }
-        Ok(out)
-    };
-    go().unwrap_or_default()
+/// Every pooled 12-month window the DiD rows of one outcome read: per
+/// clinic, start month (index into the analysed months) and first month
+/// relative to it, `scale × Σnum ÷ Σden` over the 12 months; a window with a
+/// month outside the analysed months has none.
+pub struct Windows {
+    values: HashMap<(usize, i64, i32), f64>,
+    first: Month,
+    /// Intervention clinics per start month.
+    cohorts: BTreeMap<Month, f64>,
 }
 
-/// The clinic-level changes: (clinic, treated, change, weight 1). A
-/// comparison clinic's change is averaged over the intervention clinics'
-/// windows, computed once per start month and weighted by its clinics.
-fn changes(
-    o: &Outcome,
-    j: usize,
-    panel: &DataFrame,
-    d: &Design,
-    w: Window,
-    first: Month,
-) -> Vec<(usize, bool, f64, f64)> {
+/// [`Windows`] of outcome `j` as one polars query: the (clinic, start
+/// month) pairs (intervention clinics with their own start, comparison
+/// clinics with every cohort's) expanded to their windows' months, joined
+/// with the panel on clinic and month, pooled by [`super::pooled`].
+pub fn windows(o: &Outcome, j: usize, panel: &DataFrame, d: &Design, first: Month) -> Windows {
     let rel = |s: Month| s.minus(first) as i64;
     let mut cohorts: BTreeMap<Month, f64> = Default::default();
     for &(_, s) in &d.starts {
@@ -90,13 +59,57 @@ fn changes(
     }
     let mut pairs: Vec<(usize, i64)> = d.starts.iter().map(|&(c, s)| (c, rel(s))).collect();
     pairs.extend(d.comparison.iter().flat_map(|&c| cohorts.keys().map(move |&s| (c, rel(s)))));
-    let (after, before) = (windows(o, j, panel, &pairs, w.after), windows(o, j, panel, &pairs, w.before));
-    let change = |c: usize, s: Month| Some(after.get(&(c, rel(s)))? - before.get(&(c, rel(s)))?);
+    let mut froms: Vec<i32> = WINDOWS.iter().flat_map(|w| [w.after, w.before]).collect();
+    froms.sort_unstable();
+    froms.dedup();
+    let go = || -> PolarsResult<HashMap<(usize, i64, i32), f64>> {
+        let cells: Vec<(u32, i64, i64, i32)> = pairs
+            .iter()
+            .flat_map(|&(c, s)| {
+                froms.iter().flat_map(move |&f| (0..12).map(move |k| (c as u32, s + (f + k) as i64, s, f)))
+            })
+            .collect();
+        let wanted = df!(
+            "clinic" => cells.iter().map(|x| x.0).collect::<Vec<u32>>(),
+            "month" => cells.iter().map(|x| x.1).collect::<Vec<i64>>(),
+            "s" => cells.iter().map(|x| x.2).collect::<Vec<i64>>(),
+            "from" => cells.iter().map(|x| x.3).collect::<Vec<i32>>(),
+        )?;
+        let on = [col("clinic"), col("month")];
+        let args = JoinArgs { maintain_order: MaintainOrderJoin::Left, ..JoinArgs::new(JoinType::Inner) };
+        let rows = panel.clone().lazy().filter(col("outcome").eq(lit(j as u32)));
+        let rows = wanted.lazy().join(
+            rows.select([col("clinic"), col("month"), col("outcome"), col("num"), col("den")]),
+            on.clone(),
+            on,
+            args,
+        );
+        let df = super::pooled(rows, j, o.scale, lit(true), &["clinic", "s", "from"])?;
+        let (c, s, f) = (df.column("clinic")?.u32()?, df.column("s")?.i64()?, df.column("from")?.i32()?);
+        let (n, v) = (df.column("rows")?.i64()?, df.column("value")?.f64()?);
+        let mut out = HashMap::new();
+        for i in 0..df.height() {
+            if let (Some(c), Some(s), Some(f), Some(12), Some(v)) = (c.get(i), s.get(i), f.get(i), n.get(i), v.get(i)) {
+                out.insert((c as usize, s, f), v);
+            }
+        }
+        Ok(out)
+    };
+    Windows { values: go().unwrap_or_default(), first, cohorts }
+}
+
+/// The clinic-level changes: (clinic, treated, change, weight 1). A
+/// comparison clinic's change is averaged over the intervention clinics'
+/// windows, computed once per start month and weighted by its clinics.
+fn changes(win: &Windows, d: &Design, w: Window) -> Vec<(usize, bool, f64, f64)> {
+    let rel = |s: Month| s.minus(win.first) as i64;
+    let at = |c: usize, s: Month, f: i32| win.values.get(&(c, rel(s), f));
+    let change = |c: usize, s: Month| Some(at(c, s, w.after)? - at(c, s, w.before)?);
     let mut obs: Vec<(usize, bool, f64, f64)> =
         d.starts.iter().filter_map(|&(c, s)| change(c, s).map(|x| (c, true, x, 1.0))).collect();
     for &c in &d.comparison {
         let (mut sum, mut n) = (0.0, 0.0);
-        for (&s, &k) in &cohorts {
+        for (&s, &k) in &win.cohorts {
             if let Some(x) = change(c, s) {
                 sum += k * x;
                 n += k;
@@ -110,8 +123,8 @@ fn changes(
 }
 
 /// The `comparison_change` and `did` rows of one window.
-pub fn rows(o: &Outcome, j: usize, panel: &DataFrame, d: &Design, w: Window, first: Month) -> Vec<OutcomeRow> {
-    let obs = changes(o, j, panel, d, w, first);
+pub fn rows(o: &Outcome, win: &Windows, d: &Design, w: Window) -> Vec<OutcomeRow> {
+    let obs = changes(win, d, w);
     let n_int = obs.iter().filter(|x| x.1).count();
     let n_cmp = obs.len() - n_int;
     let mut rows: Vec<OutcomeRow> = [Term::ComparisonChange, Term::Did]

@@ -466,8 +466,9 @@ fn one_outcome(
 ) -> (Vec<OutcomeRow>, EventSeries) {
     let panel = Panel::new(frame, j, pm).expect("the outcome panel");
     let (mut rows, att) = event_study::rows(&o.name, &panel, design);
+    let windows = did::windows(o, j, frame, design, pm.months[0]);
     for w in did::WINDOWS {
-        rows.extend(did::rows(o, j, frame, design, w, pm.months[0]));
+        rows.extend(did::rows(o, &windows, design, w));
     }
     let (its_rows, fit) = its::rows(&o.name, &panel, design);
     rows.extend(its_rows);
