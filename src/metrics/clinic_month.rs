@@ -327,6 +327,14 @@ fn count_of(name: &str, cfg: &MetricsConfig) -> Expr {
     }
 }
 
+/// The sum of a float column in row order, left to right (a running sum's
+/// last value): polars' `sum` adds in blocks, so its last bits depend on the
+/// grouping; this one is the same whatever the threads and chunks, and is
+/// the plain sequential sum the earlier cell loops computed.
+pub fn seq_sum(e: Expr) -> Expr {
+    e.cum_sum(false).last()
+}
+
 /// A count of the rows where `e` holds, as a 64-bit integer.
 fn n(e: Expr) -> Expr {
     e.cast(DataType::UInt32).sum().cast(DataType::Int64)
@@ -341,7 +349,7 @@ pub fn clinic_month(facts: LazyFrame, grid: LazyFrame, cfg: &MetricsConfig) -> L
     let mut aggs = vec![
         n(counted().and(col("opioid"))).alias("opioid_patients"),
         n(counted_ltot()).alias("ltot_patients"),
-        col("daily_mme").filter(counted_ltot()).sum().alias("mme_sum"),
+        seq_sum(col("daily_mme").filter(counted_ltot())).alias("mme_sum"),
     ];
     for c in COUNTS {
         aggs.push(n(count_of(c, cfg)).alias(c));
@@ -530,4 +538,26 @@ pub fn table(pm: &PrescribingMetrics, w: usize, cfg: &MetricsConfig) -> Result<D
         .collect();
     df.replace("month", Column::new("month".into(), month)).map_err(fail("clinic_month"))?;
     Ok(df)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seq_sum_adds_left_to_right_in_row_order() {
+        // ((1e16 + 1) − 1e16) + 1: 1e16 + 1 rounds to 1e16, so the sequential
+        // sum is 1; any other association gives 0 or 2.
+        let df = df!("g" => [0u32, 0, 0, 0, 1], "x" => [1e16, 1.0, -1e16, 1.0, 5.0]).unwrap();
+        let out = df
+            .lazy()
+            .group_by_stable([col("g")])
+            .agg([seq_sum(col("x")).alias("s"), seq_sum(col("x").filter(col("x").lt(lit(0.0)))).alias("neg")])
+            .collect()
+            .unwrap();
+        let s: Vec<Option<f64>> = out.column("s").unwrap().f64().unwrap().iter().collect();
+        assert_eq!(s, [Some(1.0), Some(5.0)]);
+        let neg: Vec<Option<f64>> = out.column("neg").unwrap().f64().unwrap().iter().collect();
+        assert_eq!(neg, [Some(-1e16), None], "no rows: null (filled with 0 by the callers)");
+    }
 }

@@ -23,7 +23,7 @@ pub mod did;
 pub mod event_study;
 pub mod its;
 
-use super::clinic_month::PrescribingMetrics;
+use super::clinic_month::{seq_sum, PrescribingMetrics};
 use super::table::{floats, frame, ints, text};
 use crate::config::{MetricsConfig, OutcomesConfig};
 use crate::dates::Month;
@@ -125,7 +125,7 @@ pub fn pooled(panel: LazyFrame, j: usize, scale: f64, keep: Expr, by: &[&str]) -
     panel
         .filter(col("outcome").eq(lit(j as u32)).and(keep))
         .group_by(keys.clone())
-        .agg([col("num").sum(), col("den").sum(), len().cast(DataType::Int64).alias("rows")])
+        .agg([seq_sum(col("num")).alias("num"), col("den").sum(), len().cast(DataType::Int64).alias("rows")])
         .with_column(ratio(scale, col("num"), col("den")).alias("value"))
         .sort_by_exprs(keys, SortMultipleOptions::default())
         .collect()
