@@ -312,7 +312,8 @@ fn event_of(key: MeasureKey) -> EventType {
         MeasureKey::Agreement => EventType::PatientAgreement,
         MeasureKey::Udt => EventType::UrineDrugTest,
         MeasureKey::Pdmp => EventType::PdmpCheck,
-        _ => EventType::FunctionalAssessment,
+        MeasureKey::Functional => EventType::FunctionalAssessment,
+        other => unreachable!("{other:?} counts no care event"),
     }
 }
 
@@ -323,7 +324,8 @@ fn count_of(name: &str, cfg: &MetricsConfig) -> Expr {
         "excluded_patients" => col("attributed").and(col("excluded")).and(col("opioid")),
         "at_risk_patients" => counted_ltot().and(at_risk(cfg)),
         "new_starts" => col("new_start"),
-        _ => col("new_start_3mo_ago").and(col("excluded").not()),
+        "new_starts_3mo_ago" => col("new_start_3mo_ago").and(col("excluded").not()),
+        other => unreachable!("{other} is not one of COUNTS"),
     }
 }
 
