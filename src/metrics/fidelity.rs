@@ -369,6 +369,8 @@ pub struct Fidelity {
     blocks: Vec<MilestoneCounts>,
     /// `[clinic * months + k]`.
     effort: Vec<Effort>,
+    /// Per clinic: hours by activity over the window, and their total.
+    window_hours: Vec<([f64; 6], f64)>,
     /// The files' frames.
     pub clinic_month: DataFrame,
     pub block: DataFrame,
@@ -386,6 +388,7 @@ impl Fidelity {
                 counts: vec![MilestoneCounts::default(); n],
                 blocks: vec![MilestoneCounts::default(); n * 6],
                 effort: vec![Effort::default(); n],
+                window_hours: window_hours(&cm, data.clinics.len())?,
                 clinic_month: DataFrame::empty(),
                 block: DataFrame::empty(),
             };
@@ -418,10 +421,67 @@ impl Fidelity {
     pub fn efforts(&self, c: usize) -> &[Effort] {
         &self.effort[c * self.months..(c + 1) * self.months]
     }
+    /// Clinic `c`'s facilitation hours over the window by activity, and their total.
+    pub fn window_hours(&self, c: usize) -> ([f64; 6], f64) {
+        self.window_hours[c]
+    }
     /// Facilitation hours of clinic `c` in the `n` months ending at month `k`.
     pub fn hours(&self, c: usize, k: usize, n: usize) -> f64 {
         self.efforts(c)[(k + 1).saturating_sub(n)..=k].iter().map(|e| e.hours).sum::<f64>() + 0.0
     }
+}
+
+/// Hours by activity over the window per clinic, and their total, as a
+/// group-by over the clinic-month frame (sums in month order).
+fn window_hours(cm: &DataFrame, n_clinics: usize) -> PolarsResult<Vec<([f64; 6], f64)>> {
+    let acts = activity_columns();
+    let mut aggs: Vec<Expr> =
+        acts.iter().map(|a| super::clinic_month::seq_sum(col(a.as_str())).alias(a.as_str())).collect();
+    aggs.push(len().alias("months"));
+    let total = acts.iter().skip(1).fold(col(acts[0].as_str()), |t, a| t + col(a.as_str()));
+    let df = cm.clone().lazy().group_by([col("clinic")]).agg(aggs).with_column(total.alias("total")).collect()?;
+    let mut out = vec![([0.0; 6], 0.0); n_clinics];
+    let c = df.column("clinic")?.u32()?;
+    let cols: Vec<Float64Chunked> =
+        acts.iter().map(|a| df.column(a).and_then(|x| x.f64().cloned())).collect::<PolarsResult<_>>()?;
+    let total = df.column("total")?.f64()?;
+    for i in 0..df.height() {
+        let Some(ci) = c.get(i) else { continue };
+        let mut h = [0.0; 6];
+        for (k, col) in cols.iter().enumerate() {
+            h[k] = col.get(i).unwrap_or(0.0);
+        }
+        out[ci as usize] = (h, total.get(i).unwrap_or(0.0) + 0.0);
+    }
+    Ok(out)
+}
+
+/// The flags of each clinic by kind (`FlagKind::ALL` order), clinics with a
+/// flag only, as a polars group-by over the flags.
+pub fn flag_counts(flags: &[Flag]) -> Result<Vec<(u32, [usize; 3])>> {
+    let go = || -> PolarsResult<Vec<(u32, [usize; 3])>> {
+        let kind = |f: &Flag| FlagKind::ALL.iter().position(|k| *k == f.flag).unwrap() as u32;
+        let df = df!(
+            "clinic" => flags.iter().map(|f| f.clinic).collect::<Vec<u32>>(),
+            "kind" => flags.iter().map(kind).collect::<Vec<u32>>(),
+        )?
+        .lazy()
+        .group_by([col("clinic"), col("kind")])
+        .agg([len().alias("n")])
+        .sort(["clinic"], Default::default())
+        .collect()?;
+        let mut out: Vec<(u32, [usize; 3])> = Vec::new();
+        let (c, k, n) = (df.column("clinic")?.u32()?, df.column("kind")?.u32()?, df.column("n")?.u32()?);
+        for i in 0..df.height() {
+            let (Some(c), Some(k), Some(n)) = (c.get(i), k.get(i), n.get(i)) else { continue };
+            if out.last().is_none_or(|l| l.0 != c) {
+                out.push((c, [0; 3]));
+            }
+            out.last_mut().expect("pushed").1[k as usize] = n as usize;
+        }
+        Ok(out)
+    };
+    go().map_err(fail("fidelity flags"))
 }
 
 /// The milestone counts of each row of a fidelity frame, with the row's

@@ -10,7 +10,6 @@ use crate::metrics::outcomes::{Model, OutcomeRow, Term};
 use crate::metrics::study::{clinic_order, raw_pct, ArmMonths, Measure};
 use crate::model::{Activity, Arm};
 use serde::Serialize;
-use std::collections::BTreeMap;
 
 /// The virtual files and PDF ident of the study report.
 pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared) -> Result<(Vec<(String, Vec<u8>)>, String)> {
@@ -329,16 +328,11 @@ fn facilitation_hours(inp: &ReportInputs, sh: &Shared) -> Vec<HoursRow> {
         .iter()
         .filter(|&&c| !sh.by.facilitation[c].is_empty())
         .map(|&c| {
-            let mut h = [0.0; 6];
-            for e in inp.fidelity.efforts(c) {
-                for (hk, v) in h.iter_mut().zip(e.by_activity) {
-                    *hk += v;
-                }
-            }
+            let (h, total) = inp.fidelity.window_hours(c);
             HoursRow {
                 name: data.clinics[c].name.clone(),
                 hours: h.iter().map(|x| format!("{x:.1}")).collect(),
-                total: format!("{:.1}", h.iter().sum::<f64>()),
+                total: format!("{total:.1}"),
             }
         })
         .collect()
@@ -363,18 +357,9 @@ fn data_quality(inp: &ReportInputs) -> (Vec<DqRow>, Vec<TableRow>) {
 /// One line per flagged clinic with its counts; the detail is in metrics/fidelity_flags.csv.
 fn flag_rows(inp: &ReportInputs) -> Vec<FlagRow> {
     let data = &inp.data;
-    let mut per_clinic: BTreeMap<u32, [usize; 3]> = BTreeMap::new();
-    for f in inp.flags {
-        use crate::metrics::fidelity::FlagKind;
-        let k = match f.flag {
-            FlagKind::MilestoneOverdue60d => 0,
-            FlagKind::NoContact60d => 1,
-            FlagKind::IncompleteBlockAfterMonth15 => 2,
-        };
-        per_clinic.entry(f.clinic).or_default()[k] += 1;
-    }
+    let counts = crate::metrics::fidelity::flag_counts(inp.flags).unwrap_or_default();
     let mut flags: Vec<(String, [usize; 3])> =
-        per_clinic.into_iter().map(|(c, n)| (data.clinics[c as usize].name.clone(), n)).collect();
+        counts.into_iter().map(|(c, n)| (data.clinics[c as usize].name.clone(), n)).collect();
     flags.sort_by(|a, b| a.0.cmp(&b.0));
     flags.into_iter().map(|(clinic, n)| FlagRow { clinic, overdue: n[0], quiet: n[1] > 0, blocks: n[2] }).collect()
 }
