@@ -15,7 +15,7 @@
 //! | typed errors | [`error`] |
 //! | the measure registry (each measure described once) | [`measures`] |
 //! | reference tables and MME | [`reference`], [`mme`] |
-//! | measures: interval engine, clinic/study tables, trends and benchmarks, fidelity, facilitators, extract checks, outcome models, worklists, patient-month file | [`metrics`], [`stats`] |
+//! | measures: the per-patient interval engine, then polars lazy queries for every table above the patient (clinic_month, study_month, trends and benchmarks, fidelity, facilitators, data quality, extract checks, outcome panel, worklist selection), the outcome models | [`metrics`], [`stats`] |
 //! | charts and PDF reports | [`report`] |
 //! | the whole batch, manifest, outputs, shards and merge | [`batch`] |
 //! | synthetic data | [`synth`] |

@@ -1,4 +1,10 @@
-//! Metrics: the prescribing measures (SPEC §3) and program fidelity.
+//! Metrics: the prescribing measures (SPEC §3, §6) and program fidelity, in
+//! two layers: the hand-written per-patient interval engine
+//! ([`prescribing`]) emits patient × clinic × month facts; every table
+//! above that grain is a named polars lazy query in the module of the file
+//! it produces ([`clinic_month`], [`study`], [`trends`], [`fidelity`],
+//! [`facilitators`], [`data_quality`], [`extract_checks`], [`outcomes`],
+//! [`worklist`]).
 
 pub mod clinic_month;
 pub mod data_quality;
