@@ -530,8 +530,6 @@ fn validate_prescriptions(
     col: &mut Collector,
 ) -> Result<()> {
     use rayon::prelude::*;
-    let mut counts = col.summary.tables.remove(&TableName::Prescriptions).unwrap_or_default();
-    counts.read += t.height();
     let table = cfg.metrics.mme_table;
     let drugs = known_drugs();
     if data.drugs.is_empty() {
@@ -542,11 +540,9 @@ fn validate_prescriptions(
     let n = t.height();
     let starts: Vec<usize> = (0..n).step_by(ROW_CHUNK).collect();
     // Phase 1: each row on its own, in parallel chunks.
-    let chunks: Vec<Result<Vec<(Row<'_>, Option<RxDraft<'_>>)>>> = starts
+    let chunks: Vec<Vec<(Row<'_>, Option<RxDraft<'_>>)>> = starts
         .par_iter()
         .map(|&from| {
-            let len = ROW_CHUNK.min(n - from);
-            let arrays: Vec<Option<&TextArray>> = RX_COLUMNS.iter().map(|c| t.array(c)).collect();
             let mut check = RxCheck {
                 table,
                 month_end,
@@ -555,46 +551,34 @@ fn validate_prescriptions(
                 drug_cache: FxHashMap::default(),
                 factor_cache: FxHashMap::default(),
             };
-            let mut out = Vec::with_capacity(len);
-            for i in from..from + len {
-                let mut v: [Option<&str>; 12] = Default::default();
-                for (k, a) in arrays.iter().enumerate() {
-                    v[k] = a.and_then(|a| a.get(i));
-                }
-                out.push(check.row(t, t.offset + i + 1, RxFields::of(v))?);
-            }
-            Ok(out)
+            let rows = from..from + ROW_CHUNK.min(n - from);
+            check_rows(t, TableName::Prescriptions, RX_COLUMNS, rows, |r, v| check.row(t, r, RxFields::of(v)))
+                .collect::<Result<Vec<_>>>()
         })
-        .collect();
+        .collect::<Result<_>>()?;
     // Phase 2: in file order, duplicates and interning.
     data.prescriptions.reserve(n);
-    for chunk in chunks {
-        for (mut r, draft) in chunk? {
-            let id = draft.as_ref().and_then(|d| d.rx_id);
-            if let Some(id) = id {
-                if !rx_ids.insert(id) {
-                    r.error("rx_id", Some(id), DUPLICATE_RX_ID);
-                }
-            }
-            let ok = !r.has_error();
-            if col.finish(r, &mut counts, true) && ok {
-                let d = draft.unwrap();
-                data.prescriptions.push(Prescription {
-                    clinic: d.clinic,
-                    patient: data.patients.intern(d.patient),
-                    prescriber: d.prescriber.map(|p| data.prescribers.intern(p)),
-                    start: d.start,
-                    days: d.days,
-                    class: d.class,
-                    drug: d.drug,
-                    daily_mme: d.daily_mme,
-                    long_acting: d.long_acting,
-                });
+    let duplicate = |r: &mut Row<'_>, d: Option<&RxDraft<'_>>| {
+        if let Some(id) = d.and_then(|d| d.rx_id) {
+            if !rx_ids.insert(id) {
+                r.error("rx_id", Some(id), DUPLICATE_RX_ID);
             }
         }
-    }
-    col.summary.tables.insert(TableName::Prescriptions, counts);
-    Ok(())
+    };
+    let checked = chunks.into_iter().flatten().map(Ok);
+    finish_rows(checked, TableName::Prescriptions, col, true, duplicate, |d| {
+        data.prescriptions.push(Prescription {
+            clinic: d.clinic,
+            patient: data.patients.intern(d.patient),
+            prescriber: d.prescriber.map(|p| data.prescribers.intern(p)),
+            start: d.start,
+            days: d.days,
+            class: d.class,
+            drug: d.drug,
+            daily_mme: d.daily_mme,
+            long_acting: d.long_acting,
+        })
+    })
 }
 
 /// What checking a prescription row needs besides the row: the MME table,
@@ -673,28 +657,27 @@ impl<'a, 'c> RxCheck<'a, 'c> {
 
     /// Check one row: its issues, and the draft of a valid row (a rejected
     /// row's draft only claims its rx_id for the duplicate check).
-    fn row(&mut self, t: &RawTable, row: usize, v: RxFields<'a>) -> Result<(Row<'a>, Option<RxDraft<'a>>)> {
-        guard_id(t, row, "patient_id", v.patient)?;
-        guard_id(t, row, "prescriber_id", v.prescriber)?;
-        let mut r = Row::new(TableName::Prescriptions, row);
-        let clinic = clinic_ref(&mut r, v.clinic, self.clinic_ids);
+    fn row(&mut self, t: &RawTable, r: &mut Row<'a>, v: RxFields<'a>) -> Result<Option<RxDraft<'a>>> {
+        guard_id(t, r.row, "patient_id", v.patient)?;
+        guard_id(t, r.row, "prescriber_id", v.prescriber)?;
+        let clinic = clinic_ref(r, v.clinic, self.clinic_ids);
         let rx_id = r.required("rx_id", v.rx_id);
         let patient = r.required("patient_id", v.patient);
         let start = r.date("written_date", v.written);
-        let drug = self.drug(&mut r, v.drug);
+        let drug = self.drug(r, v.drug);
         let release = Release::parse(v.release.unwrap_or(""));
         if release.is_none() {
             r.error("release", v.release, UNKNOWN_RELEASE);
         }
         let is_opioid = matches!(drug, Some((DrugClass::Opioid, _)));
-        let route = route_of(&mut r, v.route, is_opioid);
+        let route = route_of(r, v.route, is_opioid);
         let long_acting = match (drug, route, release) {
             (Some((DrugClass::Opioid, di)), Some(rt), Some(rel)) => is_long_acting(self.drugs[di as usize], rt, rel),
             _ => false,
         };
-        let days = days_supply(&mut r, v.days);
+        let days = days_supply(r, v.days);
         let daily_mme = match drug {
-            Some((DrugClass::Opioid, di)) => self.daily_mme(&mut r, di, route, &v, days),
+            Some((DrugClass::Opioid, di)) => self.daily_mme(r, di, route, &v, days),
             _ => 0.0,
         };
         if start.is_some_and(|s| !r.has_error() && s > self.month_end) {
@@ -715,7 +698,7 @@ impl<'a, 'c> RxCheck<'a, 'c> {
             }),
             _ => rx_id.map(RxDraft::claim),
         };
-        Ok((r, draft))
+        Ok(draft)
     }
 }
 
@@ -784,32 +767,68 @@ impl<'a> RxFields<'a> {
     }
 }
 
-/// The one loop of the row validators: each row's values of `columns`, a
-/// check that records the row's problems and builds its typed value (`None`
-/// when it cannot), then the row finished (counted, its issues kept).
-/// Returns the values of the rows used, in file order.
+/// The one loop of the row validators: rows `rows` of `t`, each row's
+/// values of `columns` handed to `check`, which records the row's problems
+/// and builds its typed value (`None` when it cannot). Every validator runs
+/// it, the prescriptions' in parallel chunks.
+fn check_rows<'a, 'c, const N: usize, T, F>(
+    t: &'a RawTable,
+    table: TableName,
+    columns: [&str; N],
+    rows: std::ops::Range<usize>,
+    mut check: F,
+) -> impl Iterator<Item = Result<(Row<'a>, Option<T>)>> + 'c
+where
+    'a: 'c,
+    F: FnMut(&mut Row<'a>, [Option<&'a str>; N]) -> Result<Option<T>> + 'c,
+{
+    let arrays: Vec<Option<&'a TextArray>> = columns.iter().map(|c| t.array(c)).collect();
+    rows.map(move |i| {
+        let v: [Option<&'a str>; N] = std::array::from_fn(|k| arrays[k].and_then(|a| a.get(i)));
+        let mut r = Row::new(table, t.offset + i + 1);
+        let value = check(&mut r, v)?;
+        Ok((r, value))
+    })
+}
+
+/// Finish checked rows in file order: `more` may flag a row further (a
+/// duplicate id), then the row is counted and its issues kept, and the
+/// typed value of each row used goes to `keep`.
+fn finish_rows<'a, T>(
+    checked: impl IntoIterator<Item = Result<(Row<'a>, Option<T>)>>,
+    table: TableName,
+    col: &mut Collector,
+    after_month_excluded: bool,
+    mut more: impl FnMut(&mut Row<'a>, Option<&T>),
+    mut keep: impl FnMut(T),
+) -> Result<()> {
+    let mut counts = col.summary.tables.remove(&table).unwrap_or_default();
+    for item in checked {
+        let (mut r, value) = item?;
+        counts.read += 1;
+        more(&mut r, value.as_ref());
+        let ok = !r.has_error();
+        if col.finish(r, &mut counts, after_month_excluded) && ok {
+            keep(value.expect("a row without errors has its value"));
+        }
+    }
+    col.summary.tables.insert(table, counts);
+    Ok(())
+}
+
+/// [`check_rows`] over a whole table, then [`finish_rows`]: the values of
+/// the rows used, in file order.
 fn each_row<'a, const N: usize, T>(
     t: &'a RawTable,
     table: TableName,
     columns: [&str; N],
     col: &mut Collector,
     after_month_excluded: bool,
-    mut check: impl FnMut(&mut Row<'a>, [Option<&'a str>; N]) -> Result<Option<T>>,
+    check: impl FnMut(&mut Row<'a>, [Option<&'a str>; N]) -> Result<Option<T>>,
 ) -> Result<Vec<T>> {
-    let mut counts = col.summary.tables.remove(&table).unwrap_or_default();
-    counts.read += t.height();
-    let mut iters: Vec<_> = columns.iter().map(|c| t.iter(c)).collect();
     let mut out = Vec::new();
-    for i in 0..t.height() {
-        let v: [Option<&'a str>; N] = std::array::from_fn(|k| iters[k].next().flatten());
-        let mut r = Row::new(table, t.offset + i + 1);
-        let value = check(&mut r, v)?;
-        let ok = !r.has_error();
-        if col.finish(r, &mut counts, after_month_excluded) && ok {
-            out.push(value.expect("a row without errors has its value"));
-        }
-    }
-    col.summary.tables.insert(table, counts);
+    let checked = check_rows(t, table, columns, 0..t.height(), check);
+    finish_rows(checked, table, col, after_month_excluded, |_, _| {}, |v| out.push(v))?;
     Ok(out)
 }
 
