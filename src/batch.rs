@@ -679,10 +679,9 @@ fn write_metrics(
     table::write_frame_csv(&mut cm, &dir.join("metrics/clinic_month.csv"))?;
     table::write_frame_parquet(&mut cm, &dir.join("metrics/clinic_month.parquet"))?;
     table::write_frame_csv(&mut sm, &dir.join("metrics/study_month.csv"))?;
-    let (trend_rows, mut trend_frame) = trends::trends(data, &pm_all, cfg)?;
-    table::write_frame_csv(&mut trend_frame, &dir.join("metrics/clinic_trends.csv"))?;
-    let mut bench = trends::benchmarks_table(&pm_all, months.len(), cfg)?;
-    table::write_frame_csv(&mut bench, &dir.join("metrics/benchmarks.csv"))?;
+    let mut tr = trends::trends(data, &pm_all, months.len(), cfg)?;
+    table::write_frame_csv(&mut tr.table, &dir.join("metrics/clinic_trends.csv"))?;
+    table::write_frame_csv(&mut tr.benchmarks, &dir.join("metrics/benchmarks.csv"))?;
     log(opts, 2, format!("  clinic, study, trends, benchmarks: {:.2} s", t.elapsed().as_secs_f64()));
     let t = Instant::now();
     let (dose, dose_labels) = dose_response(data, &pm_all, cfg);
@@ -705,7 +704,7 @@ fn write_metrics(
     table::write_frame_csv(&mut outcomes::outcomes_table(&out_res)?, &dir.join("metrics/outcomes.csv"))?;
     log(opts, 2, format!("  outcomes, {} months: {:.2} s", analysed.months.len(), t.elapsed().as_secs_f64()));
     let quality = data_quality::compute(v)?;
-    let trends = trend_rows;
+    let trends = tr.rows;
     Ok(MetricsOut { pm, flags, outcomes: out_res, trends, dose, dose_labels, arms, peers, fid, quality, selected })
 }
 

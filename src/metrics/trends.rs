@@ -178,33 +178,35 @@ pub fn benchmarks(mm: LazyFrame, from: u32, min_d: i64, min_peers: u32) -> Polar
         ]))
 }
 
-/// `metrics/benchmarks.csv`: one row per month of the last `w` computed
-/// months and `_pct` measure, ordered by month then measure.
-pub fn benchmarks_table(pm: &PrescribingMetrics, w: usize, cfg: &Config) -> Result<DataFrame> {
-    let defs = registry(&cfg.metrics.threshold_labels());
-    let from = pm.months.len().saturating_sub(w) as u32;
-    let mm = measure_months(pm.counts.clone().lazy(), &defs)?;
-    let b = benchmarks(mm, from, cfg.min_cell.max(1) as i64, cfg.min_peer_clinics).map_err(fail("benchmarks"))?;
-    let (months, measures): (Vec<u32>, Vec<u32>) =
-        (from..pm.months.len() as u32).flat_map(|k| (1..=defs.len() as u32).map(move |j| (k, j))).unzip();
-    let grid = df!("month" => months, "measure" => measures).map_err(fail("benchmarks"))?;
+/// The benchmark of every month from index `from` and `_pct` measure
+/// (`month`, `measure` indices; empty, 0, 0 where none), ordered by month
+/// then measure, rounded: [`benchmarks`] on the grid of months × measures.
+fn benchmark_grid(mm: LazyFrame, from: u32, months: u32, measures: u32, cfg: &Config) -> PolarsResult<DataFrame> {
+    let b = benchmarks(mm, from, cfg.min_cell.max(1) as i64, cfg.min_peer_clinics)?;
+    let (month, measure): (Vec<u32>, Vec<u32>) =
+        (from..months).flat_map(|k| (1..=measures).map(move |j| (k, j))).unzip();
     let args = JoinArgs { maintain_order: MaintainOrderJoin::Left, ..JoinArgs::new(JoinType::Left) };
     let by = [col("month"), col("measure")];
-    let mut out = grid
+    let mut out = df!("month" => month, "measure" => measure)?
         .lazy()
         .join(b, by.clone(), by, args)
         .with_columns([col("clinics").fill_null(lit(0i64)), col("d").fill_null(lit(0i64))])
-        .collect()
-        .map_err(fail("benchmarks"))?;
-    round1_columns(&mut out, &[]).map_err(fail("benchmarks"))?;
-    let names = trend_measures(&defs);
+        .collect()?;
+    round1_columns(&mut out, &[])?;
+    Ok(out)
+}
+
+/// `metrics/benchmarks.csv` from [`benchmark_grid`]: the months and
+/// measures by name.
+fn benchmarks_table(grid: &DataFrame, pm: &PrescribingMetrics, ms: &[TrendMeasure]) -> PolarsResult<DataFrame> {
+    let mut out = grid.clone();
     let text = |c: &str, f: &dyn Fn(u32) -> String| -> PolarsResult<Column> {
         Ok(Column::new(c.into(), out.column(c)?.u32()?.into_no_null_iter().map(f).collect::<Vec<String>>()))
     };
-    let month = text("month", &|k| pm.months[k as usize].to_string()).map_err(fail("benchmarks"))?;
-    let measure = text("measure", &|j| names[j as usize].name.clone()).map_err(fail("benchmarks"))?;
-    out.replace("month", month).map_err(fail("benchmarks"))?;
-    out.replace("measure", measure).map_err(fail("benchmarks"))?;
+    let month = text("month", &|k| pm.months[k as usize].to_string())?;
+    let measure = text("measure", &|j| ms[j as usize].name.clone())?;
+    out.replace("month", month)?;
+    out.replace("measure", measure)?;
     Ok(out)
 }
 
@@ -359,26 +361,38 @@ pub fn target_of(data: &Dataset, cfg: &Config, c: usize, measure: &str) -> Optio
         .or_else(|| cfg.targets.iter().find(|(m, _)| m == measure).map(|(_, v)| *v))
 }
 
-/// Every clinic × measure trend row at the report month (clinics in
-/// output order, measures `mean_daily_mme` first, then in clinic_month
-/// column order), and `metrics/clinic_trends.csv`'s frame.
-pub fn trends(data: &Dataset, pm: &PrescribingMetrics, cfg: &Config) -> Result<(Vec<TrendRow>, DataFrame)> {
+/// What the trend queries produce: every clinic × measure trend row at the
+/// report month (clinics in output order, measures `mean_daily_mme` first,
+/// then in clinic_month column order), `metrics/clinic_trends.csv`'s frame
+/// and `metrics/benchmarks.csv`'s (the last `w` computed months).
+pub struct Trends {
+    pub rows: Vec<TrendRow>,
+    pub table: DataFrame,
+    pub benchmarks: DataFrame,
+}
+
+/// Run the trend and benchmark queries over `pm` (every computed month):
+/// the clinic × measure × month frame is built once and the benchmarks of
+/// the window once; clinic_trends reads the report month's.
+pub fn trends(data: &Dataset, pm: &PrescribingMetrics, w: usize, cfg: &Config) -> Result<Trends> {
     let defs = registry(&cfg.metrics.threshold_labels());
+    let ms = trend_measures(&defs);
+    let n = pm.months.len() as u32;
     let report = cfg.report_month.minus(pm.months[0]) as u32;
-    let mm = measure_months(pm.counts.clone().lazy(), &defs)?;
+    let mm = measure_months(pm.counts.clone().lazy(), &defs)?.collect().map_err(fail("trends"))?;
+    let from = n.saturating_sub(w as u32);
+    let grid = benchmark_grid(mm.clone().lazy(), from, n, defs.len() as u32, cfg).map_err(fail("benchmarks"))?;
+    let bench = grid.clone().lazy().filter(col("month").eq(lit(report))).select([col("measure"), col("benchmark")]);
     let clinics = baselines(data, cfg.report_month).map_err(fail("clinic_trends"))?;
-    let bench = benchmarks(mm.clone(), report, cfg.min_cell.max(1) as i64, cfg.min_peer_clinics)
-        .map_err(fail("clinic_trends"))?
-        .filter(col("month").eq(lit(report)))
-        .select([col("measure"), col("benchmark")]);
     let args = JoinArgs { maintain_order: MaintainOrderJoin::Left, ..JoinArgs::new(JoinType::Left) };
-    let df = clinic_trends(mm, clinics.lazy(), report)
+    let df = clinic_trends(mm.lazy(), clinics.lazy(), report)
         .join(bench, [col("measure")], [col("measure")], args)
         .collect()
         .map_err(fail("clinic_trends"))?;
-    let rows = finish(&df, data, cfg, &trend_measures(&defs)).map_err(fail("clinic_trends"))?;
+    let rows = finish(&df, data, cfg, &ms).map_err(fail("clinic_trends"))?;
     let table = trends_table(data, &rows)?;
-    Ok((rows, table))
+    let benchmarks = benchmarks_table(&grid, pm, &ms).map_err(fail("benchmarks"))?;
+    Ok(Trends { rows, table, benchmarks })
 }
 
 /// The query's rows with the output rounding (values, changes and baselines
