@@ -93,13 +93,6 @@ impl RawTable {
     pub fn column(&self, name: &str) -> Option<&StringChunked> {
         self.df.column(name).ok().and_then(|c| c.str().ok())
     }
-    /// An iterator over a column, or all-missing when the column is absent.
-    pub fn iter<'a>(&'a self, name: &str) -> Box<dyn Iterator<Item = Option<&'a str>> + 'a> {
-        match self.column(name) {
-            Some(ca) => Box::new(ca.iter()),
-            None => Box::new(std::iter::repeat(None)),
-        }
-    }
 }
 
 /// An opened table: header checked, rows read lazily in batches.

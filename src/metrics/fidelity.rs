@@ -435,9 +435,8 @@ impl Fidelity {
 /// group-by over the clinic-month frame (sums in month order).
 fn window_hours(cm: &DataFrame, n_clinics: usize) -> PolarsResult<Vec<([f64; 6], f64)>> {
     let acts = activity_columns();
-    let mut aggs: Vec<Expr> =
+    let aggs: Vec<Expr> =
         acts.iter().map(|a| super::clinic_month::seq_sum(col(a.as_str())).alias(a.as_str())).collect();
-    aggs.push(len().alias("months"));
     let total = acts.iter().skip(1).fold(col(acts[0].as_str()), |t, a| t + col(a.as_str()));
     let df = cm.clone().lazy().group_by([col("clinic")]).agg(aggs).with_column(total.alias("total")).collect()?;
     let mut out = vec![([0.0; 6], 0.0); n_clinics];

@@ -357,7 +357,7 @@ fn data_quality(inp: &ReportInputs) -> (Vec<DqRow>, Vec<TableRow>) {
 /// One line per flagged clinic with its counts; the detail is in metrics/fidelity_flags.csv.
 fn flag_rows(inp: &ReportInputs) -> Vec<FlagRow> {
     let data = &inp.data;
-    let counts = crate::metrics::fidelity::flag_counts(inp.flags).unwrap_or_default();
+    let counts = crate::metrics::fidelity::flag_counts(inp.flags).expect("the flag count query");
     let mut flags: Vec<(String, [usize; 3])> =
         counts.into_iter().map(|(c, n)| (data.clinics[c as usize].name.clone(), n)).collect();
     flags.sort_by(|a, b| a.0.cmp(&b.0));

@@ -95,7 +95,7 @@ pub fn windows(o: &Outcome, j: usize, panel: &DataFrame, d: &Design, first: Mont
         }
         Ok(out)
     };
-    Windows { values: go().unwrap_or_default(), first, cohorts }
+    Windows { values: go().expect("the DiD window query"), first, cohorts }
 }
 
 /// The clinic-level changes: (clinic, treated, change, weight 1). A

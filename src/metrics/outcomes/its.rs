@@ -133,11 +133,8 @@ pub fn pooled_points(o: &Outcome, j: usize, panel: &DataFrame) -> Vec<(i32, f64)
     let keep = col("event_time")
         .gt_eq(lit(*EVENT_RANGE.start() as i64))
         .and(col("event_time").lt_eq(lit(*EVENT_RANGE.end() as i64)));
-    let Ok(df) = super::pooled(panel.clone().lazy(), j, o.scale, keep, &["event_time"]) else { return Vec::new() };
-    let (Ok(e), Ok(v)) =
-        (df.column("event_time").and_then(|c| c.i64().cloned()), df.column("value").and_then(|c| c.f64().cloned()))
-    else {
-        return Vec::new();
-    };
+    let df = super::pooled(panel.clone().lazy(), j, o.scale, keep, &["event_time"]).expect("the pooled points query");
+    let e = df.column("event_time").and_then(|c| c.i64().cloned()).expect("event_time is an integer column");
+    let v = df.column("value").and_then(|c| c.f64().cloned()).expect("value is a float column");
     e.iter().zip(v.iter()).filter_map(|(e, v)| Some((e? as i32, v?))).collect()
 }
