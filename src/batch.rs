@@ -692,7 +692,10 @@ fn write_metrics(
     table::write_frame_csv(&mut fcm, &dir.join("metrics/fidelity_clinic_month.csv"))?;
     let mut fbl = fidelity::output_of(&fid.block, &months)?;
     table::write_frame_csv(&mut fbl, &dir.join("metrics/fidelity_block.csv"))?;
-    table::write_frame_csv(&mut fidelity::study_month(data, &months)?, &dir.join("metrics/fidelity_study_month.csv"))?;
+    table::write_frame_csv(
+        &mut fidelity::study_month(&fid, data, &months)?,
+        &dir.join("metrics/fidelity_study_month.csv"),
+    )?;
     let flags = fidelity::flags(data, cfg.report_month);
     table::write_frame_csv(&mut fidelity::flags_table(data, &flags)?, &dir.join("metrics/fidelity_flags.csv"))?;
     log(opts, 2, format!("  fidelity, facilitators: {:.2} s", t.elapsed().as_secs_f64()));

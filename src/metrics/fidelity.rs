@@ -262,7 +262,7 @@ fn effort_sums(data: &Dataset, months: &[Month]) -> PolarsResult<LazyFrame> {
 fn clinic_month_frame(data: &Dataset, months: &[Month]) -> PolarsResult<DataFrame> {
     let ms = milestone_months(data, months)?.group_by([col("clinic"), col("month")]).agg(milestone_counts());
     let pct = |n: &str, d: &str| pct_expr(col(n), col(d)).alias(format!("{n}_pct"));
-    let mut sel = vec![col("clinic"), col("clinic_id"), col("month"), phase_expr(), col("program_month")];
+    let mut sel = vec![col("clinic"), col("clinic_id"), col("arm"), col("month"), phase_expr(), col("program_month")];
     sel.extend(MILESTONE_COUNTS.iter().map(|c| col(*c)));
     sel.extend(MILESTONE_COUNTS[1..5].iter().map(|c| pct(c, MILESTONE_COUNTS[0])));
     sel.push(pct_expr(col("due_done"), col("milestones_due")).alias("milestones_done_of_due_pct"));
@@ -273,10 +273,10 @@ fn clinic_month_frame(data: &Dataset, months: &[Month]) -> PolarsResult<DataFram
     joined.with_columns(zeros()).select(sel).collect()
 }
 
-/// The output file of a fidelity frame: without the index columns (and
-/// `due_done`), rounded, months as text.
+/// The output file of a fidelity frame: without the index columns, `arm`
+/// and `due_done`, rounded, months as text.
 fn output(frame: &DataFrame, months: &[Month]) -> PolarsResult<DataFrame> {
-    let mut df = frame.drop_many(["clinic", "due_done"]);
+    let mut df = frame.drop_many(["clinic", "arm", "due_done"]);
     round_output(&mut df)?;
     name_months(&mut df, months)?;
     Ok(df)
@@ -349,7 +349,7 @@ fn block_frame(data: &Dataset, months: &[Month]) -> PolarsResult<DataFrame> {
     let grid = cross(clinic_months(data, months)?.lazy().with_column(lit(0u32).alias("k")), blocks.lazy());
     let by = [col("clinic"), col("month"), col("block")];
     let counts = milestone_months(data, months)?.group_by(by).agg(milestone_counts());
-    let mut sel = vec![col("clinic"), col("clinic_id"), col("month"), col("block")];
+    let mut sel = vec![col("clinic"), col("clinic_id"), col("arm"), col("month"), col("block")];
     sel.extend(MILESTONE_COUNTS.iter().map(|c| col(*c).fill_null(lit(0i64))));
     left_join(grid, counts, &["clinic", "month", "block"]).select(sel).collect()
 }
@@ -527,30 +527,26 @@ fn read_effort(df: &DataFrame, out: &mut [Effort], w: usize) -> PolarsResult<()>
     Ok(())
 }
 
-/// Per intervention clinic and month: the milestone counts and how many
-/// blocks are complete (every milestone of a block with milestones done).
-fn intervention_milestones(data: &Dataset, months: &[Month]) -> PolarsResult<LazyFrame> {
-    let by = [col("clinic"), col("month")];
-    let totals = milestone_months(data, months)?.group_by(by.clone()).agg(milestone_counts());
-    let complete = milestone_months(data, months)?
-        .group_by([col("clinic"), col("month"), col("block")])
-        .agg([col("done").all(true).alias("complete")])
-        .filter(col("complete"))
-        .group_by(by)
-        .agg(
+/// Per intervention clinic and month, from the clinic-month and block
+/// frames of [`Fidelity`]: the milestone counts and how many blocks are
+/// complete (a block with milestones, every one done).
+fn intervention_milestones(fid: &Fidelity) -> LazyFrame {
+    let intervention = || col("arm").eq(lit(Arm::Intervention.as_str()));
+    let complete = col(MILESTONE_COUNTS[0]).gt(lit(0i64)).and(col("milestones_done").eq(col(MILESTONE_COUNTS[0])));
+    let blocks =
+        fid.block.clone().lazy().filter(intervention().and(complete)).group_by([col("clinic"), col("month")]).agg(
             (1..=6i64)
                 .map(|b| col("block").eq(lit(b)).cast(DataType::Int64).sum().alias(format!("block_{b}")))
                 .collect::<Vec<_>>(),
         );
-    let grid = clinic_months(data, months)?.lazy().filter(col("arm").eq(lit(Arm::Intervention.as_str())));
-    Ok(left_join(left_join(grid, totals, &["clinic", "month"]), complete, &["clinic", "month"]))
+    left_join(fid.clinic_month.clone().lazy().filter(intervention()), blocks, &["clinic", "month"])
 }
 
 /// `metrics/fidelity_study_month` as a lazy query: intervention clinics per
 /// month, those with each block complete, the type-7 median % of
 /// milestones done over clinics with milestones, and the month's
 /// facilitation hours (every clinic's).
-pub fn study_month(data: &Dataset, months: &[Month]) -> Result<DataFrame> {
+pub fn study_month(fid: &Fidelity, data: &Dataset, months: &[Month]) -> Result<DataFrame> {
     let go = || -> PolarsResult<DataFrame> {
         let total = col(MILESTONE_COUNTS[0]);
         let done_pct = when(total.clone().gt(lit(0i64)))
@@ -563,7 +559,7 @@ pub fn study_month(data: &Dataset, months: &[Month]) -> Result<DataFrame> {
             );
         }
         aggs.push(done_pct.quantile(lit(0.5), QuantileMethod::Linear).alias("milestones_done_pct_median"));
-        let per_month = intervention_milestones(data, months)?.group_by([col("month")]).agg(aggs);
+        let per_month = intervention_milestones(fid).group_by([col("month")]).agg(aggs);
         let hours =
             facilitation_months(data, months)?
                 .filter(col("in_month"))
@@ -807,7 +803,7 @@ mod tests {
         assert_eq!(phases, ["baseline", "prepare_launch", "prepare_launch"]);
         let b = block(&data, &months).unwrap();
         assert_eq!(b.height(), 18, "3 months × 6 blocks");
-        let s = study_month(&data, &months).unwrap();
+        let s = study_month(&Fidelity::compute(&data, &months).unwrap(), &data, &months).unwrap();
         let col_i = |c: &str| -> Vec<i64> { s.column(c).unwrap().i64().unwrap().into_no_null_iter().collect() };
         assert_eq!(col_i("clinics_block_1_complete"), [0, 1, 1]);
         assert_eq!(col_i("clinics_block_2_complete"), [0, 0, 0], "its March 1 milestone is never done");
