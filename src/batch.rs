@@ -668,11 +668,9 @@ fn write_metrics(
     let t = Instant::now();
     let pm = pm_all.tail(months.len());
     let mut cm = clinic_month::table(&pm_all, months.len(), &cfg.metrics)?;
-    let sm_raw = study::study_month_unrounded(cm.clone(), &cfg.metrics)?;
+    let sm_raw = study::study_month(cm.clone(), &cfg.metrics)?;
     let arms = study::arm_months(&sm_raw, &cfg.metrics)?;
-    let mut sm = sm_raw;
-    clinic_month::round1_columns(&mut sm, &[])
-        .map_err(|e| Error::Report { what: "study_month".into(), message: e.to_string() })?;
+    let mut sm = study::rounded(sm_raw)?;
     let peers = study::peers(&pm, cfg.min_cell.max(1) as i64, cfg.min_peer_clinics, &cfg.metrics)?;
     let _ = cm.drop_in_place("arm");
     let _ = cm.drop_in_place("mme_sum");

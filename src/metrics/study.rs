@@ -59,18 +59,19 @@ pub fn clinic_order(data: &Dataset) -> Vec<usize> {
     idx
 }
 
-/// `metrics/study_month` as a polars lazy query over the clinic × month
-/// frame: per arm (intervention first) and month, the clinics, pooled sums,
-/// exact pooled `_pct`, LTOT-weighted mean MME, and the type-7 quartiles of
-/// the clinics' unrounded percentages over clinics with a denominator.
-pub fn study_month(cm: DataFrame, cfg: &MetricsConfig) -> Result<DataFrame> {
-    let mut df = study_month_unrounded(cm, cfg)?;
+/// The `study_month` file of its unrounded frame: every float rounded to 1
+/// decimal, half away from zero.
+pub fn rounded(mut df: DataFrame) -> Result<DataFrame> {
     round1_columns(&mut df, &[]).map_err(|e| Error::Report { what: "study_month".into(), message: e.to_string() })?;
     Ok(df)
 }
 
-/// [`study_month`] before the output rounding (the study report's series).
-pub fn study_month_unrounded(cm: DataFrame, cfg: &MetricsConfig) -> Result<DataFrame> {
+/// `metrics/study_month` as a polars lazy query over the clinic × month
+/// frame: per arm (intervention first) and month, the clinics, pooled sums,
+/// exact pooled `_pct`, LTOT-weighted mean MME, and the type-7 quartiles of
+/// the clinics' unrounded percentages over clinics with a denominator;
+/// unrounded (the study report reads it so; [`rounded`] makes the file).
+pub fn study_month(cm: DataFrame, cfg: &MetricsConfig) -> Result<DataFrame> {
     let defs = registry(&cfg.threshold_labels());
     let sum = |c: &str| col(c).sum();
     let mut aggs = vec![len().cast(DataType::Int64).alias("clinics"), sum("opioid_patients"), sum("ltot_patients")];
@@ -157,7 +158,7 @@ pub struct ArmMonths {
     pub at_risk: Vec<u32>,
 }
 
-/// The [`study_month_unrounded`] frame read per arm (intervention first).
+/// The [`study_month`] frame read per arm (intervention first).
 pub fn arm_months(sm: &DataFrame, cfg: &MetricsConfig) -> Result<Vec<ArmMonths>> {
     let fail = |e: PolarsError| Error::Report { what: "study_month".into(), message: e.to_string() };
     let defs = registry(&cfg.threshold_labels());
