@@ -33,8 +33,22 @@ pub struct RunOptions {
     pub no_facilitator_reports: bool,
     /// A flagged report month in the extract checks fails the run.
     pub strict_extracts: bool,
+    /// Templates folder replacing the built-in templates.
+    pub templates: Option<PathBuf>,
+    /// Where to write typst's timing trace.
+    pub typst_timings: Option<PathBuf>,
     /// Fail after the metrics stage (to test that a failed run leaves nothing).
     pub fail_after_metrics: bool,
+}
+
+/// The report stage's share of the options.
+fn render_options(opts: &RunOptions) -> report::RenderOptions {
+    report::RenderOptions {
+        jobs: opts.jobs,
+        verbosity: opts.verbosity,
+        templates: opts.templates.clone(),
+        typst_timings: opts.typst_timings.clone(),
+    }
 }
 
 /// What a finished run reports back.
@@ -486,7 +500,7 @@ fn reports_stage(
         quality: &mo.quality,
     };
     let selected = selected_clinics(&v.data, opts);
-    let stats = report::render_all(&inputs, &selected, &dir.join("reports"), opts.jobs, opts.verbosity)?;
+    let stats = report::render_all(&inputs, &selected, &dir.join("reports"), &render_options(opts))?;
     log(
         opts,
         1,

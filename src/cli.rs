@@ -88,6 +88,12 @@ pub struct RunArgs {
     /// Fail (exit 2, nothing written) when an extract check flags the report month.
     #[arg(long)]
     pub strict_extracts: bool,
+    /// Render with the templates in DIR (edited copies of report-templates/) instead of the built-in ones.
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+    /// Write typst's layout and export timings to FILE (Chrome trace JSON), for profiling.
+    #[arg(long, value_name = "FILE")]
+    pub typst_timings: Option<PathBuf>,
     /// Print only errors.
     #[arg(long, short)]
     pub quiet: bool,

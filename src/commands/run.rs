@@ -17,6 +17,8 @@ pub fn run(a: RunArgs) -> Result<i32> {
         no_worklists: a.no_worklists,
         no_facilitator_reports: a.no_facilitator_reports,
         strict_extracts: a.strict_extracts,
+        templates: a.templates,
+        typst_timings: a.typst_timings,
         verbosity: if a.quiet { 0 } else { 1 + a.verbose },
         fail_after_metrics: false,
     };

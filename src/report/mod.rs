@@ -97,16 +97,37 @@ pub fn report_date(cfg: &Config) -> (i32, u8, u8) {
     (d.year(), d.month() as u8, d.day() as u8)
 }
 
+/// How to render: threads, chatter, and the developer's options.
+#[derive(Clone, Debug, Default)]
+pub struct RenderOptions {
+    /// Parallel report jobs (default: all cores).
+    pub jobs: Option<usize>,
+    /// 0 quiet, 1 normal, 2+ verbose.
+    pub verbosity: u8,
+    /// A folder of templates replacing the built-in ones.
+    pub templates: Option<std::path::PathBuf>,
+    /// Write typst's timing trace (Chrome trace JSON) here.
+    pub typst_timings: Option<std::path::PathBuf>,
+}
+
 /// Render the selected clinic reports (in parallel) and the study report.
-pub fn render_all(
-    inp: &ReportInputs,
-    selected: &[usize],
-    dir: &Path,
-    jobs: Option<usize>,
-    verbosity: u8,
-) -> Result<RenderStats> {
-    let engine = Engine::new();
-    render_with(&engine, inp, selected, dir, jobs, verbosity)
+pub fn render_all(inp: &ReportInputs, selected: &[usize], dir: &Path, o: &RenderOptions) -> Result<RenderStats> {
+    let engine = match &o.templates {
+        Some(d) => Engine::from_dir(d)?,
+        None => Engine::new(),
+    };
+    if o.typst_timings.is_some() {
+        typst_timing::clear();
+        typst_timing::enable();
+    }
+    let stats = render_with(&engine, inp, selected, dir, o.jobs, o.verbosity);
+    if let Some(p) = &o.typst_timings {
+        typst_timing::disable();
+        let f = std::fs::File::create(p).map_err(|e| Error::io("cannot write the typst timings", p, e))?;
+        typst_timing::export_json(std::io::BufWriter::new(f), |_| (String::new(), 0))
+            .map_err(|message| Error::Report { what: "typst timings".into(), message })?;
+    }
+    stats
 }
 
 /// Render with a given engine (tests use one with broken templates).
