@@ -397,7 +397,8 @@ fn peer_figures_need_min_peer_clinics_with_enough_patients() {
     };
     // The sample has 8 clinics: asking for 9 peers leaves every comparison out.
     let none = text_of(9);
-    assert!(none.contains("too few clinics to compare"), "{none}");
+    // (The phrase wraps in its cell; pdftotext may read the next cell between its lines.)
+    assert!(none.contains("too few clinics"), "{none}");
     assert_eq!(ranges(&none), 0, "{none}");
     // With the default 5, the clinics with at least 11 patients in the measure are compared.
     let some = text_of(5);
