@@ -372,6 +372,10 @@ fn log(opts: &RunOptions, level: u8, msg: impl AsRef<str>) {
 /// Run the whole batch for a resolved pipeline.
 pub fn run_batch(cfg: &Config, opts: &RunOptions) -> Result<Outcome> {
     let out_dir = check_out_dir(&cfg.out_dir, opts.force, &protected_paths(cfg)?)?;
+    if let Some(d) = &opts.templates {
+        // A missing or unreadable template fails before any row work.
+        report::world::read_templates(d)?;
+    }
     let mut timings = Vec::new();
     let v = stage(&mut timings, "validate", || validate_stage(cfg, opts))?;
     let extracts = extracts_of(cfg, &v)?;

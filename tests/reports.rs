@@ -234,3 +234,54 @@ fn no_facilitator_reports_skips_them() {
         .count();
     assert_eq!(n, 0);
 }
+
+#[test]
+fn run_with_edited_templates_uses_them_and_writes_typst_timings() {
+    let dir = tempfile::tempdir().unwrap();
+    let tpl = dir.path().join("templates");
+    std::fs::create_dir(&tpl).unwrap();
+    for (name, text) in sixbb::report::world::BUILTIN_TEMPLATES {
+        let text = if name == "clinic.typ" {
+            text.replace("= Where you stand", "= Where you stand (edited copy)")
+        } else {
+            text.to_string()
+        };
+        std::fs::write(tpl.join(name), text).unwrap();
+    }
+    let (out, trace) = (dir.path().join("out"), dir.path().join("trace.json"));
+    let o = sixbb()
+        .arg("run")
+        .arg(repo().join("pipelines/monthly.toml"))
+        .args(["--quiet", "--no-worklists", "--no-facilitator-reports", "--clinic", "C0001", "--out"])
+        .arg(&out)
+        .arg("--templates")
+        .arg(&tpl)
+        .arg("--typst-timings")
+        .arg(&trace)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(pdf_text(&out.join("reports/clinic-C0001.pdf")).contains("Where you stand (edited copy)"));
+    let events: Vec<serde_json::Value> = serde_json::from_slice(&std::fs::read(&trace).unwrap()).unwrap();
+    assert!(events.iter().any(|e| e["name"] == "layout document"), "typst's phases are in the trace");
+    assert!(!std::fs::read_dir(&out).unwrap().any(|e| e.unwrap().file_name() == "trace.json"));
+}
+
+#[test]
+fn a_missing_templates_folder_fails_before_writing_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let o = sixbb()
+        .arg("run")
+        .arg(repo().join("pipelines/monthly.toml"))
+        .args(["--quiet", "--out"])
+        .arg(&out)
+        .arg("--templates")
+        .arg(dir.path().join("nowhere"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("cannot read template") && err.contains("nowhere/common.typ"), "{err}");
+    assert!(!out.exists());
+}

@@ -27,6 +27,17 @@ pub fn file_id(path: &str) -> FileId {
     RootedPath::new(VirtualRoot::Project, VirtualPath::new(path).expect("valid virtual path")).intern()
 }
 
+/// Every template from a folder: (name, text, path shown in errors).
+pub fn read_templates(dir: &Path) -> Result<Vec<(String, String, String)>> {
+    let mut t = Vec::new();
+    for (n, _) in BUILTIN_TEMPLATES {
+        let p = dir.join(n);
+        let text = std::fs::read_to_string(&p).map_err(|e| Error::io("cannot read template", &p, e))?;
+        t.push((n.to_string(), text, p.display().to_string()));
+    }
+    Ok(t)
+}
+
 /// Shared typst state for a batch: fonts are parsed once.
 pub struct Engine {
     library: LazyHash<Library>,
@@ -57,13 +68,7 @@ impl Engine {
 
     /// An engine reading its templates from a folder (for template work and tests).
     pub fn from_dir(dir: &Path) -> Result<Engine> {
-        let mut t = Vec::new();
-        for (n, _) in BUILTIN_TEMPLATES {
-            let p = dir.join(n);
-            let text = std::fs::read_to_string(&p).map_err(|e| Error::io("cannot read template", &p, e))?;
-            t.push((n.to_string(), text, p.display().to_string()));
-        }
-        Ok(Engine::with_templates(t))
+        Ok(Engine::with_templates(read_templates(dir)?))
     }
 
     fn with_templates(t: Vec<(String, String, String)>) -> Engine {
