@@ -496,7 +496,7 @@ impl<'a> RxDraft<'a> {
 }
 
 /// Rows read per batch: bounds the memory of the text frames.
-const BATCH_ROWS: usize = 1 << 20;
+const BATCH_ROWS: usize = 1 << 18;
 
 /// The rx_ids seen so far, as 128-bit fingerprints (two independent 64-bit
 /// hashes), so the set does not hold millions of strings. A false duplicate
