@@ -369,6 +369,14 @@ fn log(opts: &RunOptions, level: u8, msg: impl AsRef<str>) {
     }
 }
 
+/// `f`, its time printed with `-vv` (the steps between the stages).
+fn timed<T>(opts: &RunOptions, what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let t = Instant::now();
+    let out = f()?;
+    log(opts, 2, format!("{what}: {:.2} s", t.elapsed().as_secs_f64()));
+    Ok(out)
+}
+
 /// Run the whole batch for a resolved pipeline.
 pub fn run_batch(cfg: &Config, opts: &RunOptions) -> Result<Outcome> {
     let out_dir = check_out_dir(&cfg.out_dir, opts.force, &protected_paths(cfg)?)?;
@@ -378,13 +386,13 @@ pub fn run_batch(cfg: &Config, opts: &RunOptions) -> Result<Outcome> {
     }
     let mut timings = Vec::new();
     let v = stage(&mut timings, "validate", || validate_stage(cfg, opts))?;
-    let extracts = extracts_of(cfg, &v)?;
+    let extracts = timed(opts, "extract checks", || extracts_of(cfg, &v))?;
     let flagged = extract_checks::flagged(&extracts, cfg.report_month);
     strict_extracts(cfg, opts, &v, &flagged)?;
     let tmp = TempOut::new(&out_dir)?;
     let dir = tmp.tmp.clone();
-    write_data_quality(&dir, &v, &extracts)?;
-    let patients = prescribing::PatientIndex::new(&v.data);
+    timed(opts, "data_quality files", || write_data_quality(&dir, &v, &extracts))?;
+    let patients = timed(opts, "patient index", || Ok(prescribing::PatientIndex::new(&v.data)))?;
     let (mo, worklists) = stage(&mut timings, "metrics", || metrics_stage(cfg, opts, &v, &patients, &dir))?;
     if opts.fail_after_metrics {
         return Err(Error::Usage("stopped after the metrics stage (test hook)".into()));

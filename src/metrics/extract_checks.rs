@@ -87,10 +87,18 @@ fn rows_frame(data: &Dataset, t: TableName, base: Month) -> PolarsResult<DataFra
 /// the median rows of the 12 months before (from the clinic's first row),
 /// and whether each of the `steady` months before had rows.
 fn volume(data: &Dataset, t: TableName, base: Month, from: i64, to: i64, steady: i64) -> PolarsResult<DataFrame> {
-    let counts = rows_frame(data, t, base)?.lazy().group_by([col("clinic"), col("month")]).agg([
-        len().cast(DataType::Int64).alias("rows"),
-        col("patient").n_unique().cast(DataType::Int64).alias("patients"),
-    ]);
+    // Collected once: without polars' common-subplan elimination (the `cse`
+    // feature is off) every lazy branch below would group the table's rows
+    // again (about 1.5 s at 1,000 clinics).
+    let counts = rows_frame(data, t, base)?
+        .lazy()
+        .group_by([col("clinic"), col("month")])
+        .agg([
+            len().cast(DataType::Int64).alias("rows"),
+            col("patient").n_unique().cast(DataType::Int64).alias("patients"),
+        ])
+        .collect()?
+        .lazy();
     let first = counts.clone().group_by([col("clinic")]).agg([col("month").min().alias("first")]);
     // Every clinic × month, so that a month without rows is a row of 0.
     let n = data.clinics.len() as i64;
@@ -101,7 +109,9 @@ fn volume(data: &Dataset, t: TableName, base: Month, from: i64, to: i64, steady:
         .lazy()
         .join(counts, keys(), keys(), JoinArgs::new(JoinType::Left))
         .with_columns([col("rows").fill_null(lit(0i64)), col("patients").fill_null(lit(0i64))])
-        .join(first, [col("clinic")], [col("clinic")], JoinArgs::new(JoinType::Left));
+        .join(first, [col("clinic")], [col("clinic")], JoinArgs::new(JoinType::Left))
+        .collect()?
+        .lazy();
     // Each month's rows shifted k = 1, 2, ... months later: the history of that later month.
     let lagged = |ks: std::ops::RangeInclusive<i64>| {
         let parts: Vec<LazyFrame> = ks
