@@ -384,6 +384,12 @@ pub fn run_batch(cfg: &Config, opts: &RunOptions) -> Result<Outcome> {
         // A missing or unreadable template fails before any row work.
         report::world::read_templates(d)?;
     }
+    if let Some(p) = opts.typst_timings.as_ref().filter(|p| p.exists()) {
+        return Err(Error::Usage(format!(
+            "--typst-timings: {} already exists (sixbb writes a new file only)",
+            p.display()
+        )));
+    }
     let mut timings = Vec::new();
     let v = stage(&mut timings, "validate", || validate_stage(cfg, opts))?;
     let extracts = timed(opts, "extract checks", || extracts_of(cfg, &v))?;

@@ -17,7 +17,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[cfg(target_os = "linux")]
 fn no_transparent_huge_pages() {
     // mimalloc's `mi_option_allow_thp` (index 37 of `mi_option_t` in the
-    // mimalloc 2 headers of libmimalloc-sys 0.1.49, pinned by Cargo.lock);
+    // mimalloc 2 headers of libmimalloc-sys 0.1.49, pinned in Cargo.toml);
     // the environment variable MIMALLOC_ALLOW_THP=0 does the same but is
     // read before `main`.
     const MI_OPTION_ALLOW_THP: std::ffi::c_int = 37;

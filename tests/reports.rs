@@ -285,3 +285,23 @@ fn a_missing_templates_folder_fails_before_writing_anything() {
     assert!(err.contains("cannot read template") && err.contains("nowhere/common.typ"), "{err}");
     assert!(!out.exists());
 }
+
+#[test]
+fn typst_timings_never_overwrite_an_existing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, trace) = (dir.path().join("out"), dir.path().join("keep.csv"));
+    std::fs::write(&trace, "a,b\n1,2\n").unwrap();
+    let o = sixbb()
+        .arg("run")
+        .arg(repo().join("pipelines/monthly.toml"))
+        .args(["--quiet", "--out"])
+        .arg(&out)
+        .arg("--typst-timings")
+        .arg(&trace)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already exists"));
+    assert_eq!(std::fs::read_to_string(&trace).unwrap(), "a,b\n1,2\n");
+    assert!(!out.exists());
+}
