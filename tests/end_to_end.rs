@@ -1,7 +1,7 @@
 //! The batch end to end: hand-computed cells from a tiny fixture, the
 //! output folder, reproducibility, failure safety, `--clinic`.
 
-use crate::common::{cell, read_csv, repo, sixbb, Fixture};
+use crate::common::{cell, read_csv, repo, run_sample, sixbb, Fixture};
 use sixbb::batch::{run_batch, RunOptions};
 
 const RX: &str =
@@ -347,13 +347,7 @@ fn mme_command_prints_the_daily_mme() {
 fn sample_metrics_equal_the_golden_files() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
-    let o = sixbb()
-        .arg("run")
-        .arg(repo().join("pipelines/monthly.toml"))
-        .args(["--quiet", "--no-worklists", "--out"])
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = run_sample(&out, &["--quiet", "--no-worklists"]);
     assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
     let golden = repo().join("tests/golden");
     let mut n = 0;

@@ -1,7 +1,8 @@
 //! What users hold: the PDFs' text against the metrics, suppression, no
 //! other clinic's name, template errors with file and line.
 
-use crate::common::{read_csv, repo, sixbb};
+use crate::common::{read_csv, repo, run_sample};
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -11,14 +12,7 @@ fn sample_run() -> &'static Path {
     let r = RUN.get_or_init(|| {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("out");
-        let o = sixbb()
-            .arg("run")
-            .arg(repo().join("pipelines/monthly.toml"))
-            .arg("--out")
-            .arg(&out)
-            .arg("--quiet")
-            .output()
-            .unwrap();
+        let o = run_sample(&out, &["--quiet"]);
         assert!(o.status.code() == Some(1) || o.status.code() == Some(0), "{}", String::from_utf8_lossy(&o.stderr));
         (tmp, out)
     });
@@ -219,13 +213,7 @@ fn a_facilitator_report_names_only_that_facilitators_clinics_with_a_point_per_fl
 fn no_facilitator_reports_skips_them() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
-    let o = sixbb()
-        .arg("run")
-        .arg(repo().join("pipelines/monthly.toml"))
-        .args(["--quiet", "--no-worklists", "--no-facilitator-reports", "--out"])
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = run_sample(&out, &["--quiet", "--no-worklists", "--no-facilitator-reports"]);
     assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
     let n = std::fs::read_dir(out.join("reports"))
         .unwrap()
@@ -249,17 +237,18 @@ fn run_with_edited_templates_uses_them_and_writes_typst_timings() {
         std::fs::write(tpl.join(name), text).unwrap();
     }
     let (out, trace) = (dir.path().join("out"), dir.path().join("trace.json"));
-    let o = sixbb()
-        .arg("run")
-        .arg(repo().join("pipelines/monthly.toml"))
-        .args(["--quiet", "--no-worklists", "--no-facilitator-reports", "--clinic", "C0001", "--out"])
-        .arg(&out)
-        .arg("--templates")
-        .arg(&tpl)
-        .arg("--typst-timings")
-        .arg(&trace)
-        .output()
-        .unwrap();
+    let args: [&OsStr; 9] = [
+        "--quiet".as_ref(),
+        "--no-worklists".as_ref(),
+        "--no-facilitator-reports".as_ref(),
+        "--clinic".as_ref(),
+        "C0001".as_ref(),
+        "--templates".as_ref(),
+        tpl.as_os_str(),
+        "--typst-timings".as_ref(),
+        trace.as_os_str(),
+    ];
+    let o = run_sample(&out, &args);
     assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(pdf_text(&out.join("reports/clinic-C0001.pdf")).contains("Where you stand (edited copy)"));
     let events: Vec<serde_json::Value> = serde_json::from_slice(&std::fs::read(&trace).unwrap()).unwrap();
@@ -271,15 +260,8 @@ fn run_with_edited_templates_uses_them_and_writes_typst_timings() {
 fn a_missing_templates_folder_fails_before_writing_anything() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let o = sixbb()
-        .arg("run")
-        .arg(repo().join("pipelines/monthly.toml"))
-        .args(["--quiet", "--out"])
-        .arg(&out)
-        .arg("--templates")
-        .arg(dir.path().join("nowhere"))
-        .output()
-        .unwrap();
+    let nowhere = dir.path().join("nowhere");
+    let o = run_sample(&out, &["--quiet".as_ref(), "--templates".as_ref(), nowhere.as_os_str()] as &[&OsStr]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("cannot read template") && err.contains("nowhere/common.typ"), "{err}");
@@ -291,15 +273,7 @@ fn typst_timings_never_overwrite_an_existing_file() {
     let dir = tempfile::tempdir().unwrap();
     let (out, trace) = (dir.path().join("out"), dir.path().join("keep.csv"));
     std::fs::write(&trace, "a,b\n1,2\n").unwrap();
-    let o = sixbb()
-        .arg("run")
-        .arg(repo().join("pipelines/monthly.toml"))
-        .args(["--quiet", "--out"])
-        .arg(&out)
-        .arg("--typst-timings")
-        .arg(&trace)
-        .output()
-        .unwrap();
+    let o = run_sample(&out, &["--quiet".as_ref(), "--typst-timings".as_ref(), trace.as_os_str()] as &[&OsStr]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("already exists"));
     assert_eq!(std::fs::read_to_string(&trace).unwrap(), "a,b\n1,2\n");

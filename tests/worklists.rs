@@ -1,20 +1,13 @@
 //! Care-gap worklists against the clinic measures, empty lists, long lists.
 
-use crate::common::{cell, read_csv, repo, sixbb, Fixture};
+use crate::common::{cell, read_csv, run_sample, Fixture};
 use sixbb::batch::{run_batch, RunOptions};
 
 #[test]
 fn worklist_rows_and_gaps_match_clinic_month() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("o");
-    let o = sixbb()
-        .arg("run")
-        .arg(repo().join("pipelines/monthly.toml"))
-        .arg("--out")
-        .arg(&out)
-        .arg("-q")
-        .output()
-        .unwrap();
+    let o = run_sample(&out, &["-q"]);
     assert!(o.status.code() == Some(1), "{}", String::from_utf8_lossy(&o.stderr));
     let cm = out.join("metrics/clinic_month.csv");
     for (id, _) in [("C0001", 0), ("C0002", 0), ("C0005", 0), ("C0008", 0)] {

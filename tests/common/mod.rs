@@ -97,6 +97,11 @@ pub fn sixbb() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_sixbb"))
 }
 
+/// `sixbb run` on the committed sample pipeline, writing to `out`, with `args`.
+pub fn run_sample<S: AsRef<std::ffi::OsStr>>(out: &Path, args: &[S]) -> std::process::Output {
+    sixbb().arg("run").arg(repo().join("pipelines/monthly.toml")).args(args).arg("--out").arg(out).output().unwrap()
+}
+
 /// The repository root.
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
