@@ -517,7 +517,7 @@ pub fn table(pm: &PrescribingMetrics, w: usize, cfg: &MetricsConfig) -> Result<D
             Layout::Measure(d) => {
                 let n = format!("{}_n", d.stem);
                 sel.push(col(n.as_str()));
-                sel.push(pct_expr(col(n.as_str()), col(d.den.column())).alias(d.pct_column()));
+                sel.push(pct_expr(col(n.as_str()), col(d.denominator.column())).alias(d.pct_column()));
             }
         }
     }

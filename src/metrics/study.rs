@@ -5,44 +5,33 @@
 use super::clinic_month::{layout, pct_expr, round1_columns, Cell, Layout, PrescribingMetrics};
 use crate::config::MetricsConfig;
 use crate::error::{Error, Result};
-use crate::measures::{registry, Denominator, Direction, MeasureKey, Section};
+use crate::measures::{registry, MeasureDef, Section};
 use crate::model::{Arm, Dataset};
 use polars::prelude::*;
 
-/// A `(numerator, denominator)` measure of a cell, by its column stem: the
-/// registry entry ([`crate::measures`]) with its counts bound to [`Cell`].
+/// A `(numerator, denominator)` measure of a cell: the registry entry
+/// ([`crate::measures`], read through `Deref`) with its counts bound to
+/// [`Cell`].
 pub struct Measure {
-    pub key: MeasureKey,
-    /// Column stem: `high_dose_50`, `benzo_overlap`, ...
-    pub stem: String,
-    /// Label for reports.
-    pub label: String,
-    /// Short label for table headers.
-    pub short: String,
-    pub direction: Direction,
-    pub section: Section,
-    pub denominator: Denominator,
+    pub def: MeasureDef,
     pub num: Box<dyn Fn(&Cell) -> u32 + Send + Sync>,
     pub den: Box<dyn Fn(&Cell) -> u32 + Send + Sync>,
+}
+
+impl std::ops::Deref for Measure {
+    type Target = MeasureDef;
+    fn deref(&self) -> &MeasureDef {
+        &self.def
+    }
 }
 
 /// Every `_n`/`_pct` measure in SPEC column order.
 pub fn all_measures(cfg: &MetricsConfig, i50: usize) -> Vec<Measure> {
     registry(&cfg.threshold_labels())
         .into_iter()
-        .map(|d| {
-            let (key, den) = (d.key, d.den);
-            Measure {
-                key,
-                stem: d.stem,
-                label: d.label,
-                short: d.short,
-                direction: d.direction,
-                section: d.section,
-                denominator: den,
-                num: Box::new(move |c: &Cell| c.num(key)),
-                den: Box::new(move |c: &Cell| c.den(den, i50)),
-            }
+        .map(|def| {
+            let (key, den) = (def.key, def.denominator);
+            Measure { def, num: Box::new(move |c: &Cell| c.num(key)), den: Box::new(move |c: &Cell| c.den(den, i50)) }
         })
         .collect()
 }
@@ -99,7 +88,7 @@ pub fn study_month(cm: DataFrame, cfg: &MetricsConfig) -> Result<DataFrame> {
             }
             Layout::Measure(m) => m,
         };
-        let (n, d) = (format!("{}_n", m.stem), m.den.column());
+        let (n, d) = (format!("{}_n", m.stem), m.denominator.column());
         aggs.push(sum(&n));
         aggs.push(pct_expr(col(n.as_str()).sum(), col(d).sum()).alias(format!("{}_pct", m.stem)));
         names.push(n.clone());

@@ -126,7 +126,7 @@ pub fn measure_months(counts: LazyFrame, defs: &[MeasureDef]) -> Result<LazyFram
             higher,
             col(n.as_str()),
             col(n.as_str()).cast(DataType::Float64),
-            col(d.den.column()),
+            col(d.denominator.column()),
         ));
     }
     concat(parts, UnionArgs::default()).map_err(fail("trends"))

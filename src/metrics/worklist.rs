@@ -10,6 +10,7 @@ use super::prescribing::{Coverage, PatientIndex};
 use crate::config::MetricsConfig;
 use crate::dates::{window_start, Day, Month};
 use crate::error::{Error, Result};
+pub use crate::measures::Gap;
 use crate::mme::round6;
 use crate::model::{Dataset, EventType, Prescription};
 use crate::reference::DrugClass;
@@ -52,61 +53,6 @@ impl Entry {
             (true, true) => 0,
             (true, false) => 1,
             _ => 2,
-        }
-    }
-}
-
-/// A care gap of a worklist patient, in the order they are listed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Gap {
-    BenzoOverlap,
-    SedativeOverlap,
-    /// No naloxone in 365 days at ≥ 50 MME/day (complement of naloxone_n).
-    Naloxone,
-    /// No naloxone in 365 days among patients at risk (complement of naloxone_at_risk_n).
-    NaloxoneAtRisk,
-    Agreement,
-    Udt,
-    Pdmp,
-    Functional,
-}
-
-impl Gap {
-    /// Every gap, in listing order.
-    pub const ALL: [Gap; 8] = [
-        Gap::BenzoOverlap,
-        Gap::SedativeOverlap,
-        Gap::Naloxone,
-        Gap::NaloxoneAtRisk,
-        Gap::Agreement,
-        Gap::Udt,
-        Gap::Pdmp,
-        Gap::Functional,
-    ];
-    /// The name in the worklist CSV's `gaps` column.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Gap::BenzoOverlap => "benzo_overlap",
-            Gap::SedativeOverlap => "sedative_overlap",
-            Gap::Naloxone => "naloxone",
-            Gap::NaloxoneAtRisk => "naloxone_at_risk",
-            Gap::Agreement => "agreement",
-            Gap::Udt => "udt",
-            Gap::Pdmp => "pdmp",
-            Gap::Functional => "functional",
-        }
-    }
-    /// The label in the printed worklist.
-    pub fn label(self) -> &'static str {
-        match self {
-            Gap::BenzoOverlap => "Benzo overlap",
-            Gap::SedativeOverlap => "Sedative overlap",
-            Gap::Naloxone => "Naloxone",
-            Gap::NaloxoneAtRisk => "No naloxone (at risk)",
-            Gap::Agreement => "Agreement",
-            Gap::Udt => "UDT",
-            Gap::Pdmp => "PDMP",
-            Gap::Functional => "Function",
         }
     }
 }

@@ -3,12 +3,11 @@
 use super::charts::{stacked_bars_svg, trend_svg, Band, Goal, Series, TrendChart};
 use super::suppress::Suppress;
 use super::{f1, month_name, signed, ReportInputs, Shared, BLOCKS};
-use crate::config::TableName;
 use crate::dates::{fmt_day, Month};
 use crate::error::{Error, Result};
-use crate::measures::{Denominator, Direction, MeasureKey};
+use crate::measures::{ClinicChart, Denominator, Direction, MeasureKey};
 use crate::metrics::clinic_month::Cell;
-use crate::metrics::extract_checks::{Check, ExtractRow};
+use crate::metrics::extract_checks::ExtractRow;
 use crate::metrics::fidelity::{phase, program_month, MilestoneCounts};
 use crate::metrics::study::Measure;
 use crate::metrics::trends::{Signal, TrendRow};
@@ -51,15 +50,38 @@ fn capitalize(s: &str) -> String {
     c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
 }
 
-/// A count as printed: `<min_cell` when small, "suppressed" when hidden by
+/// A cell as printed: its text, or why there is none (the words are
+/// `printed-words` in `clinic.typ`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", content = "text", rename_all = "snake_case")]
+enum Printed {
+    Value(String),
+    /// Hidden by complementary suppression (SPEC §6.6).
+    Suppressed,
+    /// A share with no patients in its denominator.
+    Empty,
+    /// No patients this month nor in the last 3 months.
+    NoPatients,
+    /// Too few patients for a share, this month or pooled over 3 months.
+    TooFewPatients,
+}
+
+impl Printed {
+    /// Whether a value is printed.
+    fn is_value(&self) -> bool {
+        matches!(self, Printed::Value(_))
+    }
+}
+
+/// A count as printed: `<min_cell` when small, suppressed when hidden by
 /// complementary suppression.
-fn shown_count(n: u32, hidden: bool, sup: &Suppress) -> String {
+fn shown_count(n: u32, hidden: bool, sup: &Suppress) -> Printed {
     if sup.small(n) {
-        sup.count(n)
+        Printed::Value(sup.count(n))
     } else if hidden {
-        "suppressed".into()
+        Printed::Suppressed
     } else {
-        n.to_string()
+        Printed::Value(n.to_string())
     }
 }
 
@@ -115,7 +137,7 @@ impl Shown {
         Shown { ltot_hidden: hidden[0], measure, gap_hidden, pct }
     }
     /// The LTOT count as printed.
-    fn count(&self, n: u32, sup: &Suppress) -> String {
+    fn count(&self, n: u32, sup: &Suppress) -> Printed {
         shown_count(n, self.ltot_hidden, sup)
     }
 }
@@ -253,9 +275,10 @@ struct ClinicHead {
 #[derive(Serialize)]
 struct GlanceRow {
     label: String,
-    value: String,
+    value: Printed,
+    /// Numerator and denominator.
     #[serde(skip_serializing_if = "Option::is_none")]
-    count: Option<String>,
+    count: Option<[Printed; 2]>,
     ch3: String,
     ch12: String,
     median: String,
@@ -289,24 +312,30 @@ impl Attention {
 #[derive(Serialize)]
 struct SummaryRow {
     label: String,
-    value: String,
+    value: Printed,
     three: bool,
     better: &'static str,
     signal: &'static str,
-    benchmark: String,
-    target: String,
-    met: &'static str,
+    /// Whether the row is compared with other clinics (patient counts are not).
+    compared: bool,
+    /// The benchmark, when enough clinics qualify.
+    benchmark: Option<String>,
+    target: Option<String>,
+    /// Whether the printed value meets the target.
+    met: Option<bool>,
 }
 
 #[derive(Serialize)]
 struct TargetLine {
     measure: String,
     target: String,
-    source: &'static str,
+    /// The clinic's own target (else the study's, for every clinic).
+    own: bool,
 }
 
 #[derive(Serialize)]
 struct ChartEntry {
+    name: &'static str,
     file: String,
     title: ChartTitle,
     wide: bool,
@@ -375,7 +404,7 @@ fn glance(cx: &Ctx) -> (Vec<GlanceRow>, Vec<GlanceRow>, Vec<Attention>) {
     let (med, iqr) = iqr_text(&peers.mme[cur], "");
     rows.push(GlanceRow {
         label: "Mean daily MME of LTOT patients".into(),
-        value: f1(mv(cur)),
+        value: Printed::Value(f1(mv(cur))),
         count: None,
         ch3: ch(cx.back(3)),
         ch12: ch(cx.back(12)),
@@ -387,8 +416,8 @@ fn glance(cx: &Ctx) -> (Vec<GlanceRow>, Vec<GlanceRow>, Vec<Attention>) {
     });
     let mut starts = vec![GlanceRow {
         label: "New starts this month".into(),
-        value: sup.count(cells[cur].new_starts),
-        count: Some(String::new()),
+        value: Printed::Value(sup.count(cells[cur].new_starts)),
+        count: None,
         ch3: String::new(),
         ch12: String::new(),
         median: String::new(),
@@ -418,9 +447,9 @@ fn measure_row(cx: &Ctx, mi: usize, attention: &mut Vec<Attention>) -> GlanceRow
     let (n, d) = ((m.num)(cx.cells[cur]), (m.den)(cx.cells[cur]));
     let (med, iqr) = iqr_text(q, "%");
     let value = match s[cur] {
-        Some(p) => format!("{}%", f1(Some(p))),
-        None if d == 0 => "–".into(),
-        None => "suppressed".into(),
+        Some(p) => Printed::Value(format!("{}%", f1(Some(p)))),
+        None if d == 0 => Printed::Empty,
+        None => Printed::Suppressed,
     };
     if let (Some(v), [Some(q1), _, Some(q3)]) = (s[cur], q) {
         let name = capitalize(&m.label.split(" (").next().unwrap_or(&m.label).to_lowercase());
@@ -434,7 +463,7 @@ fn measure_row(cx: &Ctx, mi: usize, attention: &mut Vec<Attention>) -> GlanceRow
     GlanceRow {
         label: m.label.clone(),
         value,
-        count: Some(format!("{} of {}", shown_count(n, hn, sup), shown_count(d, hd, sup))),
+        count: Some([shown_count(n, hn, sup), shown_count(d, hd, sup)]),
         ch3: ch(cx.back(3)),
         ch12: ch(cx.back(12)),
         median: med,
@@ -499,7 +528,7 @@ fn render_chart(cx: &Ctx, spec: ChartSpec) -> Result<(ChartEntry, (String, Vec<u
     };
     let path = format!("/charts/{}.svg", spec.name);
     let svg = trend_svg(&tc).map_err(chart_err)?;
-    Ok((ChartEntry { file: path.clone(), title: spec.title, wide }, (path, svg.into_bytes())))
+    Ok((ChartEntry { name: spec.name, file: path.clone(), title: spec.title, wide }, (path, svg.into_bytes())))
 }
 
 /// Whether a series hides a value whose denominator is not 0 (suppressed).
@@ -521,7 +550,7 @@ fn ltot_chart(cx: &Ctx) -> (ChartSpec, bool) {
     let gap = hides(cx, &ltot, &|c| c.ltot_patients);
     let spec = ChartSpec {
         name: "ltot",
-        title: ChartTitle::fixed("Patients on long-term opioid therapy"),
+        title: ChartTitle::FIXED,
         series: this_clinic(ltot, 0),
         bands: vec![],
         y: "LTOT patients",
@@ -531,19 +560,32 @@ fn ltot_chart(cx: &Ctx) -> (ChartSpec, bool) {
     (spec, gap)
 }
 
+/// The registry positions of the measures drawn in `chart`.
+fn drawn_in(cx: &Ctx, chart: ClinicChart) -> Vec<usize> {
+    (0..cx.ms.len()).filter(|&mi| cx.ms[mi].appears.chart == Some(chart)).collect()
+}
+
 fn high_dose_chart(cx: &Ctx) -> (ChartSpec, bool) {
     let labels = cx.inp.cfg.metrics.threshold_labels();
-    let series: Vec<Series> = (0..labels.len())
-        .map(|t| Series { label: format!("≥ {} MME/day", labels[t]), values: cx.pct_series[t].clone(), color: t })
+    let drawn = drawn_in(cx, ClinicChart::HighDose);
+    let series: Vec<Series> = drawn
+        .iter()
+        .enumerate()
+        .map(|(t, &mi)| Series {
+            label: format!("≥ {} MME/day", labels[t]),
+            values: cx.pct_series[mi].clone(),
+            color: t,
+        })
         .collect();
-    let gap = series.iter().enumerate().any(|(t, s)| hides(cx, &s.values, &|c| (cx.ms[t].den)(c)));
+    let gap = drawn.iter().any(|&mi| hides(cx, &cx.pct_series[mi], &|c| (cx.ms[mi].den)(c)));
     let top = labels.last().cloned().unwrap_or_default();
     let row = cx.trend(&format!("high_dose_{top}_pct"));
+    let i50 = cx.ms.iter().position(|m| m.key == MeasureKey::HighDose(cx.inp.pm.i50)).expect("threshold 50");
     let spec = ChartSpec {
         name: "high_dose",
-        title: chart_message(row, &format!("at ≥ {top} MME/day"), "LTOT patients at high dose"),
+        title: chart_message(row),
         series,
-        bands: vec![band("Study median and IQR, ≥ 50", &cx.sh.peers.pct[cx.inp.pm.i50])],
+        bands: vec![band("Study median and IQR, ≥ 50", &cx.sh.peers.pct[i50])],
         y: LOWER_PCT,
         percent: true,
         goals: goals(row),
@@ -568,12 +610,12 @@ fn mme_chart(cx: &Ctx) -> (ChartSpec, bool) {
 }
 
 fn benzo_chart(cx: &Ctx) -> (ChartSpec, bool) {
-    let bz = cx.ms.iter().position(|m| m.key == MeasureKey::BenzoOverlap).expect("registered");
+    let bz = drawn_in(cx, ClinicChart::Benzo)[0];
     let row = cx.trend("benzo_overlap_pct");
     let gap = hides(cx, &cx.pct_series[bz], &|c| (cx.ms[bz].den)(c));
     let spec = ChartSpec {
         name: "benzo",
-        title: chart_message(row, "with a benzodiazepine", "Opioid and benzodiazepine overlap"),
+        title: chart_message(row),
         series: this_clinic(cx.pct_series[bz].clone(), 1),
         bands: vec![band("Study median and IQR", &cx.sh.peers.pct[bz])],
         y: LOWER_PCT,
@@ -584,22 +626,18 @@ fn benzo_chart(cx: &Ctx) -> (ChartSpec, bool) {
 }
 
 fn care_chart(cx: &Ctx) -> (ChartSpec, bool) {
-    let keys = [MeasureKey::Agreement, MeasureKey::Udt, MeasureKey::Pdmp, MeasureKey::Functional, MeasureKey::Naloxone];
-    let series = keys
-        .iter()
+    let series = drawn_in(cx, ClinicChart::Care)
+        .into_iter()
         .enumerate()
-        .map(|(j, key)| {
-            let i = cx.ms.iter().position(|m| m.key == *key).expect("registered");
-            Series {
-                label: cx.ms[i].label.split(" (").next().unwrap().to_string(),
-                values: cx.pct_series[i].clone(),
-                color: j,
-            }
+        .map(|(j, i)| Series {
+            label: cx.ms[i].label.split(" (").next().unwrap().to_string(),
+            values: cx.pct_series[i].clone(),
+            color: j,
         })
         .collect();
     let spec = ChartSpec {
         name: "care",
-        title: ChartTitle::fixed("Care processes for LTOT patients"),
+        title: ChartTitle::FIXED,
         series,
         bands: vec![],
         y: "% of patients (higher is better)",
@@ -615,26 +653,20 @@ fn mme_message(slope: Option<f64>) -> ChartTitle {
         Some(s) if s <= -0.5 => "dose_falling",
         Some(s) if s >= 0.5 => "dose_rising",
         Some(_) => "dose_steady",
-        None => return ChartTitle::fixed("Mean daily dose of LTOT patients"),
+        None => "fixed",
     };
-    ChartTitle { message, what: String::new(), fallback: String::new() }
+    ChartTitle(message)
 }
 
 /// A chart's title as a message for `chart-title` in `clinic.typ` (which
-/// holds the sentences): `fixed` (the `fallback` text), `fewer`, `more`,
-/// `no_change`, `too_few` (patients `what`), `dose_falling`, `dose_rising`,
+/// holds the sentences and the charts' names): `fixed` (the chart's name),
+/// `fewer`, `more`, `no_change`, `too_few`, `dose_falling`, `dose_rising`,
 /// `dose_steady`.
 #[derive(Serialize)]
-struct ChartTitle {
-    message: &'static str,
-    what: String,
-    fallback: String,
-}
+struct ChartTitle(&'static str);
 
 impl ChartTitle {
-    fn fixed(text: &str) -> ChartTitle {
-        ChartTitle { message: "fixed", what: String::new(), fallback: text.into() }
-    }
+    const FIXED: ChartTitle = ChartTitle("fixed");
 }
 
 /// Milestones by block and coming due; overdue milestones and missing
@@ -782,29 +814,39 @@ pub fn definitions(inp: &ReportInputs) -> Definitions {
     }
 }
 
-/// The six headline measures of page 1 (issue 12): the LTOT count, then
-/// these shares, when the run has them.
-const HEADLINE: [&str; 5] = ["high_dose_90", "benzo_overlap", "udt", "naloxone_at_risk", "new_start_long"];
+/// The positions of the measures with a rank in `place` (the registry's
+/// [`Appears`](crate::measures::Appears)), by that rank.
+fn ranked(ms: &[Measure], place: impl Fn(&Measure) -> Option<u8>) -> Vec<usize> {
+    let mut v: Vec<(u8, usize)> = (0..ms.len()).filter_map(|mi| Some((place(&ms[mi])?, mi))).collect();
+    v.sort();
+    v.into_iter().map(|(_, mi)| mi).collect()
+}
+
+/// The headline measures of page 1 (issue 12): the LTOT count, then the
+/// registry's summary measures.
+fn headline(ms: &[Measure]) -> Vec<usize> {
+    ranked(ms, |m| m.appears.summary)
+}
 
 /// The value a headline row prints: this month's share when it may be
 /// printed; when this month's denominator is below min_cell (issue 12), the
 /// last 3 months pooled if those counts are not small either; a share hidden
 /// by complementary suppression stays hidden (a 3-month value with the
 /// month's printed counts and the trend lines could bring it back).
-fn headline_value(r: &TrendRow, shown_pct: Option<f64>, sup: &Suppress) -> (String, bool) {
+fn headline_value(r: &TrendRow, shown_pct: Option<f64>, sup: &Suppress) -> (Printed, bool) {
     let min = sup.min_cell.max(1) as u64;
     if let Some(p) = shown_pct {
-        return (format!("{}%", f1(Some(p))), false);
+        return (Printed::Value(format!("{}%", f1(Some(p)))), false);
     }
     if r.d >= min {
-        return ("suppressed".into(), false);
+        return (Printed::Suppressed, false);
     }
     let (n3, d3) = (r.n_3mo.unwrap_or(0), r.d_3mo);
     let small = |x: u64| sup.small(x.min(u32::MAX as u64) as u32);
     match r.value_3mo {
-        Some(v) if d3 >= min && !small(n3) && !small(d3 - n3) => (format!("{v:.1}%"), true),
-        _ if r.d == 0 && d3 == 0 => ("no patients".into(), false),
-        _ => ("too few patients".into(), false),
+        Some(v) if d3 >= min && !small(n3) && !small(d3 - n3) => (Printed::Value(format!("{v:.1}%")), true),
+        _ if r.d == 0 && d3 == 0 => (Printed::NoPatients, false),
+        _ => (Printed::TooFewPatients, false),
     }
 }
 
@@ -818,28 +860,24 @@ fn summary_rows(cx: &Ctx) -> Vec<SummaryRow> {
         three: false,
         better: "fewer",
         signal: "–",
-        benchmark: "not compared".into(),
-        target: "–".into(),
-        met: "",
+        compared: false,
+        benchmark: None,
+        target: None,
+        met: None,
     }];
-    for stem in HEADLINE {
-        let Some(mi) = ms.iter().position(|m| m.stem == stem) else { continue };
-        let Some(r) = cx.trend(&format!("{stem}_pct")) else { continue };
+    for mi in headline(ms) {
+        let Some(r) = cx.trend(&ms[mi].pct_column()) else { continue };
         let (value, three) = headline_value(r, shown.pct[mi], sup);
-        let printable = value.ends_with('%');
-        let met = match (printable, r.meets_target) {
-            (true, Some(true)) => "met",
-            (true, Some(false)) => "not met",
-            _ => "",
-        };
+        let met = r.meets_target.filter(|_| value.is_value());
         rows.push(SummaryRow {
             label: ms[mi].label.clone(),
             value,
             three,
             better: if ms[mi].direction == Direction::Lower { "lower" } else { "higher" },
             signal: r.signal.map_or("too_few", Signal::as_str),
-            benchmark: r.benchmark.map(|b| format!("{b:.1}%")).unwrap_or_else(|| "too few clinics to compare".into()),
-            target: r.target.map(|t| format!("{t:.1}%")).unwrap_or_else(|| "–".into()),
+            compared: true,
+            benchmark: r.benchmark.map(|b| format!("{b:.1}%")),
+            target: r.target.map(|t| format!("{t:.1}%")),
             met,
         });
     }
@@ -854,7 +892,10 @@ fn summary_rows(cx: &Ctx) -> Vec<SummaryRow> {
 /// "benchmark", with `label`, `value` and `goal`).
 #[derive(Serialize)]
 struct NextStep {
-    kind: &'static str,
+    kind: String,
+    /// The count (`how` "count"), or why it is not printed: "small" (from 1
+    /// to min_cell − 1), "hidden" (complementary suppression).
+    how: &'static str,
     n: String,
     label: String,
     value: String,
@@ -862,17 +903,18 @@ struct NextStep {
 }
 
 impl NextStep {
-    fn gap(kind: &'static str, n: String) -> NextStep {
-        NextStep { kind, n, label: String::new(), value: String::new(), goal: String::new() }
+    fn gap(kind: String, (how, n): (&'static str, String)) -> NextStep {
+        NextStep { kind, how, n, label: String::new(), value: String::new(), goal: String::new() }
     }
 }
 
 fn next_steps(cx: &Ctx) -> Vec<NextStep> {
     let (ms, shown, sup) = (cx.ms, &cx.shown[cx.cur], &cx.sup);
     let cell = cx.cells[cx.cur];
-    let idx = |k: MeasureKey| ms.iter().position(|m| m.key == k);
-    // A gap (denominator − numerator) or a count (numerator) as printable text.
-    let printable = |mi: usize, is_gap: bool| -> Option<String> {
+    // A gap (denominator − numerator: patients without the care) or a count
+    // (numerator: patients with the problem) as printable text.
+    let printable = |mi: usize| -> Option<(&'static str, String)> {
+        let is_gap = ms[mi].direction == Direction::Higher;
         let (n, hidden) = if is_gap {
             ((ms[mi].den)(cell).saturating_sub((ms[mi].num)(cell)), shown.gap_hidden[mi])
         } else {
@@ -880,53 +922,57 @@ fn next_steps(cx: &Ctx) -> Vec<NextStep> {
         };
         match n {
             0 => None,
-            n if sup.small(n) => Some(format!("Fewer than {}", sup.min_cell)),
-            _ if hidden => Some("Some".into()),
-            n => Some(n.to_string()),
+            n if sup.small(n) => Some(("small", String::new())),
+            _ if hidden => Some(("hidden", String::new())),
+            n => Some(("count", n.to_string())),
         }
     };
-    let hd_top = ms.iter().rposition(|m| matches!(m.key, MeasureKey::HighDose(_)));
-    let steps: [(Option<usize>, bool, &'static str); 8] = [
-        (idx(MeasureKey::BenzoOverlap), false, "benzo_overlap"),
-        (idx(MeasureKey::NaloxoneAtRisk), true, "naloxone_at_risk"),
-        (hd_top, false, "high_dose"),
-        (idx(MeasureKey::Udt), true, "udt"),
-        (idx(MeasureKey::Agreement), true, "agreement"),
-        (idx(MeasureKey::Pdmp), true, "pdmp"),
-        (idx(MeasureKey::Functional), true, "functional"),
-        (idx(MeasureKey::SedativeOverlap), false, "sedative_overlap"),
-    ];
-    let mut out: Vec<NextStep> = steps
+    let mut out: Vec<NextStep> = ranked(ms, |m| m.appears.next_step)
         .into_iter()
-        .filter_map(|(mi, is_gap, kind)| Some(NextStep::gap(kind, printable(mi?, is_gap)?)))
+        .filter_map(|mi| Some(NextStep::gap(step_kind(&ms[mi]), printable(mi)?)))
         .take(5)
         .collect();
     out.extend(keep_doing(cx));
     out
 }
 
+/// A "What to do next" line's key in `clinic.typ`: the stem, or
+/// `high_dose` for any threshold.
+fn step_kind(m: &Measure) -> String {
+    match m.key {
+        MeasureKey::HighDose(_) => "high_dose".into(),
+        _ => m.stem.clone(),
+    }
+}
+
 /// The headline measures that meet their target or the benchmark.
 fn keep_doing(cx: &Ctx) -> Vec<NextStep> {
     let (ms, shown) = (cx.ms, &cx.shown[cx.cur]);
     let mut out = Vec::new();
-    for stem in HEADLINE {
-        let Some(mi) = ms.iter().position(|m| m.stem == stem) else { continue };
-        let (Some(r), Some(v)) = (cx.trend(&format!("{stem}_pct")), shown.pct[mi]) else { continue };
+    for mi in headline(ms) {
+        let (Some(r), Some(v)) = (cx.trend(&ms[mi].pct_column()), shown.pct[mi]) else { continue };
         let label = ms[mi].label.split(" (").next().unwrap_or(&ms[mi].label).to_string();
         let (kind, goal) = match (r.meets_target, r.target, r.meets_benchmark, r.benchmark) {
             (Some(true), Some(t), _, _) => ("target", t),
             (_, _, Some(true), Some(b)) => ("benchmark", b),
             _ => continue,
         };
-        out.push(NextStep { kind, n: String::new(), label, value: f1(Some(v)), goal: format!("{goal:.1}") });
+        out.push(NextStep {
+            kind: kind.into(),
+            how: "",
+            n: String::new(),
+            label,
+            value: f1(Some(v)),
+            goal: format!("{goal:.1}"),
+        });
     }
     out
 }
 
 /// A trend chart's title: its message, from the signal of the last 3 months
 /// against a year before.
-fn chart_message(r: Option<&TrendRow>, what: &str, fallback: &str) -> ChartTitle {
-    let Some(r) = r else { return ChartTitle::fixed(fallback) };
+fn chart_message(r: Option<&TrendRow>) -> ChartTitle {
+    let Some(r) = r else { return ChartTitle::FIXED };
     let lower = r.direction == Some(Direction::Lower);
     let message = match r.signal {
         Some(Signal::Improved) if lower => "fewer",
@@ -936,7 +982,7 @@ fn chart_message(r: Option<&TrendRow>, what: &str, fallback: &str) -> ChartTitle
         Some(Signal::Stable) => "no_change",
         _ => "too_few",
     };
-    ChartTitle { message, what: what.into(), fallback: fallback.into() }
+    ChartTitle(message)
 }
 
 /// The target (dashed) and benchmark (dotted) lines of a measure's chart.
@@ -966,11 +1012,7 @@ fn targets_box(inp: &ReportInputs, c: usize) -> Vec<TargetLine> {
             let own = inp.data.targets.iter().any(|t| t.clinic as usize == c && &t.measure == m);
             let v = crate::metrics::trends::target_of(inp.data, inp.cfg, c, m)?;
             let unit = if m.ends_with("_pct") { "%" } else { " MME/day" };
-            Some(TargetLine {
-                measure: label(m),
-                target: format!("{v:.1}{unit}"),
-                source: if own { "your clinic's own target" } else { "the study's target for every clinic" },
-            })
+            Some(TargetLine { measure: label(m), target: format!("{v:.1}{unit}"), own })
         })
         .collect()
 }
@@ -981,6 +1023,7 @@ fn targets_box(inp: &ReportInputs, c: usize) -> Vec<TargetLine> {
 /// (`no_rows`, `drop`, `spike`, `rejected_share`, `late`) with its numbers.
 #[derive(Serialize)]
 struct ExtractNote {
+    /// The table (`prescriptions`, `care_events`, `facilitation`).
     what: &'static str,
     checks: Vec<ExtractCheck>,
 }
@@ -992,31 +1035,21 @@ struct ExtractCheck {
     share: String,
     /// The most frequent rejection rule, in words (rejected_share).
     rule: String,
-    /// The latest prescription's date (late).
-    through: String,
+    /// The latest prescription's date (late; none when there is none).
+    through: Option<String>,
 }
 
 fn extract_note(r: &ExtractRow) -> ExtractNote {
-    let what = match r.table {
-        TableName::Prescriptions => "prescriptions",
-        TableName::CareEvents => "care events",
-        _ => "facilitation log entries",
-    };
+    let what = r.table.as_str();
     let share = format!("{:.0}%", 100.0 * r.rows as f64 / r.median.unwrap_or(1.0));
     let checks = r
         .checks
         .iter()
         .map(|c| ExtractCheck {
-            check: match c {
-                Check::NoRows => "no_rows",
-                Check::Drop => "drop",
-                Check::Spike => "spike",
-                Check::RejectedShare => "rejected_share",
-                Check::Late => "late",
-            },
+            check: c.as_str(),
             share: share.clone(),
             rule: r.top_rule_text().replace('_', " "),
-            through: r.data_through.map(crate::dates::fmt_day).unwrap_or_else(|| "no date (none at all)".into()),
+            through: r.data_through.map(crate::dates::fmt_day),
         })
         .collect();
     ExtractNote { what, checks }

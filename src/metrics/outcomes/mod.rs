@@ -46,18 +46,17 @@ pub struct Outcome {
     pub scale: f64,
 }
 
-/// The outcomes: each high-dose %, benzodiazepine overlap % (from the
-/// measure registry), mean daily MME, LTOT patients (per clinic: den 1).
+/// The outcomes: the registry's outcome measures (each high-dose %,
+/// benzodiazepine overlap %), mean daily MME, LTOT patients (per clinic: den 1).
 pub fn outcomes(cfg: &MetricsConfig) -> Vec<Outcome> {
-    use crate::measures::{registry, MeasureKey};
-    let mut v: Vec<Outcome> = registry(&cfg.threshold_labels())
+    let mut v: Vec<Outcome> = crate::measures::registry(&cfg.threshold_labels())
         .into_iter()
-        .filter(|m| matches!(m.key, MeasureKey::HighDose(_) | MeasureKey::BenzoOverlap))
+        .filter(|m| m.appears.outcome)
         .map(|m| Outcome {
             name: m.pct_column(),
             label: m.label.clone(),
-            num: col(format!("{}_n", m.stem)),
-            den: col(m.den.column()),
+            num: col(m.n_column()),
+            den: col(m.denominator.column()),
             scale: 100.0,
         })
         .collect();
