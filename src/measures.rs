@@ -160,6 +160,8 @@ pub struct Appears {
     pub chart: Option<ClinicChart>,
     /// An outcome of the study's models (SPEC §5, outcomes.csv).
     pub outcome: bool,
+    /// A chart by arm in the study report.
+    pub study_chart: bool,
     /// The worklist care gap that lists its patients.
     pub gap: Option<Gap>,
     /// Its rank among the clinic report's "What to do next" lines: the count
@@ -181,6 +183,7 @@ impl Appears {
                 summary: (label == "90").then_some(0),
                 chart: Some(ClinicChart::HighDose),
                 outcome: true,
+                study_chart: true,
                 next_step: top.then_some(2),
                 ..a
             },
@@ -188,6 +191,7 @@ impl Appears {
                 summary: Some(1),
                 chart: Some(ClinicChart::Benzo),
                 outcome: true,
+                study_chart: true,
                 gap: Some(Gap::BenzoOverlap),
                 next_step: Some(0),
             },
@@ -406,6 +410,8 @@ mod tests {
         );
         let outcomes: Vec<&str> = r.iter().filter(|m| m.appears.outcome).map(|m| m.stem.as_str()).collect();
         assert_eq!(outcomes, ["high_dose_50", "high_dose_90", "high_dose_120", "benzo_overlap"]);
+        let study: Vec<&str> = r.iter().filter(|m| m.appears.study_chart).map(|m| m.stem.as_str()).collect();
+        assert_eq!(study, outcomes);
         let care: Vec<&str> =
             r.iter().filter(|m| m.appears.chart == Some(ClinicChart::Care)).map(|m| m.stem.as_str()).collect();
         assert_eq!(care, ["agreement", "udt", "pdmp", "functional", "naloxone"]);

@@ -241,21 +241,18 @@ fn arm_charts(inp: &ReportInputs, ms: &[Measure], files: &mut Vec<(String, Vec<u
         let path = format!("/charts/{name}.svg");
         let svg = trend_svg(&tc).map_err(|e| Error::Report { what: "chart".into(), message: e })?;
         files.push((path.clone(), svg.into_bytes()));
-        charts.push(ChartRef { file: path, title });
+        charts.push(ChartRef::new(path, title));
         Ok(())
     };
-    // The high-dose shares, then the benzodiazepine share (registry order).
-    use crate::measures::MeasureKey;
-    for (j, m) in
-        ms.iter().enumerate().filter(|(_, m)| matches!(m.key, MeasureKey::HighDose(_) | MeasureKey::BenzoOverlap))
-    {
+    // The registry's study-chart measures, then mean dose and LTOT patients.
+    for (j, m) in ms.iter().enumerate().filter(|(_, m)| m.appears.study_chart) {
         add(&m.stem, m.label.clone(), pct_chart(inp, j))?;
     }
     let mme_chart = arm_chart(inp, arm_series(inp, "(pooled)", &|a| a.mme.clone()), "MME/day", false);
-    add("mme", "Mean daily dose of LTOT patients".into(), mme_chart)?;
+    add("mme", String::new(), mme_chart)?;
     let ltot = |a: &ArmMonths| a.ltot.iter().map(|&n| Some(n as f64)).collect();
     let ltot_chart = arm_chart(inp, arm_series(inp, "", &ltot), "LTOT patients", false);
-    add("ltot", "Patients on long-term opioid therapy (sum over clinics)".into(), ltot_chart)?;
+    add("ltot", String::new(), ltot_chart)?;
     Ok(charts)
 }
 
@@ -403,7 +400,27 @@ fn groups<'a>(rows: impl Iterator<Item = &'a OutcomeRow>, label: impl Fn(&str) -
 #[derive(Serialize)]
 struct ChartRef {
     file: String,
+    /// The measure's label; empty for the charts `study.typ` names
+    /// (`arm-chart-names`, by the file's stem).
     title: String,
+    /// Facilitation-dose charts: the rank correlation under the title.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rank: Option<Rank>,
+}
+
+/// Spearman's rank correlation of a dose chart (`rho` and `p` none when
+/// there are too few clinics).
+#[derive(Serialize)]
+struct Rank {
+    rho: Option<String>,
+    p: Option<String>,
+    clinics: usize,
+}
+
+impl ChartRef {
+    fn new(file: String, title: String) -> ChartRef {
+        ChartRef { file, title, rank: None }
+    }
 }
 
 /// The outcome section: the effects table (event study by year, its
@@ -480,7 +497,7 @@ fn outcome_section(inp: &ReportInputs, files: &mut Vec<(String, Vec<u8>)>) -> Re
             let file = format!("/charts/att-{}.svg", es.outcome);
             let svg = super::charts::att_svg(&es.att, y_title(&es.outcome, true), (400, 250)).map_err(chart_err)?;
             files.push((file.clone(), svg.into_bytes()));
-            event_charts.push(ChartRef { file, title: es.label.clone() });
+            event_charts.push(ChartRef::new(file, es.label.clone()));
         }
         if !es.points.is_empty() {
             let file = format!("/charts/event-{}.svg", es.outcome);
@@ -488,7 +505,7 @@ fn outcome_section(inp: &ReportInputs, files: &mut Vec<(String, Vec<u8>)>) -> Re
             let svg = super::charts::event_svg(&es.points, es.fit, y_title(&es.outcome, false), percent, (400, 250))
                 .map_err(chart_err)?;
             files.push((file.clone(), svg.into_bytes()));
-            its_charts.push(ChartRef { file, title: es.label.clone() });
+            its_charts.push(ChartRef::new(file, es.label.clone()));
         }
     }
     let period = format!("{} to {}", month_name(res.period.0), month_name(res.period.1));
@@ -642,15 +659,14 @@ fn dose_section(inp: &ReportInputs, files: &mut Vec<(String, Vec<u8>)>) -> Resul
             super::charts::scatter_svg(&pts, "Facilitation hours, program months 1–12", "Change (points)", (400, 250))
                 .map_err(|e| Error::Report { what: "chart".into(), message: e })?;
         files.push((path.clone(), svg.into_bytes()));
-        let rho = match spearman(&pts) {
-            Some((r, p)) => format!(
-                "Spearman's rho {r:.2} (p = {}; {} clinics)",
-                if p < 0.001 { "<0.001".into() } else { format!("{p:.3}") },
-                pts.len()
-            ),
-            None => format!("too few clinics for a rank correlation ({})", pts.len()),
+        let (rho, p) = match spearman(&pts) {
+            Some((r, p)) => {
+                (Some(format!("{r:.2}")), Some(if p < 0.001 { "<0.001".into() } else { format!("{p:.3}") }))
+            }
+            None => (None, None),
         };
-        charts.push(ChartRef { file: path, title: format!("{title}: {rho}") });
+        let rank = Some(Rank { rho, p, clinics: pts.len() });
+        charts.push(ChartRef { file: path, title: title.clone(), rank });
     }
     Ok(Dose { by_phase, by_facilitator, charts })
 }
