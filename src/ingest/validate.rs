@@ -290,28 +290,27 @@ pub fn validate(cfg: &Config) -> Result<Validated> {
     let all = usize::MAX >> 1;
     let clinics = loader.load(TableName::Clinics, read::CLINICS)?.expect("required").batch(0, all)?;
     let clinic_ids = validate_clinics(&clinics, &mut data, &mut col)?;
+    let known = Known { month_end, clinic_ids: &clinic_ids };
     drop(clinics);
     let rx = loader.load(TableName::Prescriptions, read::PRESCRIPTIONS)?.expect("required");
     let mut rx_ids = RxIds::default();
-    rx.for_each_batch(BATCH_ROWS, |t| {
-        validate_prescriptions(t, cfg, month_end, &clinic_ids, &mut rx_ids, &mut data, &mut col)
-    })?;
+    rx.for_each_batch(BATCH_ROWS, |t| validate_prescriptions(t, cfg, &known, &mut rx_ids, &mut data, &mut col))?;
     drop(rx_ids);
     if let Some(ev) = loader.load(TableName::CareEvents, read::CARE_EVENTS)? {
-        ev.for_each_batch(BATCH_ROWS, |t| validate_care_events(t, month_end, &clinic_ids, &mut data, &mut col))?;
+        ev.for_each_batch(BATCH_ROWS, |t| validate_care_events(t, &known, &mut data, &mut col))?;
     }
     let miles = loader.load(TableName::Milestones, read::MILESTONES)?.expect("required").batch(0, all)?;
-    validate_milestones(&miles, month_end, &clinic_ids, &mut data, &mut col)?;
+    validate_milestones(&miles, &known, &mut data, &mut col)?;
     drop(miles);
     if let Some(f) = loader.load(TableName::Facilitation, read::FACILITATION)? {
-        validate_facilitation(&f.batch(0, all)?, month_end, &clinic_ids, &mut data, &mut col)?;
+        validate_facilitation(&f.batch(0, all)?, &known, &mut data, &mut col)?;
     }
     if let Some(x) = loader.load(TableName::Exclusions, read::EXCLUSIONS)? {
-        x.for_each_batch(BATCH_ROWS, |t| validate_exclusions(t, month_end, &mut data, &mut col))?;
+        x.for_each_batch(BATCH_ROWS, |t| validate_exclusions(t, &known, &mut data, &mut col))?;
     }
     if let Some(x) = loader.load(TableName::Targets, read::TARGETS)? {
         let names = crate::measures::target_names(&cfg.metrics.threshold_labels());
-        validate_targets(&x.batch(0, all)?, &names, &clinic_ids, &mut data, &mut col)?;
+        validate_targets(&x.batch(0, all)?, &names, &known, &mut data, &mut col)?;
     }
     // A table with no data rows still gets its (zero) counts.
     let inputs = loader.inputs.into_iter().map(Opening::finish).collect::<Result<Vec<InputFile>>>()?;
@@ -518,14 +517,21 @@ impl RxIds {
     }
 }
 
+/// What every table after `clinics` is checked against: the report month's
+/// last day and the clinic ids.
+#[derive(Clone, Copy)]
+struct Known<'a> {
+    month_end: Day,
+    clinic_ids: &'a FxHashMap<String, u32>,
+}
+
 /// Rows per parallel validation chunk (fixed: the output does not depend on threads).
 const ROW_CHUNK: usize = 65_536;
 
 fn validate_prescriptions(
     t: &RawTable,
     cfg: &Config,
-    month_end: Day,
-    clinic_ids: &FxHashMap<String, u32>,
+    known: &Known,
     rx_ids: &mut RxIds,
     data: &mut Dataset,
     col: &mut Collector,
@@ -546,8 +552,8 @@ fn validate_prescriptions(
         .map(|&from| {
             let mut check = RxCheck {
                 table,
-                month_end,
-                clinic_ids,
+                month_end: known.month_end,
+                clinic_ids: known.clinic_ids,
                 drugs: &drugs,
                 drug_cache: FxHashMap::default(),
                 factor_cache: FxHashMap::default(),
@@ -833,13 +839,8 @@ fn each_row<'a, const N: usize, T>(
     Ok(out)
 }
 
-fn validate_care_events(
-    t: &RawTable,
-    month_end: Day,
-    clinic_ids: &FxHashMap<String, u32>,
-    data: &mut Dataset,
-    col: &mut Collector,
-) -> Result<()> {
+fn validate_care_events(t: &RawTable, known: &Known, data: &mut Dataset, col: &mut Collector) -> Result<()> {
+    let Known { month_end, clinic_ids } = *known;
     let columns = ["clinic_id", "patient_id", "event_date", "event_type"];
     let rows = each_row(t, TableName::CareEvents, columns, col, true, |r, [clinic, patient, date, kind]| {
         guard_id(t, r.row, "patient_id", patient)?;
@@ -856,13 +857,8 @@ fn validate_care_events(
     Ok(())
 }
 
-fn validate_milestones(
-    t: &RawTable,
-    month_end: Day,
-    clinic_ids: &FxHashMap<String, u32>,
-    data: &mut Dataset,
-    col: &mut Collector,
-) -> Result<()> {
+fn validate_milestones(t: &RawTable, known: &Known, data: &mut Dataset, col: &mut Collector) -> Result<()> {
+    let Known { month_end, clinic_ids } = *known;
     let columns = ["clinic_id", "block", "milestone", "due_date", "completed_date"];
     // A milestone completed after the report month stays in every count, as not done.
     let rows = each_row(t, TableName::Milestones, columns, col, false, |r, [clinic, block, name, due, done]| {
@@ -893,13 +889,8 @@ fn validate_milestones(
     Ok(())
 }
 
-fn validate_facilitation(
-    t: &RawTable,
-    month_end: Day,
-    clinic_ids: &FxHashMap<String, u32>,
-    data: &mut Dataset,
-    col: &mut Collector,
-) -> Result<()> {
+fn validate_facilitation(t: &RawTable, known: &Known, data: &mut Dataset, col: &mut Collector) -> Result<()> {
+    let Known { month_end, clinic_ids } = *known;
     let columns = ["clinic_id", "facilitator_id", "date", "activity", "hours"];
     let rows = each_row(t, TableName::Facilitation, columns, col, true, |r, [clinic, fac, date, activity, hours]| {
         let clinic = clinic_ref(r, clinic, clinic_ids);
@@ -926,7 +917,8 @@ fn validate_facilitation(
     Ok(())
 }
 
-fn validate_exclusions(t: &RawTable, month_end: Day, data: &mut Dataset, col: &mut Collector) -> Result<()> {
+fn validate_exclusions(t: &RawTable, known: &Known, data: &mut Dataset, col: &mut Collector) -> Result<()> {
+    let month_end = known.month_end;
     let columns = ["patient_id", "reason", "start_date", "end_date"];
     let rows = each_row(t, TableName::Exclusions, columns, col, true, |r, [patient, reason, start, end]| {
         guard_id(t, r.row, "patient_id", patient)?;
@@ -951,10 +943,11 @@ fn validate_exclusions(t: &RawTable, month_end: Day, data: &mut Dataset, col: &m
 fn validate_targets(
     t: &RawTable,
     measures: &[String],
-    clinic_ids: &FxHashMap<String, u32>,
+    known: &Known,
     data: &mut Dataset,
     col: &mut Collector,
 ) -> Result<()> {
+    let clinic_ids = known.clinic_ids;
     let mut seen: HashSet<(String, String)> = HashSet::new();
     let columns = ["clinic_id", "measure", "target"];
     let rows = each_row(t, TableName::Targets, columns, col, true, |r, [clinic, measure, target]| {
