@@ -141,12 +141,65 @@ pub struct CareEvent {
     pub kind: EventType,
 }
 
+/// The six building blocks (SPEC §1 `milestones.block`, numbered 1–6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Block {
+    Leadership = 1,
+    Policies,
+    Tracking,
+    PlannedVisits,
+    ComplexPatients,
+    MeasuringSuccess,
+}
+
+impl Block {
+    pub const ALL: [Block; 6] = [
+        Block::Leadership,
+        Block::Policies,
+        Block::Tracking,
+        Block::PlannedVisits,
+        Block::ComplexPatients,
+        Block::MeasuringSuccess,
+    ];
+    /// The block numbered `n` (1–6).
+    pub fn of_number(n: u8) -> Option<Block> {
+        Block::ALL.into_iter().find(|b| b.number() == n)
+    }
+    /// Its number, as in the input and output files.
+    pub fn number(self) -> u8 {
+        self as u8
+    }
+    /// Its name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Block::Leadership => "Leadership and consensus",
+            Block::Policies => "Policies, agreements and workflows",
+            Block::Tracking => "Tracking and monitoring",
+            Block::PlannedVisits => "Planned, patient-centred visits",
+            Block::ComplexPatients => "Caring for complex patients",
+            Block::MeasuringSuccess => "Measuring success",
+        }
+    }
+}
+
+impl std::fmt::Display for Block {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.number())
+    }
+}
+
+/// Serialized as its number.
+impl Serialize for Block {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_u8(self.number())
+    }
+}
+
 /// A valid implementation milestone.
 #[derive(Clone, Debug)]
 pub struct Milestone {
     pub clinic: u32,
-    /// Building block 1–6.
-    pub block: u8,
+    pub block: Block,
     pub name: String,
     pub due: Day,
     /// Completion date; `None` when not done (or done after the report month).
@@ -319,6 +372,17 @@ impl Dataset {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blocks_are_numbered_one_to_six_and_serialize_as_their_number() {
+        let n: Vec<u8> = Block::ALL.iter().map(|b| b.number()).collect();
+        assert_eq!(n, [1, 2, 3, 4, 5, 6]);
+        assert_eq!(Block::of_number(0), None);
+        assert_eq!(Block::of_number(7), None);
+        assert_eq!(Block::of_number(5), Some(Block::ComplexPatients));
+        assert_eq!(serde_json::to_string(&Block::MeasuringSuccess).unwrap(), "6");
+        assert_eq!(Block::Tracking.name(), "Tracking and monitoring");
+    }
 
     #[test]
     fn event_type_index_is_its_place_in_all() {

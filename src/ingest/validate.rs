@@ -864,12 +864,12 @@ fn validate_milestones(t: &RawTable, known: &Known, data: &mut Dataset, col: &mu
     let rows = each_row(t, TableName::Milestones, columns, col, false, |r, [clinic, block, name, due, done]| {
         let clinic = clinic_ref(r, clinic, clinic_ids);
         let b = r.number("block", block).and_then(|b| {
-            if b.fract() != 0.0 || !(1.0..=6.0).contains(&b) {
+            let n = (b.fract() == 0.0 && (1.0..=6.0).contains(&b)).then_some(b as u8);
+            let of = n.and_then(Block::of_number);
+            if of.is_none() {
                 r.error("block", block, BLOCK_RANGE);
-                None
-            } else {
-                Some(b as u8)
             }
+            of
         });
         let name = r.required("milestone", name);
         let due_d = r.date("due_date", due);

@@ -221,14 +221,14 @@ mod tests {
         ];
         data.milestones.push(Milestone {
             clinic: 0,
-            block: 1,
+            block: crate::model::Block::Leadership,
             name: "x".into(),
             due: d("2024-06-30"),
             completed: None,
         });
         data.milestones.push(Milestone {
             clinic: 0,
-            block: 2,
+            block: crate::model::Block::Policies,
             name: "y".into(),
             due: d("2024-05-01"),
             completed: Some(d("2024-06-01")),

@@ -7,7 +7,7 @@ use super::study::clinic_order;
 use super::table::{frame, text};
 use crate::dates::{fmt_day, window_start, Day, Month};
 use crate::error::{Error, Result};
-use crate::model::{Activity, Arm, Clinic, Dataset, Facilitation, Milestone};
+use crate::model::{Activity, Arm, Block, Clinic, Dataset, Facilitation, Milestone};
 use polars::prelude::*;
 
 /// Program phase of a clinic in a month.
@@ -119,7 +119,7 @@ impl<'a> ByClinic<'a> {
         ByClinic { milestones, facilitation }
     }
     /// Milestone counts of clinic `c` (optionally one block) at day `end`.
-    pub fn counts(&self, c: u32, block: Option<u8>, end: Day) -> MilestoneCounts {
+    pub fn counts(&self, c: u32, block: Option<Block>, end: Day) -> MilestoneCounts {
         MilestoneCounts::at(
             self.milestones[c as usize].iter().copied().filter(|m| block.is_none_or(|b| m.block == b)),
             end,
@@ -177,7 +177,7 @@ fn milestone_months(data: &Dataset, months: &[Month]) -> PolarsResult<LazyFrame>
     let ms = &data.milestones;
     let rows = df!(
         "clinic" => ms.iter().map(|m| m.clinic).collect::<Vec<u32>>(),
-        "block" => ms.iter().map(|m| m.block as i64).collect::<Vec<i64>>(),
+        "block" => ms.iter().map(|m| m.block.number() as i64).collect::<Vec<i64>>(),
         "due" => ms.iter().map(|m| m.due).collect::<Vec<i32>>(),
         "completed" => ms.iter().map(|m| m.completed).collect::<Vec<Option<i32>>>(),
         "k" => vec![0u32; ms.len()],
@@ -345,7 +345,7 @@ fn hours(x: f64) -> Option<f64> {
 /// `metrics/fidelity_block` as a lazy query: milestone counts per clinic,
 /// month and block 1–6 (with the `clinic` index and `due_done`).
 fn block_frame(data: &Dataset, months: &[Month]) -> PolarsResult<DataFrame> {
-    let blocks = df!("block" => (1..=6i64).collect::<Vec<i64>>(), "k" => [0u32; 6])?;
+    let blocks = df!("block" => Block::ALL.map(|b| b.number() as i64), "k" => [0u32; 6])?;
     let grid = cross(clinic_months(data, months)?.lazy().with_column(lit(0u32).alias("k")), blocks.lazy());
     let by = [col("clinic"), col("month"), col("block")];
     let counts = milestone_months(data, months)?.group_by(by).agg(milestone_counts());
@@ -410,8 +410,8 @@ impl Fidelity {
         self.counts[c * self.months + k]
     }
     /// The same for block `b` (1–6).
-    pub fn block(&self, c: usize, k: usize, b: u8) -> MilestoneCounts {
-        self.blocks[(c * self.months + k) * 6 + b as usize - 1]
+    pub fn block(&self, c: usize, k: usize, b: Block) -> MilestoneCounts {
+        self.blocks[(c * self.months + k) * 6 + b.number() as usize - 1]
     }
     /// Clinic `c`'s facilitation effort in month `k`.
     pub fn effort(&self, c: usize, k: usize) -> &Effort {
@@ -535,9 +535,11 @@ fn intervention_milestones(fid: &Fidelity) -> LazyFrame {
     let complete = col(MILESTONE_COUNTS[0]).gt(lit(0i64)).and(col("milestones_done").eq(col(MILESTONE_COUNTS[0])));
     let blocks =
         fid.block.clone().lazy().filter(intervention().and(complete)).group_by([col("clinic"), col("month")]).agg(
-            (1..=6i64)
-                .map(|b| col("block").eq(lit(b)).cast(DataType::Int64).sum().alias(format!("block_{b}")))
-                .collect::<Vec<_>>(),
+            Block::ALL
+                .map(|b| {
+                    col("block").eq(lit(b.number() as i64)).cast(DataType::Int64).sum().alias(format!("block_{b}"))
+                })
+                .to_vec(),
         );
     left_join(fid.clinic_month.clone().lazy().filter(intervention()), blocks, &["clinic", "month"])
 }
@@ -553,7 +555,7 @@ pub fn study_month(fid: &Fidelity, data: &Dataset, months: &[Month]) -> Result<D
             .then(lit(100.0) * col("milestones_done").cast(DataType::Float64) / total.cast(DataType::Float64))
             .otherwise(lit(NULL).cast(DataType::Float64));
         let mut aggs = vec![len().cast(DataType::Int64).alias("clinics")];
-        for b in 1..=6 {
+        for b in Block::ALL {
             aggs.push(
                 col(format!("block_{b}")).fill_null(lit(0i64)).sum().alias(format!("clinics_block_{b}_complete")),
             );
@@ -568,7 +570,7 @@ pub fn study_month(fid: &Fidelity, data: &Dataset, months: &[Month]) -> Result<D
         let month_rows = df!("month" => (0..months.len() as u32).collect::<Vec<u32>>())?.lazy();
         let mut fill: Vec<Expr> =
             vec![col("clinics").fill_null(lit(0i64)), col("facilitation_hours").fill_null(lit(0.0))];
-        fill.extend((1..=6).map(|b| col(format!("clinics_block_{b}_complete")).fill_null(lit(0i64))));
+        fill.extend(Block::ALL.map(|b| col(format!("clinics_block_{b}_complete")).fill_null(lit(0i64))));
         let joined = left_join(left_join(month_rows, per_month, &["month"]), hours, &["month"]);
         let mut df = joined.with_columns(fill).collect()?;
         round_output(&mut df)?;
@@ -662,7 +664,7 @@ pub fn flags(data: &Dataset, report: Month) -> Vec<Flag> {
             });
         }
         if program_month(clinic, report).is_some_and(|k| k > 15) {
-            for b in 1..=6u8 {
+            for b in Block::ALL {
                 let k = MilestoneCounts::at(ms.iter().copied().filter(|m| m.block == b), end);
                 if k.done < k.total {
                     out.push(Flag {
@@ -704,7 +706,13 @@ mod tests {
 
     /// Milestone `m<block>` of clinic 0.
     fn ms(block: u8, due: &str, done: Option<&str>) -> Milestone {
-        Milestone { clinic: 0, block, name: format!("m{block}"), due: d(due), completed: done.map(d) }
+        Milestone {
+            clinic: 0,
+            block: Block::of_number(block).unwrap(),
+            name: format!("m{block}"),
+            due: d(due),
+            completed: done.map(d),
+        }
     }
 
     fn dataset(start: &str) -> Dataset {

@@ -2,7 +2,7 @@
 
 use super::charts::{stacked_bars_svg, trend_svg, Band, Goal, Series, TrendChart};
 use super::suppress::Suppress;
-use super::{f1, month_name, signed, ReportInputs, Shared, BLOCKS};
+use super::{f1, month_name, signed, ReportInputs, Shared};
 use crate::dates::{fmt_day, Month};
 use crate::error::{Error, Result};
 use crate::measures::{ClinicChart, Denominator, Direction, MeasureKey};
@@ -11,7 +11,7 @@ use crate::metrics::extract_checks::ExtractRow;
 use crate::metrics::fidelity::{phase, program_month, MilestoneCounts};
 use crate::metrics::study::Measure;
 use crate::metrics::trends::{Signal, TrendRow};
-use crate::model::{Activity, Arm};
+use crate::model::{Activity, Arm, Block};
 use serde::Serialize;
 
 fn chart_err(e: String) -> Error {
@@ -343,7 +343,7 @@ struct ChartEntry {
 
 #[derive(Serialize)]
 struct BlockCounts {
-    block: u8,
+    block: Block,
     name: &'static str,
     total: u32,
     done: u32,
@@ -353,7 +353,7 @@ struct BlockCounts {
 
 #[derive(Serialize)]
 struct NextMilestone {
-    block: u8,
+    block: Block,
     name: String,
     due: String,
     overdue: bool,
@@ -674,10 +674,11 @@ impl ChartTitle {
 fn milestones(cx: &Ctx, attention: &mut Vec<Attention>) -> MilestoneSection {
     let (by, c, end) = (&cx.sh.by, cx.c, cx.inp.cfg.report_month.last_day());
     let fid = cx.inp.fidelity;
-    let blocks = (1..=6u8)
+    let blocks = Block::ALL
+        .into_iter()
         .map(|b| {
             let k: MilestoneCounts = fid.block(c, cx.cur, b);
-            let name = BLOCKS[b as usize - 1];
+            let name = b.name();
             BlockCounts { block: b, name, total: k.total, done: k.done, due: k.due, overdue: k.overdue }
         })
         .collect();

@@ -3,13 +3,13 @@
 //! team's facilitator meeting: names only that facilitator's clinics and is
 //! not suppressed.
 
-use super::{month_name, ReportInputs, Shared, BLOCKS};
+use super::{month_name, ReportInputs, Shared};
 use crate::dates::fmt_day;
 use crate::measures::{label_of, MEAN_DAILY_MME};
 use crate::metrics::facilitators::without_contact_60d;
 use crate::metrics::fidelity::{phase, program_month};
 use crate::metrics::trends::{Signal, TrendRow};
-use crate::model::{Arm, Milestone};
+use crate::model::{Arm, Block, Milestone};
 use serde::Serialize;
 
 /// One clinic's line.
@@ -162,14 +162,14 @@ impl<'a> Signals<'a> {
 /// Up to three blocks with overdue milestones (their first one named), then
 /// the other blocks in one line.
 fn milestone_points(overdue: &[&Milestone]) -> Vec<Point> {
-    let blocks: Vec<u8> = (1..=6u8).filter(|b| overdue.iter().any(|m| m.block == *b)).collect();
+    let blocks: Vec<Block> = Block::ALL.into_iter().filter(|b| overdue.iter().any(|m| m.block == *b)).collect();
     let mut points = Vec::new();
     for &b in blocks.iter().take(3) {
         let ob: Vec<_> = overdue.iter().filter(|m| m.block == b).collect();
         points.push(Point {
             kind: "block_overdue",
-            block: b,
-            block_name: BLOCKS[b as usize - 1].to_lowercase(),
+            block: b.number(),
+            block_name: b.name().to_lowercase(),
             n: ob.len().to_string(),
             name: ob[0].name.clone(),
             due: fmt_day(ob[0].due),

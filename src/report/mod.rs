@@ -345,16 +345,6 @@ pub fn month_name(m: crate::dates::Month) -> String {
     format!("{} {}", N[m.month() as usize - 1], m.year())
 }
 
-/// Names of the six building blocks.
-pub const BLOCKS: [&str; 6] = [
-    "Leadership and consensus",
-    "Policies, agreements and workflows",
-    "Tracking and monitoring",
-    "Planned, patient-centred visits",
-    "Caring for complex patients",
-    "Measuring success",
-];
-
 #[cfg(test)]
 mod tests {
     use super::file_safe;

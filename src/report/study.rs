@@ -2,13 +2,13 @@
 //! trends per arm, fidelity, facilitation, data quality and methods.
 
 use super::charts::{trend_svg, Band, Series, TrendChart};
-use super::{f1, month_name, ReportInputs, Shared, BLOCKS};
+use super::{f1, month_name, ReportInputs, Shared};
 use crate::error::{Error, Result};
 use crate::measures::Section;
 use crate::metrics::fidelity::phase;
 use crate::metrics::outcomes::{Model, OutcomeRow, Term};
 use crate::metrics::study::{clinic_order, raw_pct, ArmMonths, Measure};
-use crate::model::{Activity, Arm};
+use crate::model::{Activity, Arm, Block};
 use serde::Serialize;
 
 /// The virtual files and PDF ident of the study report.
@@ -36,7 +36,7 @@ pub fn document(inp: &ReportInputs, ms: &[Measure], sh: &Shared) -> Result<(Vec<
         arms: arm_rows(inp, ms),
         charts,
         heat: heat(inp),
-        blocks: BLOCKS,
+        blocks: Block::ALL.map(Block::name),
         activities: Activity::ALL.map(|a| a.label()),
         outcomes,
         facilitation: facilitation_hours(inp, sh),
@@ -306,7 +306,8 @@ fn heat(inp: &ReportInputs) -> Vec<HeatRow> {
         .iter()
         .filter(|&&c| data.clinics[c].arm == Arm::Intervention)
         .map(|&c| {
-            let cells = (1..=6u8)
+            let cells = Block::ALL
+                .into_iter()
                 .map(|b| {
                     let k = inp.fidelity.block(c, inp.pm.months.len() - 1, b);
                     (100 * k.done).checked_div(k.total)
