@@ -535,11 +535,9 @@ fn intervention_milestones(fid: &Fidelity) -> LazyFrame {
     let complete = col(MILESTONE_COUNTS[0]).gt(lit(0i64)).and(col("milestones_done").eq(col(MILESTONE_COUNTS[0])));
     let blocks =
         fid.block.clone().lazy().filter(intervention().and(complete)).group_by([col("clinic"), col("month")]).agg(
-            Block::ALL
-                .map(|b| {
-                    col("block").eq(lit(b.number() as i64)).cast(DataType::Int64).sum().alias(format!("block_{b}"))
-                })
-                .to_vec(),
+            Block::ALL.map(|b| {
+                col("block").eq(lit(b.number() as i64)).cast(DataType::Int64).sum().alias(format!("block_{b}"))
+            }),
         );
     left_join(fid.clinic_month.clone().lazy().filter(intervention()), blocks, &["clinic", "month"])
 }
