@@ -45,16 +45,19 @@ pub struct Engine {
     fonts: Vec<Font>,
     /// Template sources by virtual id, with the path shown in errors.
     templates: HashMap<FileId, (Source, String)>,
-    /// Compiles hold it shared; evicting typst's global memo cache holds it
-    /// exclusively, so one thread never empties the cache under another's
-    /// running compile (which made parallel workers redo each other's work).
-    evict_lock: std::sync::RwLock<()>,
     /// Documents compiled since the last eviction.
     since_evict: std::sync::atomic::AtomicUsize,
 }
 
 /// Evict typst's memo cache after this many documents (about 3.5 MB each).
 const EVICT_EVERY: usize = 8;
+
+/// An eviction keeps the memoized results used since the last one or
+/// created since (age 1 after it): a compile running on another thread
+/// keeps its work, and what every document shares (parsed templates,
+/// fonts, the library) stays cached; what only finished documents used
+/// goes at the next eviction.
+const EVICT_AGE: usize = 1;
 
 impl Engine {
     /// An engine with the built-in templates.
@@ -97,7 +100,6 @@ impl Engine {
             book: LazyHash::new(book),
             fonts,
             templates,
-            evict_lock: std::sync::RwLock::new(()),
             since_evict: std::sync::atomic::AtomicUsize::new(0),
         }
     }
@@ -117,19 +119,14 @@ impl Engine {
             files: files.into_iter().map(|(p, b)| (file_id(&p), Bytes::new(b))).collect(),
             today: Datetime::from_ymd(date.0, date.1, date.2).expect("valid date"),
         };
-        let result = {
-            let _shared = self.evict_lock.read().unwrap_or_else(|e| e.into_inner());
-            self.compile_in(&world, ident, date)
-        };
+        let result = self.compile_in(&world, ident, date);
         // typst's memo cache is global and grows with every document, failed
-        // ones too: empty it every few documents, when no compile is running.
+        // ones too: every few documents one thread drops what has not been
+        // used since the last eviction, without waiting for the others.
         use std::sync::atomic::Ordering;
-        if self.since_evict.fetch_add(1, Ordering::AcqRel) + 1 >= EVICT_EVERY {
-            let _exclusive = self.evict_lock.write().unwrap_or_else(|e| e.into_inner());
-            if self.since_evict.load(Ordering::Acquire) >= EVICT_EVERY {
-                typst::comemo::evict(0);
-                self.since_evict.store(0, Ordering::Release);
-            }
+        let n = self.since_evict.fetch_add(1, Ordering::AcqRel) + 1;
+        if n >= EVICT_EVERY && self.since_evict.compare_exchange(n, 0, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+            typst::comemo::evict(EVICT_AGE);
         }
         result
     }
