@@ -369,12 +369,22 @@ fn log(opts: &RunOptions, level: u8, msg: impl AsRef<str>) {
     }
 }
 
-/// `f`, its time printed with `-vv` (the steps between the stages).
+/// `f`, its time (and the resident memory after it) printed with `-vv`:
+/// the steps between the stages. Freed memory goes back after it.
 fn timed<T>(opts: &RunOptions, what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
     let t = Instant::now();
     let out = f()?;
-    log(opts, 2, format!("{what}: {:.2} s", t.elapsed().as_secs_f64()));
+    step_done(opts, what, t);
     Ok(out)
+}
+
+/// After a step: freed memory back to the system, and with `-vv` the
+/// step's time and the resident memory.
+fn step_done(opts: &RunOptions, what: &str, t: Instant) {
+    let s = t.elapsed().as_secs_f64();
+    crate::memory::release();
+    let rss = crate::memory::resident_mb().map(|mb| format!(", {mb} MB resident")).unwrap_or_default();
+    log(opts, 2, format!("{what}: {s:.2} s{rss}"));
 }
 
 /// Run the whole batch for a resolved pipeline.
@@ -420,6 +430,7 @@ fn stage<T>(timings: &mut Vec<(String, f64)>, name: &str, f: impl FnOnce() -> Re
     let t = Instant::now();
     let out = f()?;
     timings.push((name.to_string(), t.elapsed().as_secs_f64()));
+    crate::memory::release();
     Ok(out)
 }
 
@@ -678,25 +689,23 @@ fn write_metrics(
     let all_months = cfg.report_month.window(span);
     let (facts, mut file_rows) =
         clinic_month::facts_and_file_rows(patients, &all_months, &cfg.metrics, all_months.len() - months.len())?;
-    log(
-        opts,
-        2,
-        format!("  interval engine, {span} months, {} rows: {:.2} s", facts.height(), t.elapsed().as_secs_f64()),
-    );
+    step_done(opts, &format!("  interval engine, {span} months, {} rows", facts.height()), t);
     let t = Instant::now();
     let pm_all = clinic_month::from_facts(data, &facts, &all_months, &cfg.metrics)?;
-    log(opts, 2, format!("  clinic_month query: {:.2} s", t.elapsed().as_secs_f64()));
+    step_done(opts, "  clinic_month query", t);
+    let report_k = all_months.len() as u32 - 1;
+    let selected = (!opts.no_worklists).then(|| worklist::selected(&facts, report_k)).transpose()?;
+    // The facts go before the patient_month frame is built: the run's
+    // memory peak was both alive at once.
+    drop(facts);
     let t = Instant::now();
     let mut pmf = patient_month::frame(data, &mut file_rows, &months, &cfg.metrics)?;
     drop(file_rows);
-    let report_k = all_months.len() as u32 - 1;
-    let selected = (!opts.no_worklists).then(|| worklist::selected(&facts, report_k)).transpose()?;
-    drop(facts);
-    log(opts, 2, format!("  patient_month frame, {} rows: {:.2} s", pmf.height(), t.elapsed().as_secs_f64()));
+    step_done(opts, &format!("  patient_month frame, {} rows", pmf.height()), t);
     let t = Instant::now();
     patient_month::write(&mut pmf, &dir.join("metrics/patient_month.parquet"))?;
     drop(pmf);
-    log(opts, 2, format!("  patient_month.parquet: {:.2} s", t.elapsed().as_secs_f64()));
+    step_done(opts, "  patient_month.parquet", t);
     let t = Instant::now();
     let pm = pm_all.tail(months.len());
     let mut cm = clinic_month::table(&pm_all, months.len(), &cfg.metrics)?;
@@ -712,7 +721,7 @@ fn write_metrics(
     let mut tr = trends::trends(data, &pm_all, months.len(), cfg)?;
     table::write_frame_csv(&mut tr.table, &dir.join("metrics/clinic_trends.csv"))?;
     table::write_frame_csv(&mut tr.benchmarks, &dir.join("metrics/benchmarks.csv"))?;
-    log(opts, 2, format!("  clinic, study, trends, benchmarks: {:.2} s", t.elapsed().as_secs_f64()));
+    step_done(opts, "  clinic, study, trends, benchmarks", t);
     let t = Instant::now();
     let (dose, dose_labels) = dose_response(data, &pm_all, cfg);
     let mut fm = facilitators::facilitator_month(data, &months)?;
@@ -728,14 +737,14 @@ fn write_metrics(
     )?;
     let flags = fidelity::flags(data, cfg.report_month);
     table::write_frame_csv(&mut fidelity::flags_table(data, &flags)?, &dir.join("metrics/fidelity_flags.csv"))?;
-    log(opts, 2, format!("  fidelity, facilitators: {:.2} s", t.elapsed().as_secs_f64()));
+    step_done(opts, "  fidelity, facilitators", t);
     let t = Instant::now();
     let first = first_data_month(data).unwrap_or(cfg.report_month);
     let start = outcomes::analysis_start(&cfg.outcomes, cfg.min_cell, first, &pm_all).min(cfg.report_month);
     let analysed = pm_all.tail((cfg.report_month.minus(start) + 1) as usize);
     let out_res = outcomes::compute(data, &analysed, &cfg.metrics, &cfg.outcomes);
     table::write_frame_csv(&mut outcomes::outcomes_table(&out_res)?, &dir.join("metrics/outcomes.csv"))?;
-    log(opts, 2, format!("  outcomes, {} months: {:.2} s", analysed.months.len(), t.elapsed().as_secs_f64()));
+    step_done(opts, &format!("  outcomes, {} months", analysed.months.len()), t);
     let quality = data_quality::compute(v)?;
     let trends = tr.rows;
     Ok(MetricsOut { pm, flags, outcomes: out_res, trends, dose, dose_labels, arms, peers, fid, quality, selected })

@@ -18,6 +18,7 @@
 //! | measures: the per-patient interval engine, then polars lazy queries for every table above the patient (clinic_month, study_month, trends and benchmarks, fidelity, facilitators, data quality, extract checks, outcome panel, worklist selection), the outcome models | [`metrics`], [`stats`] |
 //! | charts and PDF reports | [`report`] |
 //! | the whole batch, manifest, outputs, shards and merge | [`batch`] |
+//! | freed memory handed back between steps | [`memory`] |
 //! | synthetic data | [`synth`] |
 
 // Boxed measure closures and polars' nested results read better inline than as aliases.
@@ -31,6 +32,7 @@ pub mod dates;
 pub mod error;
 pub mod ingest;
 pub mod measures;
+pub mod memory;
 pub mod metrics;
 pub mod mme;
 pub mod model;

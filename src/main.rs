@@ -34,10 +34,22 @@ fn no_transparent_huge_pages() {
     }
 }
 
+/// mimalloc keeps the pages a step freed for that step's threads; between
+/// steps the batch hands them back (1,000 clinics: 0.1-0.4 GB less resident
+/// at each step, the run's peak 1.55 GB → see README "Benchmarks").
+fn release_freed_memory() {
+    extern "C" {
+        fn mi_collect(force: bool);
+    }
+    // SAFETY: mi_collect takes a flag and may be called from any thread.
+    unsafe { mi_collect(true) }
+}
+
 fn main() -> std::process::ExitCode {
     use anyhow::Context;
     #[cfg(target_os = "linux")]
     no_transparent_huge_pages();
+    sixbb::memory::set_release(release_freed_memory);
     let cli = sixbb::cli::Cli::parse();
     let name = cli.command.name();
     match sixbb::commands::dispatch(cli.command).with_context(|| format!("sixbb {name}")) {
