@@ -13,10 +13,13 @@ pub fn set_release(f: fn()) {
     let _ = RELEASE.set(f);
 }
 
-/// Hand freed memory back, when a release call is registered.
+/// Hand freed memory back, when a release call is registered: on this
+/// thread and on every thread of rayon's pool (the allocator keeps a
+/// block freed on one thread for the thread that allocated it).
 pub fn release() {
     if let Some(f) = RELEASE.get() {
         f();
+        rayon::broadcast(|_| f());
     }
 }
 

@@ -255,12 +255,15 @@ pub fn facts_and_file_rows(
     });
     let mut out = facts_frame(&[], cfg).map_err(fail("patient-month facts"))?;
     let mut file_rows = Vec::with_capacity(batches.iter().map(|b| b.1.len()).sum());
-    for (frame, keep) in batches {
+    for (i, (frame, keep)) in batches.into_iter().enumerate() {
         out.vstack_mut_owned(frame.map_err(fail("patient-month facts"))?).map_err(fail("patient-month facts"))?;
         file_rows.extend(keep.into_iter().map(|mut r| {
             r.month -= file_from as u16;
             r
         }));
+        if i % 64 == 63 {
+            crate::memory::release();
+        }
     }
     Ok((out, file_rows))
 }
@@ -411,7 +414,7 @@ pub fn from_facts(
 }
 
 /// Months grouped at a time by [`partitioned_sums`].
-const MONTHS_PER_PART: usize = 10;
+const MONTHS_PER_PART: usize = 4;
 
 /// [`sums`] a few months at a time: a clinic-month's rows all fall in one
 /// part, in the same order, so the counts and sums are those of one
