@@ -541,4 +541,45 @@ mod tests {
             want.iter().map(|(n, c, a)| (*n, c.to_string(), a.to_string())).collect();
         assert_eq!(rows, want);
     }
+
+    /// Every row as (row number, every column's text), read batch by batch.
+    fn rows_in_batches(src: &TableSource, batch_rows: usize) -> Vec<(usize, Vec<Option<String>>)> {
+        let mut rows = Vec::new();
+        src.for_each_batch(batch_rows, |t| {
+            for i in 0..t.height() {
+                let cells = t.df.columns().iter().map(|c| c.str().unwrap().get(i).map(String::from)).collect();
+                rows.push((t.offset + i + 1, cells));
+            }
+            Ok(())
+        })
+        .unwrap();
+        rows
+    }
+
+    #[test]
+    fn pieces_read_like_polars_reads_the_whole_file() {
+        // Blank lines, quoted line ends and quotes, short and long rows, CRLF, no final line end.
+        let mut text = String::from("clinic_id,arm\n");
+        for i in 0..40 {
+            match i % 5 {
+                0 => text.push_str(&format!("C{i},\"two\nlines\"\n")),
+                1 => text.push('\n'),
+                2 => text.push_str(&format!("C{i},{}\r\n", "x".repeat(i * 3))),
+                _ => text.push_str(&format!("C{i},\"a,\"\"b\"\"\"\n")),
+            }
+        }
+        text.push_str("C99,last");
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.csv");
+        std::fs::write(&p, &text).unwrap();
+        let src = open_csv(&p, &[req("clinic_id"), req("arm")]).unwrap();
+        let whole = src.batch(0, usize::MAX).unwrap();
+        let want: Vec<(usize, Vec<Option<String>>)> = (0..whole.height())
+            .map(|i| (i + 1, whole.df.columns().iter().map(|c| c.str().unwrap().get(i).map(String::from)).collect()))
+            .collect();
+        assert!(want.len() > 30, "{}", want.len());
+        for batch_rows in [1, 2, 3, 5, 1 << 18] {
+            assert_eq!(rows_in_batches(&src, batch_rows), want, "batch_rows {batch_rows}");
+        }
+    }
 }
