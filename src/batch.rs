@@ -701,7 +701,7 @@ fn write_metrics(
     step_done(opts, "  clinic_month query", t);
     let report_k = all_months.len() as u32 - 1;
     let selected = (!opts.no_worklists).then(|| worklist::selected(&facts, report_k)).transpose()?;
-    // The facts go before the patient_month frame is built: the run's
+    // The facts go before patient_month.parquet is written: the run's
     // memory peak was both alive at once.
     drop(facts);
     let t = Instant::now();

@@ -34,9 +34,9 @@ fn no_transparent_huge_pages() {
     }
 }
 
-/// mimalloc keeps the pages a step freed for that step's threads; between
-/// steps the batch hands them back (1,000 clinics: 0.1-0.4 GB less resident
-/// at each step, the run's peak 1.55 GB → see README "Benchmarks").
+/// mimalloc keeps the pages a step freed for the threads that allocated
+/// them; between steps the batch hands them back through this (1,000
+/// clinics: 0.1-0.4 GB less resident after a step; README "Benchmarks").
 fn release_freed_memory() {
     extern "C" {
         fn mi_collect(force: bool);
