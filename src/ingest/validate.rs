@@ -294,6 +294,9 @@ pub fn validate(cfg: &Config) -> Result<Validated> {
     drop(clinics);
     let rx = loader.load(TableName::Prescriptions, read::PRESCRIPTIONS)?.expect("required");
     let mut rx_ids = RxIds::default();
+    // Room for the rows up front (at least 48 bytes a row): the Vec is not
+    // copied as it grows, and pages never written are never resident.
+    data.prescriptions.reserve(std::fs::metadata(&rx.path).map_or(0, |m| m.len() as usize / 48));
     rx.for_each_batch(BATCH_ROWS, |t| validate_prescriptions(t, cfg, &known, &mut rx_ids, &mut data, &mut col))?;
     drop(rx_ids);
     if let Some(ev) = loader.load(TableName::CareEvents, read::CARE_EVENTS)? {
