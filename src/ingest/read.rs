@@ -121,15 +121,41 @@ const BYTES_PER_ROW: usize = 64;
 impl TableSource {
     /// Read rows `offset .. offset + len` as text columns.
     pub fn batch(&self, offset: usize, len: usize) -> Result<RawTable> {
-        let df =
-            self.lf.clone().slice(offset as i64, len.min(IdxSize::MAX as usize) as IdxSize).collect().map_err(|e| {
-                if self.csv_fields > 0 {
-                    diagnose_csv(&self.path, self.csv_fields, e)
-                } else {
-                    Error::input(&self.path, None, None, format!("cannot read as Parquet: {e}"))
-                }
-            })?;
+        let df = self
+            .lf
+            .clone()
+            .slice(offset as i64, len.min(IdxSize::MAX as usize) as IdxSize)
+            .collect()
+            .map_err(|e| self.read_error(e))?;
         Ok(RawTable::new(&self.path, offset, df, self.extra_columns.clone()))
+    }
+
+    /// A polars read error as an input error: for a CSV file with the
+    /// offending line when it can be found.
+    fn read_error(&self, e: PolarsError) -> Error {
+        if self.csv_fields > 0 {
+            diagnose_csv(&self.path, self.csv_fields, e)
+        } else {
+            Error::input(&self.path, None, None, format!("cannot read as Parquet: {e}"))
+        }
+    }
+
+    /// Hand the frames to `f` in order as tables numbered from the first
+    /// data row (empty frames skipped), until one fails or `f` does.
+    fn feed(
+        &self,
+        frames: impl Iterator<Item = Result<DataFrame>>,
+        mut f: impl FnMut(&RawTable) -> Result<()>,
+    ) -> Result<()> {
+        let mut offset = 0;
+        for df in frames {
+            let t = RawTable::new(&self.path, offset, df?, self.extra_columns.clone());
+            offset += t.height();
+            if t.height() > 0 {
+                f(&t)?;
+            }
+        }
+        Ok(())
     }
 
     /// Every row, batch by batch (about `batch_rows` rows at a time), in
@@ -147,32 +173,14 @@ impl TableSource {
     /// after a line end outside quotes. (polars' own CSV scan maps the whole
     /// file into memory, and every page it has read stays resident: 0.4 GB
     /// of the run's peak at 1,000 clinics.)
-    fn csv_batches(&self, plan: &CsvPlan, piece: usize, mut f: impl FnMut(&RawTable) -> Result<()>) -> Result<()> {
+    fn csv_batches(&self, plan: &CsvPlan, piece: usize, f: impl FnMut(&RawTable) -> Result<()>) -> Result<()> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<PolarsResult<DataFrame>>(1);
         let path = self.path.clone();
         let (start, schema, columns) = (plan.data_start, plan.schema.clone(), plan.columns.clone());
         let reader = std::thread::spawn(move || {
             pieces(&path, start, piece, |bytes| tx.send(parse_piece(bytes, &schema, &columns)).is_ok())
         });
-        let mut offset = 0;
-        let mut result = Ok(());
-        for df in rx.iter() {
-            let df = match df {
-                Ok(df) => df,
-                Err(e) => {
-                    result = Err(diagnose_csv(&self.path, self.csv_fields, e));
-                    break;
-                }
-            };
-            let t = RawTable::new(&self.path, offset, df, self.extra_columns.clone());
-            offset += t.height();
-            if t.height() > 0 {
-                if let Err(e) = f(&t) {
-                    result = Err(e);
-                    break;
-                }
-            }
-        }
+        let result = self.feed(rx.iter().map(|df| df.map_err(|e| self.read_error(e))), f);
         drop(rx);
         let read = reader.join().unwrap_or_else(|_| Err(std::io::Error::other("the reader thread panicked")));
         result?;
@@ -180,15 +188,8 @@ impl TableSource {
     }
 
     /// Every row of a Parquet file through polars' streaming engine.
-    fn streamed_batches(&self, batch_rows: usize, mut f: impl FnMut(&RawTable) -> Result<()>) -> Result<()> {
+    fn streamed_batches(&self, batch_rows: usize, f: impl FnMut(&RawTable) -> Result<()>) -> Result<()> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<DataFrame>(1);
-        let fail = |e: PolarsError| -> Error {
-            if self.csv_fields > 0 {
-                diagnose_csv(&self.path, self.csv_fields, e)
-            } else {
-                Error::input(&self.path, None, None, format!("cannot read as Parquet: {e}"))
-            }
-        };
         // The callback returns `true` (stop) once the receiver is gone.
         let lf = self
             .lf
@@ -198,26 +199,14 @@ impl TableSource {
                 true,
                 std::num::NonZeroUsize::new(batch_rows),
             )
-            .map_err(fail)?;
+            .map_err(|e| self.read_error(e))?;
         let reader = std::thread::spawn(move || lf.collect_with_engine(Engine::Streaming).map(|_| ()));
-        let mut offset = 0;
-        let mut result = Ok(());
-        for df in rx.iter() {
-            let t = RawTable::new(&self.path, offset, df, self.extra_columns.clone());
-            offset += t.height();
-            if t.height() == 0 {
-                continue;
-            }
-            if let Err(e) = f(&t) {
-                result = Err(e);
-                break;
-            }
-        }
+        let result = self.feed(rx.iter().map(Ok), f);
         drop(rx);
         let read =
             reader.join().unwrap_or_else(|_| Err(PolarsError::ComputeError("the reader thread panicked".into())));
         result?;
-        read.map_err(fail)
+        read.map_err(|e| self.read_error(e))
     }
 }
 

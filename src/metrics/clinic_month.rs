@@ -418,19 +418,17 @@ const MONTHS_PER_PART: usize = 4;
 /// group-by over every row; the group-by's working memory (0.4 GB over the
 /// 5.2 M rows of 1,000 clinics) is a part's.
 fn partitioned_sums(facts: &DataFrame, n_months: usize, cfg: &MetricsConfig) -> Result<DataFrame> {
-    let mut out: Option<DataFrame> = None;
-    for from in (0..n_months.max(1)).step_by(MONTHS_PER_PART) {
-        let to = (from + MONTHS_PER_PART) as u32;
-        let part = facts.clone().lazy().filter(col("month").gt_eq(lit(from as u32)).and(col("month").lt(lit(to))));
-        let df = sums(part, cfg).collect().map_err(fail("clinic_month"))?;
-        match &mut out {
-            None => out = Some(df),
-            Some(o) => {
-                o.vstack_mut_owned(df).map_err(fail("clinic_month"))?;
-            }
-        }
+    let part = |from: usize| {
+        let (from, to) = (from as u32, (from + MONTHS_PER_PART) as u32);
+        let rows = facts.clone().lazy().filter(col("month").gt_eq(lit(from)).and(col("month").lt(lit(to))));
+        sums(rows, cfg).collect()
+    };
+    let mut parts = (0..n_months.max(1)).step_by(MONTHS_PER_PART).map(part);
+    let mut out = parts.next().expect("at least one part").map_err(fail("clinic_month"))?;
+    for df in parts {
+        out.vstack_mut_owned(df.map_err(fail("clinic_month"))?).map_err(fail("clinic_month"))?;
     }
-    Ok(out.expect("at least one part"))
+    Ok(out)
 }
 
 /// Compute every clinic × month cell of the window (engine, then query).

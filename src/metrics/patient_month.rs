@@ -34,8 +34,10 @@ fn sort_rows(data: &Dataset, rows: &mut [PatientMonthRow]) {
 }
 
 /// The file's frame from its rows (months counted from `months[0]`),
-/// sorted by clinic_id, month and patient_id.
-pub fn frame(data: &Dataset, rows: &mut [PatientMonthRow], months: &[Month], cfg: &MetricsConfig) -> Result<DataFrame> {
+/// sorted by clinic_id, month and patient_id (tests: what [`write_rows`]
+/// writes, whole).
+#[cfg(test)]
+fn frame(data: &Dataset, rows: &mut [PatientMonthRow], months: &[Month], cfg: &MetricsConfig) -> Result<DataFrame> {
     sort_rows(data, rows);
     frame_of(data, rows, months, cfg)
 }
@@ -132,7 +134,8 @@ fn parquet_writer<W: std::io::Write>(w: W) -> ParquetWriter<W> {
 }
 
 /// Write a whole frame as the file (tests: what [`write_rows`] must match).
-pub fn write(df: &mut DataFrame, path: &Path) -> Result<()> {
+#[cfg(test)]
+fn write(df: &mut DataFrame, path: &Path) -> Result<()> {
     let f = std::fs::File::create(path).map_err(|e| Error::io("cannot create", path, e))?;
     parquet_writer(std::io::BufWriter::new(f))
         .finish(df)
