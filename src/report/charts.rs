@@ -99,7 +99,7 @@ fn draw_svg(
         draw(&root)?;
         root.present().map_err(|e| e.to_string())?;
     }
-    Ok(svg)
+    Ok(compact_svg(&svg))
 }
 
 /// A chart area over f64 × f64.
@@ -520,4 +520,105 @@ pub fn scatter_svg(points: &[(f64, f64)], x_label: &str, y_label: &str, size: (u
             .map_err(|e| e.to_string())?;
         Ok(())
     })
+}
+
+/// plotters writes one `<polyline>` per dash, tick and grid stroke, and a
+/// `<text>` per tick label, empty ones too. typst's SVG loader and PDF
+/// export pay per element, so consecutive opaque polylines of one style
+/// become one `<path>` of subpaths (the same strokes), the text elements
+/// met on the way follow that path (labels and strokes do not overlap), and
+/// empty text elements go.
+fn compact_svg(svg: &str) -> String {
+    let mut out = String::with_capacity(svg.len());
+    let mut group = Polylines::default();
+    let mut lines = svg.lines();
+    while let Some(line) = lines.next() {
+        if line.starts_with("<text") {
+            let (body, end) = (lines.next().unwrap_or(""), lines.next().unwrap_or(""));
+            if !body.trim().is_empty() {
+                for l in [line, body, end] {
+                    group.texts.push_str(l);
+                    group.texts.push('\n');
+                }
+            }
+            if group.style.is_empty() {
+                group.flush(&mut out);
+            }
+            continue;
+        }
+        match polyline(line) {
+            Some((style, points)) if style == group.style || group.style.is_empty() && group.texts.is_empty() => {
+                group.style = style;
+                group.points.push(points);
+            }
+            Some((style, points)) => {
+                group.flush(&mut out);
+                group.style = style;
+                group.points.push(points);
+            }
+            None => {
+                group.flush(&mut out);
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    group.flush(&mut out);
+    out
+}
+
+/// An opaque unfilled polyline's style attributes and points.
+fn polyline(line: &str) -> Option<(&str, &str)> {
+    let rest = line.strip_prefix("<polyline fill=\"none\" opacity=\"1\" ")?;
+    let (style, points) = rest.split_once(" points=\"")?;
+    Some((style, points.strip_suffix("\"/>")?.trim()))
+}
+
+/// Polylines of one style waiting to be written, and the texts met among them.
+#[derive(Default)]
+struct Polylines<'a> {
+    style: &'a str,
+    points: Vec<&'a str>,
+    texts: String,
+}
+
+impl Polylines<'_> {
+    fn flush(&mut self, out: &mut String) {
+        match self.points.as_slice() {
+            [] => {}
+            [one] => out.push_str(&format!("<polyline fill=\"none\" opacity=\"1\" {} points=\"{one} \"/>\n", self.style)),
+            many => {
+                let d: Vec<String> = many.iter().map(|p| format!("M{}", p.replace(' ', " L"))).collect();
+                out.push_str(&format!("<path fill=\"none\" opacity=\"1\" {} d=\"{}\"/>\n", self.style, d.join(" ")));
+            }
+        }
+        out.push_str(&self.texts);
+        *self = Polylines::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compact_svg;
+
+    #[test]
+    fn compact_svg_joins_one_style_of_polyline_and_drops_empty_labels() {
+        let svg = "<svg>\n\
+<polyline fill=\"none\" opacity=\"1\" stroke=\"#969696\" stroke-width=\"1\" points=\"52,231 57,231 \"/>\n\
+<text x=\"67\" y=\"242\">\n\n</text>\n\
+<text x=\"98\" y=\"242\">\nJan 22\n</text>\n\
+<polyline fill=\"none\" opacity=\"1\" stroke=\"#969696\" stroke-width=\"1\" points=\"67,232 67,237 \"/>\n\
+<polyline fill=\"none\" opacity=\"1\" stroke=\"#000000\" stroke-width=\"2\" points=\"1,2 3,4 5,6 \"/>\n\
+<polyline fill=\"none\" opacity=\"0.8\" stroke=\"#000000\" stroke-width=\"1\" points=\"1,2 3,4 \"/>\n\
+<polyline fill=\"none\" opacity=\"0.8\" stroke=\"#000000\" stroke-width=\"1\" points=\"1,2 3,4 \"/>\n\
+</svg>\n";
+        let want = "<svg>\n\
+<path fill=\"none\" opacity=\"1\" stroke=\"#969696\" stroke-width=\"1\" d=\"M52,231 L57,231 M67,232 L67,237\"/>\n\
+<text x=\"98\" y=\"242\">\nJan 22\n</text>\n\
+<polyline fill=\"none\" opacity=\"1\" stroke=\"#000000\" stroke-width=\"2\" points=\"1,2 3,4 5,6 \"/>\n\
+<polyline fill=\"none\" opacity=\"0.8\" stroke=\"#000000\" stroke-width=\"1\" points=\"1,2 3,4 \"/>\n\
+<polyline fill=\"none\" opacity=\"0.8\" stroke=\"#000000\" stroke-width=\"1\" points=\"1,2 3,4 \"/>\n\
+</svg>\n";
+        assert_eq!(compact_svg(svg), want);
+    }
 }
