@@ -86,11 +86,65 @@ fn month_label(m: Month) -> String {
     format!("{} {}", N[m.month() as usize - 1], m.year() % 100)
 }
 
-/// Draw onto a white SVG canvas of `size` and return the SVG text.
+/// A chart: its SVG without the labels, and the labels, which the
+/// templates set as typst text over the image (`chart-image` in
+/// common.typ). typst's SVG loader shaped every label of every chart anew
+/// and its PDF export drew them glyph by glyph: a fifth of a clinic
+/// report's instructions (issue 14). As typst text they cost about a third
+/// of that, and they can be selected, searched and read aloud.
+#[derive(Debug)]
+pub struct ChartSvg {
+    pub svg: String,
+    /// The canvas width in SVG pixels, and the labels in those pixels.
+    pub labels: Labels,
+}
+
+/// The labels file of a chart (`<chart>.svg.json`).
+#[derive(Debug, serde::Serialize)]
+pub struct Labels {
+    pub width: u32,
+    pub labels: Vec<Label>,
+}
+
+/// One text of the chart: plotters' `<text>` attributes, in SVG pixels.
+#[derive(Debug, PartialEq, serde::Serialize)]
+pub struct Label {
+    /// The anchor point, and the baseline's offset below it (along the
+    /// text's own y axis when rotated).
+    pub x: f64,
+    pub y: f64,
+    pub dy: f64,
+    pub anchor: Anchor,
+    pub size: f64,
+    pub fill: String,
+    pub bold: bool,
+    /// Clockwise degrees about the anchor.
+    pub angle: i32,
+    pub text: String,
+}
+
+/// Which point of the text sits on the anchor (SVG `text-anchor`).
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Anchor {
+    Start,
+    Middle,
+    End,
+}
+
+impl ChartSvg {
+    /// The chart's two virtual files: the SVG at `path`, its labels at `path.json`.
+    pub fn files(self, path: &str) -> [(String, Vec<u8>); 2] {
+        let labels = serde_json::to_vec(&self.labels).expect("labels serialize");
+        [(path.to_string(), self.svg.into_bytes()), (format!("{path}.json"), labels)]
+    }
+}
+
+/// Draw onto a white SVG canvas of `size` and return the SVG and its labels.
 fn draw_svg(
     size: (u32, u32),
     draw: impl FnOnce(&DrawingArea<SVGBackend, plotters::coord::Shift>) -> Result<(), String>,
-) -> Result<String, String> {
+) -> Result<ChartSvg, String> {
     register_fonts();
     let mut svg = String::new();
     {
@@ -99,7 +153,8 @@ fn draw_svg(
         draw(&root)?;
         root.present().map_err(|e| e.to_string())?;
     }
-    Ok(compact_svg(&svg))
+    let (svg, labels) = compact_svg(&svg);
+    Ok(ChartSvg { svg, labels: Labels { width: size.0, labels } })
 }
 
 /// A chart area over f64 × f64.
@@ -228,7 +283,7 @@ fn nice_max(m: f64) -> f64 {
 }
 
 /// Draw a trend chart as SVG text.
-pub fn trend_svg(c: &TrendChart) -> Result<String, String> {
+pub fn trend_svg(c: &TrendChart) -> Result<ChartSvg, String> {
     draw_svg(c.size, |root| {
         let n = c.months.len().max(2);
         let ymax = trend_ymax(c);
@@ -357,7 +412,7 @@ pub fn stacked_bars_svg(
     stacks: &[(String, Vec<f64>)],
     y_label: &str,
     size: (u32, u32),
-) -> Result<String, String> {
+) -> Result<ChartSvg, String> {
     draw_svg(size, |root| {
         let n = months.len().max(1);
         let totals: Vec<f64> = (0..months.len()).map(|k| stacks.iter().map(|(_, v)| v[k]).sum()).collect();
@@ -396,7 +451,7 @@ pub fn event_svg(
     y_label: &str,
     percent: bool,
     size: (u32, u32),
-) -> Result<String, String> {
+) -> Result<ChartSvg, String> {
     draw_svg(size, |root| {
         let (lo, hi) = points.iter().fold((0i32, 1i32), |(a, b), (e, _)| (a.min(*e), b.max(*e)));
         let ymax_data = points.iter().map(|p| p.1).fold(0.0, f64::max);
@@ -443,7 +498,7 @@ pub fn event_svg(
 /// The event study: ATT(e) by event time with its 95% band (where not
 /// descriptive), program years 1 and 2 shaded, a zero line and the base
 /// month (e = −1, 0 by construction).
-pub fn att_svg(points: &[(i32, f64, Option<(f64, f64)>)], y_label: &str, size: (u32, u32)) -> Result<String, String> {
+pub fn att_svg(points: &[(i32, f64, Option<(f64, f64)>)], y_label: &str, size: (u32, u32)) -> Result<ChartSvg, String> {
     draw_svg(size, |root| {
         let (lo, hi) = points.iter().fold((-1i32, 1i32), |(a, b), p| (a.min(p.0), b.max(p.0)));
         let ext = points.iter().map(|p| p.2.map_or(p.1.abs(), |(l, h)| l.abs().max(h.abs()))).fold(0.0, f64::max);
@@ -504,7 +559,7 @@ pub fn att_svg(points: &[(i32, f64, Option<(f64, f64)>)], y_label: &str, size: (
 
 /// Scatter of (x, y) points with a zero line: the descriptive dose–response
 /// chart (facilitation hours against a clinic's change in a measure).
-pub fn scatter_svg(points: &[(f64, f64)], x_label: &str, y_label: &str, size: (u32, u32)) -> Result<String, String> {
+pub fn scatter_svg(points: &[(f64, f64)], x_label: &str, y_label: &str, size: (u32, u32)) -> Result<ChartSvg, String> {
     draw_svg(size, |root| {
         let xmax = nice_max(points.iter().map(|p| p.0).fold(0.0, f64::max));
         let ext = nice_max(points.iter().map(|p| p.1.abs()).fold(1.0, f64::max));
@@ -525,17 +580,23 @@ pub fn scatter_svg(points: &[(f64, f64)], x_label: &str, y_label: &str, size: (u
 /// plotters writes one `<polyline>` per dash, tick and grid stroke, and a
 /// `<text>` per tick label, empty ones too. typst's SVG loader and PDF
 /// export pay per element, so consecutive opaque polylines of one style
-/// become one `<path>` of subpaths (the same strokes), the text elements
-/// met on the way follow that path (labels and strokes do not overlap), and
-/// empty text elements go.
-fn compact_svg(svg: &str) -> String {
+/// become one `<path>` of subpaths (the same strokes); the labels leave the
+/// SVG (they are drawn over it) and empty ones go. A text this cannot read
+/// stays, after the polylines around it (labels and strokes do not overlap).
+fn compact_svg(svg: &str) -> (String, Vec<Label>) {
     let mut out = String::with_capacity(svg.len());
+    let mut labels = Vec::new();
     let mut group = Polylines::default();
     let mut lines = svg.lines();
     while let Some(line) = lines.next() {
         if line.starts_with("<text") {
             let (body, end) = (lines.next().unwrap_or(""), lines.next().unwrap_or(""));
-            if !body.trim().is_empty() {
+            if body.trim().is_empty() {
+                continue;
+            }
+            if let Some(label) = label(line, body) {
+                labels.push(label);
+            } else {
                 for l in [line, body, end] {
                     group.texts.push_str(l);
                     group.texts.push('\n');
@@ -564,7 +625,50 @@ fn compact_svg(svg: &str) -> String {
         }
     }
     group.flush(&mut out);
-    out
+    (out, labels)
+}
+
+/// A plotters `<text>` (its opening tag and its line of text) as a label:
+/// opaque, upright or bold Open Sans, rotated about its anchor if at all.
+fn label(tag: &str, body: &str) -> Option<Label> {
+    let attr = |name: &str| {
+        let start = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+        Some(&tag[start..start + tag[start..].find('"')?])
+    };
+    let num = |name: &str| attr(name)?.parse::<f64>().ok();
+    if attr("font-family")? != "Open Sans" || attr("opacity")? != "1" || attr("font-style").is_some() {
+        return None;
+    }
+    let (x, y, size) = (num("x")?, num("y")?, num("font-size")?);
+    let angle = match attr("transform") {
+        None => 0,
+        Some(t) => {
+            let (angle, about) = t.strip_prefix("rotate(")?.strip_suffix(')')?.split_once(", ")?;
+            (about == format!("{}, {}", attr("x")?, attr("y")?)).then_some(())?;
+            angle.parse().ok()?
+        }
+    };
+    // usvg's units: 1ex is half an em.
+    let dy = match attr("dy") {
+        None => 0.0,
+        Some(v) if v.ends_with("em") => v.strip_suffix("em")?.parse::<f64>().ok()? * size,
+        Some(v) if v.ends_with("ex") => v.strip_suffix("ex")?.parse::<f64>().ok()? * size / 2.0,
+        Some(v) => v.parse().ok()?,
+    };
+    let anchor = match attr("text-anchor") {
+        None | Some("start") => Anchor::Start,
+        Some("middle") => Anchor::Middle,
+        Some("end") => Anchor::End,
+        Some(_) => return None,
+    };
+    let bold = match attr("font-weight") {
+        None => false,
+        Some("bold") => true,
+        Some(_) => return None,
+    };
+    let text = body.trim().replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&apos;", "'");
+    let text = text.replace("&amp;", "&");
+    Some(Label { x, y, dy, anchor, size, fill: attr("fill")?.to_string(), bold, angle, text })
 }
 
 /// An opaque unfilled polyline's style attributes and points.
@@ -586,7 +690,9 @@ impl Polylines<'_> {
     fn flush(&mut self, out: &mut String) {
         match self.points.as_slice() {
             [] => {}
-            [one] => out.push_str(&format!("<polyline fill=\"none\" opacity=\"1\" {} points=\"{one} \"/>\n", self.style)),
+            [one] => {
+                out.push_str(&format!("<polyline fill=\"none\" opacity=\"1\" {} points=\"{one} \"/>\n", self.style))
+            }
             many => {
                 let d: Vec<String> = many.iter().map(|p| format!("M{}", p.replace(' ', " L"))).collect();
                 out.push_str(&format!("<path fill=\"none\" opacity=\"1\" {} d=\"{}\"/>\n", self.style, d.join(" ")));
@@ -599,15 +705,17 @@ impl Polylines<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::compact_svg;
+    use super::{compact_svg, Anchor, Label};
 
     #[test]
-    fn compact_svg_joins_one_style_of_polyline_and_drops_empty_labels() {
+    fn compact_svg_joins_one_style_of_polyline_and_takes_the_labels_out() {
         let svg = "<svg>\n\
 <polyline fill=\"none\" opacity=\"1\" stroke=\"#969696\" stroke-width=\"1\" points=\"52,231 57,231 \"/>\n\
 <text x=\"67\" y=\"242\">\n\n</text>\n\
 <text x=\"98\" y=\"242\">\nJan 22\n</text>\n\
+<text x=\"4\" y=\"120\" dy=\"0.76em\" text-anchor=\"middle\" font-family=\"Open Sans\" font-size=\"10\" opacity=\"1\" fill=\"#3C3C3C\" transform=\"rotate(270, 4, 120)\">\n% of &lt;LTOT&gt; &amp; more\n</text>\n\
 <polyline fill=\"none\" opacity=\"1\" stroke=\"#969696\" stroke-width=\"1\" points=\"67,232 67,237 \"/>\n\
+<text x=\"48\" y=\"231\" dy=\"0.5ex\" text-anchor=\"end\" font-family=\"Open Sans\" font-size=\"10\" opacity=\"1\" fill=\"#3C3C3C\" font-weight=\"bold\">\n0%\n</text>\n\
 <polyline fill=\"none\" opacity=\"1\" stroke=\"#000000\" stroke-width=\"2\" points=\"1,2 3,4 5,6 \"/>\n\
 <polyline fill=\"none\" opacity=\"0.8\" stroke=\"#000000\" stroke-width=\"1\" points=\"1,2 3,4 \"/>\n\
 <polyline fill=\"none\" opacity=\"0.8\" stroke=\"#000000\" stroke-width=\"1\" points=\"1,2 3,4 \"/>\n\
@@ -619,6 +727,25 @@ mod tests {
 <polyline fill=\"none\" opacity=\"0.8\" stroke=\"#000000\" stroke-width=\"1\" points=\"1,2 3,4 \"/>\n\
 <polyline fill=\"none\" opacity=\"0.8\" stroke=\"#000000\" stroke-width=\"1\" points=\"1,2 3,4 \"/>\n\
 </svg>\n";
-        assert_eq!(compact_svg(svg), want);
+        let (out, labels) = compact_svg(svg);
+        assert_eq!(out, want);
+        let label = |x, y, dy, anchor, bold, angle, text: &str| Label {
+            x,
+            y,
+            dy,
+            anchor,
+            size: 10.0,
+            fill: "#3C3C3C".into(),
+            bold,
+            angle,
+            text: text.into(),
+        };
+        assert_eq!(
+            labels,
+            [
+                label(4.0, 120.0, 7.6, Anchor::Middle, false, 270, "% of <LTOT> & more"),
+                label(48.0, 231.0, 2.5, Anchor::End, true, 0, "0%"),
+            ]
+        );
     }
 }

@@ -492,7 +492,7 @@ fn trend_charts(cx: &Ctx, files: &mut Vec<(String, Vec<u8>)>) -> Result<(Vec<Cha
     for (spec, _) in specs {
         let (chart, svg) = render_chart(cx, spec)?;
         charts.push(chart);
-        files.push(svg);
+        files.extend(svg);
     }
     Ok((charts, gaps))
 }
@@ -510,7 +510,7 @@ struct ChartSpec {
 
 /// Draw a chart: its template entry and its SVG file. The care-process
 /// chart is wide: it takes the full text width below the two-column grid.
-fn render_chart(cx: &Ctx, spec: ChartSpec) -> Result<(ChartEntry, (String, Vec<u8>))> {
+fn render_chart(cx: &Ctx, spec: ChartSpec) -> Result<(ChartEntry, [(String, Vec<u8>); 2])> {
     let pm = cx.inp.pm;
     let start = cx.inp.data.clinics[cx.c].program_start.map(|s| Month::of_day(s).minus(pm.months[0]));
     let marker =
@@ -528,7 +528,7 @@ fn render_chart(cx: &Ctx, spec: ChartSpec) -> Result<(ChartEntry, (String, Vec<u
     };
     let path = format!("/charts/{}.svg", spec.name);
     let svg = trend_svg(&tc).map_err(chart_err)?;
-    Ok((ChartEntry { name: spec.name, file: path.clone(), title: spec.title, wide }, (path, svg.into_bytes())))
+    Ok((ChartEntry { name: spec.name, file: path.clone(), title: spec.title, wide }, svg.files(&path)))
 }
 
 /// Whether a series hides a value whose denominator is not 0 (suppressed).
@@ -728,10 +728,7 @@ fn facilitation(cx: &Ctx, files: &mut Vec<(String, Vec<u8>)>) -> Result<Facilita
     let w = efforts.len();
     let last12 = cx.inp.fidelity.hours(cx.c, w - 1, 12);
     let chart = "/charts/facilitation.svg".to_string();
-    files.push((
-        chart.clone(),
-        stacked_bars_svg(&pm.months, &stacks, "Hours", (640, 230)).map_err(chart_err)?.into_bytes(),
-    ));
+    files.extend(stacked_bars_svg(&pm.months, &stacks, "Hours", (640, 230)).map_err(chart_err)?.files(&chart));
     let end = cx.inp.cfg.report_month.last_day();
     let last_contact = rows.iter().filter(|f| f.date <= end).map(|f| f.date).max();
     Ok(FacilitationSection {

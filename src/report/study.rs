@@ -240,7 +240,7 @@ fn arm_charts(inp: &ReportInputs, ms: &[Measure], files: &mut Vec<(String, Vec<u
     let mut add = |name: &str, title: String, tc: TrendChart| -> Result<()> {
         let path = format!("/charts/{name}.svg");
         let svg = trend_svg(&tc).map_err(|e| Error::Report { what: "chart".into(), message: e })?;
-        files.push((path.clone(), svg.into_bytes()));
+        files.extend(svg.files(&path));
         charts.push(ChartRef::new(path, title));
         Ok(())
     };
@@ -497,7 +497,7 @@ fn outcome_section(inp: &ReportInputs, files: &mut Vec<(String, Vec<u8>)>) -> Re
         if es.att.len() > 1 {
             let file = format!("/charts/att-{}.svg", es.outcome);
             let svg = super::charts::att_svg(&es.att, y_title(&es.outcome, true), (400, 250)).map_err(chart_err)?;
-            files.push((file.clone(), svg.into_bytes()));
+            files.extend(svg.files(&file));
             event_charts.push(ChartRef::new(file, es.label.clone()));
         }
         if !es.points.is_empty() {
@@ -505,7 +505,7 @@ fn outcome_section(inp: &ReportInputs, files: &mut Vec<(String, Vec<u8>)>) -> Re
             let percent = es.outcome.ends_with("_pct");
             let svg = super::charts::event_svg(&es.points, es.fit, y_title(&es.outcome, false), percent, (400, 250))
                 .map_err(chart_err)?;
-            files.push((file.clone(), svg.into_bytes()));
+            files.extend(svg.files(&file));
             its_charts.push(ChartRef::new(file, es.label.clone()));
         }
     }
@@ -659,7 +659,7 @@ fn dose_section(inp: &ReportInputs, files: &mut Vec<(String, Vec<u8>)>) -> Resul
         let svg =
             super::charts::scatter_svg(&pts, "Facilitation hours, program months 1–12", "Change (points)", (400, 250))
                 .map_err(|e| Error::Report { what: "chart".into(), message: e })?;
-        files.push((path.clone(), svg.into_bytes()));
+        files.extend(svg.files(&path));
         let (rho, p) = match spearman(&pts) {
             Some((r, p)) => {
                 (Some(format!("{r:.2}")), Some(if p < 0.001 { "<0.001".into() } else { format!("{p:.3}") }))
