@@ -90,8 +90,9 @@ fn month_label(m: Month) -> String {
 /// templates set as typst text over the image (`chart-image` in
 /// common.typ). typst's SVG loader shaped every label of every chart anew
 /// and its PDF export drew them glyph by glyph: a fifth of a clinic
-/// report's instructions (issue 14). As typst text they cost about a third
-/// of that, and they can be selected, searched and read aloud.
+/// report's instructions (issue 14). As typst text they cost less (a stub
+/// template placing as many labels cost about a third), and they can be
+/// selected, searched and read aloud.
 #[derive(Debug)]
 pub struct ChartSvg {
     pub svg: String,
@@ -651,9 +652,11 @@ fn label(tag: &str, body: &str) -> Option<Label> {
     // usvg's units: 1ex is half an em.
     let dy = match attr("dy") {
         None => 0.0,
-        Some(v) if v.ends_with("em") => v.strip_suffix("em")?.parse::<f64>().ok()? * size,
-        Some(v) if v.ends_with("ex") => v.strip_suffix("ex")?.parse::<f64>().ok()? * size / 2.0,
-        Some(v) => v.parse().ok()?,
+        Some(v) => match (v.strip_suffix("em"), v.strip_suffix("ex")) {
+            (Some(em), _) => em.parse::<f64>().ok()? * size,
+            (_, Some(ex)) => ex.parse::<f64>().ok()? * size / 2.0,
+            _ => v.parse().ok()?,
+        },
     };
     let anchor = match attr("text-anchor") {
         None | Some("start") => Anchor::Start,
